@@ -1,0 +1,214 @@
+use std::borrow::Cow;
+
+use serde::de::DeserializeOwned;
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
+
+use super::{ClientMessage, ProtocolError, ServerMessage};
+
+/// The envelope as it is on the wire, before `data` is decoded by `type`.
+///
+/// `data` stays borrowed raw JSON so that it is parsed once, straight into its typed struct.
+#[derive(Debug, Deserialize)]
+pub struct RawFrame<'a> {
+    /// The message type.
+    #[serde(rename = "type", borrow)]
+    pub kind: Cow<'a, str>,
+    /// The undecoded payload.
+    #[serde(default, borrow)]
+    pub data: Option<&'a RawValue>,
+    /// Sender-made id of a message that wants an ack.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Per-user sequence number of a durable server message.
+    #[serde(default)]
+    pub seq: Option<u64>,
+}
+
+/// A message type family: one enum per direction. Implemented by [`ClientMessage`] and
+/// [`ServerMessage`]; not meant to be implemented elsewhere.
+pub trait Message: Sized {
+    /// Decode `data` for the message type `kind`. Unknown kinds give the `Unknown` variant.
+    fn decode_data(kind: &str, data: Option<&RawValue>) -> Result<Self, ProtocolError>;
+    /// The wire `type`.
+    fn kind(&self) -> &str;
+    /// Serialize `data` as the `data` field of `s`.
+    fn serialize_data<S: SerializeStruct>(&self, s: &mut S) -> Result<(), S::Error>;
+}
+
+/// Decode one `data` payload; an absent or `null` payload reads as `{}` so that types whose
+/// fields are all optional (`ping`) accept a bare `{"type":"ping"}`.
+pub(crate) fn decode_payload<T: DeserializeOwned>(
+    kind: &str,
+    data: Option<&RawValue>,
+) -> Result<T, ProtocolError> {
+    let text = match data.map(RawValue::get) {
+        None | Some("null") => "{}",
+        Some(t) => t,
+    };
+    serde_json::from_str(text).map_err(|e| ProtocolError::InvalidData {
+        kind: kind.to_owned(),
+        message: strip_position(e),
+    })
+}
+
+/// serde_json appends "at line 1 column 17": noise in a message about one field.
+fn strip_position(e: serde_json::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" at line ") {
+        Some(i) => s[..i].to_owned(),
+        None => s,
+    }
+}
+
+/// One frame: a message plus its envelope fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame<M> {
+    /// The message.
+    pub message: M,
+    /// Sender-made id of a message that wants an ack (client to server), if any.
+    pub id: Option<String>,
+    /// Per-user sequence number of a durable server message, if any.
+    pub seq: Option<u64>,
+}
+
+/// A frame sent by a client.
+pub type ClientFrame = Frame<ClientMessage>;
+/// A frame sent by the server.
+pub type ServerFrame = Frame<ServerMessage>;
+
+impl<M: Message> Frame<M> {
+    /// A frame with no id and no seq.
+    pub fn new(message: M) -> Self {
+        Frame {
+            message,
+            id: None,
+            seq: None,
+        }
+    }
+
+    /// Set the envelope `id`.
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// Set the envelope `seq`.
+    pub fn with_seq(mut self, seq: u64) -> Self {
+        self.seq = Some(seq);
+        self
+    }
+
+    /// Decode a text frame.
+    pub fn decode(text: &str) -> Result<Self, ProtocolError> {
+        let raw: RawFrame<'_> =
+            serde_json::from_str(text).map_err(|e| ProtocolError::Malformed(strip_position(e)))?;
+        Self::from_raw(raw)
+    }
+
+    /// Decode `data` of an envelope already parsed.
+    pub fn from_raw(raw: RawFrame<'_>) -> Result<Self, ProtocolError> {
+        Ok(Frame {
+            message: M::decode_data(&raw.kind, raw.data)?,
+            id: raw.id,
+            seq: raw.seq,
+        })
+    }
+
+    /// Encode as a JSON text frame.
+    pub fn encode(&self) -> String {
+        // Serializing our own types to a String cannot fail: no maps with non-string keys,
+        // no I/O. Fall back to an error frame's shape rather than panic, to be safe.
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "frame failed to serialize");
+            String::from(r#"{"type":"error","data":{"code":"internal","message":"encode failed"}}"#)
+        })
+    }
+}
+
+impl<M: Message> Serialize for Frame<M> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let n = 2 + usize::from(self.id.is_some()) + usize::from(self.seq.is_some());
+        let mut s = serializer.serialize_struct("Frame", n)?;
+        s.serialize_field("type", self.message.kind())?;
+        self.message.serialize_data(&mut s)?;
+        if let Some(id) = &self.id {
+            s.serialize_field("id", id)?;
+        }
+        if let Some(seq) = self.seq {
+            s.serialize_field("seq", &seq)?;
+        }
+        s.end()
+    }
+}
+
+impl<M: Message> From<M> for Frame<M> {
+    fn from(message: M) -> Self {
+        Frame::new(message)
+    }
+}
+
+/// Defines a message enum with its wire names, plus an `Unknown` variant, and implements
+/// [`Message`] for it: one table per direction instead of three hand-kept matches.
+macro_rules! message_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident($ty:ty) = $wire:literal $(| $alias:literal)* , )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant($ty), )*
+            /// A `type` this version does not know; passed to the app as it came.
+            Unknown {
+                /// The wire `type`.
+                kind: String,
+                /// The raw `data`.
+                data: serde_json::Value,
+            },
+        }
+
+        impl $crate::protocol::frame::Message for $name {
+            fn decode_data(
+                kind: &str,
+                data: Option<&serde_json::value::RawValue>,
+            ) -> Result<Self, $crate::protocol::ProtocolError> {
+                match kind {
+                    $( $wire $(| $alias)* => {
+                        $crate::protocol::frame::decode_payload(kind, data).map($name::$variant)
+                    } )*
+                    _ => {
+                        let data = match data {
+                            Some(raw) => serde_json::from_str(raw.get()).map_err(|e| {
+                                $crate::protocol::ProtocolError::Malformed(e.to_string())
+                            })?,
+                            None => serde_json::Value::Null,
+                        };
+                        Ok($name::Unknown { kind: kind.to_owned(), data })
+                    }
+                }
+            }
+
+            fn kind(&self) -> &str {
+                match self {
+                    $( $name::$variant(_) => $wire, )*
+                    $name::Unknown { kind, .. } => kind,
+                }
+            }
+
+            fn serialize_data<S: serde::ser::SerializeStruct>(
+                &self,
+                s: &mut S,
+            ) -> Result<(), S::Error> {
+                match self {
+                    $( $name::$variant(d) => s.serialize_field("data", d), )*
+                    $name::Unknown { data, .. } => s.serialize_field("data", data),
+                }
+            }
+        }
+    };
+}
+pub(crate) use message_enum;
