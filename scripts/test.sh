@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test of the project on a fresh machine: installs what is missing, skips what is there.
+# Usage: scripts/test.sh            (the README's test command; .ci/run calls exactly this)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain"
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+step "format"
+cargo fmt --all -- --check
+
+step "lint"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "the core builds for the browser without tokio (wasm32-unknown-unknown, no default features)"
+cargo check -p pitchey-realtime --no-default-features --target wasm32-unknown-unknown
+
+step "tests: protocol, sans-IO core simulations, native client and reference server over loopback"
+cargo test --workspace --all-targets
+cargo test --workspace --doc
