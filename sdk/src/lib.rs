@@ -4,12 +4,19 @@
 //!
 //! - [`protocol`]: the wire types shared by every client and by the reference server
 //!   (`pitchey-mock-server`). Pure data, no I/O.
+//! - [`core`]: the sans-IO client state machine (lifecycle, backoff, outbox, rate limit,
+//!   heartbeat, subscriptions, resume, drafts). No sockets, clocks or tokio; builds for
+//!   `wasm32-unknown-unknown`.
 //!
 //! ## Why each dependency is here
 //! - `serde` / `serde_json`: the wire format is JSON text frames.
 //! - `thiserror`: one error enum per boundary, with variants a caller can act on.
 //! - `tracing`: structured logs that the host application routes where it wants.
+//! - `rand` (no default features, `small_rng` only): the core's seeded RNG for backoff
+//!   jitter and message-id prefixes; seeded from the config so runs replay exactly, and no
+//!   `getrandom`, so the core builds for wasm32 without a JS shim.
 
 #![warn(missing_docs)]
 
+pub mod core;
 pub mod protocol;

@@ -1,0 +1,1 @@
+//! Three-way merge of JSON documents, used by the `merge` draft strategy.

@@ -1,0 +1,107 @@
+//! The sans-IO client core: a state machine with no sockets, clocks, threads or tokio.
+//!
+//! In the style of `quinn-proto` and rustls' unbuffered API. The driver (tokio, browser,
+//! tests) owns the socket and the clock; the core owns every decision:
+//!
+//! - **inputs**: [`Connection::handle`] with an [`Input`] (transport opened, text frame,
+//!   closed with a code, failed), [`Connection::handle_timeout`] when the time from
+//!   [`Connection::poll_timeout`] has come, and app calls ([`Connection::send`],
+//!   [`Connection::subscribe`], drafts, [`Connection::connect`], ...). Each takes `now`.
+//! - **outputs**: [`Action`]s for the driver (connect to a URL, send a text frame, close),
+//!   [`Event`]s for the app, and the next wake-up time.
+//!
+//! Time is the core's own [`Instant`]; randomness (backoff jitter, id prefix) comes from
+//! a seeded RNG ([`Config::rng_seed`]), so a run is replayable and tests use virtual time.
+//!
+//! # Driving it
+//!
+//! ```no_run
+//! use pitchey_realtime::core::{Action, Config, Connection, Event, Input, Instant};
+//! # fn now() -> Instant { Instant::ZERO }
+//! # enum Io { Timer, Socket(Input), App }
+//! # fn wait_for_socket_or_app_or(_deadline: Option<Instant>) -> Io { Io::Timer }
+//! let mut conn = Connection::new(Config::new("wss://example/ws").with_token("jwt"), now());
+//! conn.connect(now());
+//! loop {
+//!     // 1. Do what the core asks, in order.
+//!     while let Some(action) = conn.poll_action() {
+//!         match action {
+//!             Action::Connect { url, .. } => { /* drop any old socket; open `url` */ }
+//!             Action::Send(text) => { /* write `text` on the socket */ }
+//!             Action::Close { code, reason } => { /* close; report nothing more for it */ }
+//!         }
+//!     }
+//!     // 2. Hand events to the app.
+//!     while let Some(event) = conn.poll_event() {
+//!         if let Event::TokenNeeded = event { /* ask the token provider, then set_token */ }
+//!     }
+//!     // 3. Sleep until the socket, the app or the core's timer wakes us.
+//!     match wait_for_socket_or_app_or(conn.poll_timeout()) {
+//!         Io::Timer => conn.handle_timeout(now()),
+//!         Io::Socket(input) => conn.handle(input, now()),
+//!         Io::App => { /* conn.send(..), conn.subscribe(..), conn.draft_update(..) */ }
+//!     }
+//! }
+//! ```
+//!
+//! Rules for drivers: process actions in order; after [`Action::Close`] or a new
+//! [`Action::Connect`], drop every input of the previous socket; call `handle_timeout`
+//! when `poll_timeout`'s instant has passed (calling it early or often is harmless).
+//!
+//! # What it guarantees
+//!
+//! - **Lifecycle** ([`State`]): reconnects with exponential backoff and full jitter
+//!   (first retry immediate, then up to 500 ms, doubling to 30 s; reset after a connection
+//!   that stayed up 10 s). Close 4001 emits [`Event::TokenNeeded`] and waits for
+//!   [`Connection::set_token`]; no token in time means [`State::AuthFailed`] and no retries.
+//!   Close 4003 is final ([`State::Closed`]). `disconnect` is final until `connect`.
+//! - **Heartbeat**: `ping` every `heartbeatMs` (the server's, default 30 s); no frame within
+//!   [`Config::heartbeat_timeout`] after a ping closes the link and reconnects. RTT is measured.
+//! - **Outbox**: durable messages (`draft_sync`, `pitch_view`, unknown types) get a client
+//!   id, keep their order, stay until acked, and are re-sent after a reconnect (the server
+//!   de-duplicates by id). Ephemeral ones (`typing` per conversation, `presence_update`) are
+//!   coalesced to the latest per key, written once, and dropped when stale. A full outbox
+//!   is an error plus [`Event::QueueFull`], never a silent drop. Without the server's `ack`
+//!   feature a durable message is done once written.
+//! - **Rate limit**: a token bucket mirrors the server's (`rateLimit` from `connected`,
+//!   default 120 burst, 2/s refill), counting every frame but `ping`, exactly as the server
+//!   does; messages wait in the outbox rather than trip the server. A `rate_limited` error
+//!   pauses sending for `retryAfterMs` and re-sends the rejected message.
+//! - **Subscriptions**: re-sent after every reconnect (servers with `subscribe`); `resume`
+//!   from the last `seq` (servers with `resume`); duplicates (`seq` already seen) dropped;
+//!   [`Event::ContinuityLost`] when messages may have been missed.
+//! - **Drafts**: per-draft base version, auto-save when dirty and valid, conflict
+//!   strategies local / remote / merge / ask ([`ConflictStrategy`]).
+//!
+//! # Changes from the design sketch
+//!
+//! - State [`State::AwaitingToken`] was added (waiting for the app's token provider).
+//! - [`Connection::draft_update`] takes `valid: bool`: the driver runs the app's validator
+//!   (a JS or FFI callback cannot live in a portable `Send` core).
+//! - [`Connection::token_unavailable`] lets the app say "no token" at once instead of
+//!   waiting for [`Config::token_timeout`].
+
+mod backoff;
+mod config;
+mod connection;
+mod drafts;
+mod error;
+mod event;
+mod heartbeat;
+pub mod merge;
+mod metrics;
+mod outbox;
+mod rate_limit;
+mod resume;
+mod state;
+mod subscriptions;
+mod time;
+
+pub use config::{BackoffConfig, Config, ConflictStrategy, DraftOptions};
+pub use connection::Connection;
+pub use drafts::{DraftConflictInfo, DraftState};
+pub use error::SendError;
+pub use event::{Action, Event, Input, MessageId, Resolution, SendFailure};
+pub use metrics::Metrics;
+pub use state::State;
+pub use time::Instant;
