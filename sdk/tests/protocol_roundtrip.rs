@@ -493,3 +493,46 @@ fn envelope_fields_encode_only_when_set() {
         json!({"type":"pong","data":{"ts":3},"id":"x","seq":9})
     );
 }
+
+#[test]
+fn server_messages_route_to_their_channel() {
+    let cases = [
+        (
+            r#"{"type":"notification","data":{"id":"n","type":"system","title":"t"}}"#,
+            Some(Channel::Notifications),
+        ),
+        (
+            r#"{"type":"dashboard_update","data":{"metrics":{}}}"#,
+            Some(Channel::Dashboard),
+        ),
+        (
+            r#"{"type":"upload_progress","data":{"uploadId":"u","fileName":"f","progress":1,"status":"uploading"}}"#,
+            Some(Channel::Uploads),
+        ),
+        (
+            r#"{"type":"pitch_stats_update","data":{"pitchId":42,"viewCount":1}}"#,
+            Some(Channel::Pitch(42)),
+        ),
+        (
+            r#"{"type":"presence_update","data":{"userId":3,"status":"away"}}"#,
+            Some(Channel::Presence(3)),
+        ),
+        (
+            r#"{"type":"user_typing","data":{"conversationId":12,"userId":3,"isTyping":true}}"#,
+            Some(Channel::Conversation(12)),
+        ),
+        (
+            r#"{"type":"draft_sync","data":{"draftId":"d1","content":{}}}"#,
+            Some(Channel::Draft("d1".into())),
+        ),
+        (r#"{"type":"pong","data":{}}"#, None),
+        (r#"{"type":"mystery","data":{}}"#, None),
+    ];
+    for (text, channel) in cases {
+        assert_eq!(
+            ServerFrame::decode(text).unwrap().message.channel(),
+            channel,
+            "{text}"
+        );
+    }
+}

@@ -1,3 +1,4 @@
+use super::Channel;
 use super::frame::message_enum;
 use super::types::*;
 
@@ -32,5 +33,24 @@ message_enum! {
         UploadProgress(UploadProgress) = "upload_progress",
         /// `disconnected`: the server is closing this connection.
         Disconnected(Disconnected) = "disconnected",
+    }
+}
+
+impl ServerMessage {
+    /// The channel this message belongs to, so that a client can route it to the
+    /// subscriptions of that channel. `None` for connection-level frames (`connected`,
+    /// `ping`, `ack`, `error`, ...) and unknown types.
+    pub fn channel(&self) -> Option<Channel> {
+        match self {
+            ServerMessage::Notification(_) => Some(Channel::Notifications),
+            ServerMessage::DashboardUpdate(_) => Some(Channel::Dashboard),
+            ServerMessage::UploadProgress(_) => Some(Channel::Uploads),
+            ServerMessage::PitchStatsUpdate(s) => Some(Channel::Pitch(s.pitch_id)),
+            ServerMessage::PresenceUpdate(p) => Some(Channel::Presence(p.user_id)),
+            ServerMessage::UserTyping(t) => Some(Channel::Conversation(t.conversation_id)),
+            ServerMessage::DraftSync(d) => Some(Channel::Draft(d.draft_id.clone())),
+            ServerMessage::DraftConflict(d) => Some(Channel::Draft(d.draft_id.clone())),
+            _ => None,
+        }
     }
 }
