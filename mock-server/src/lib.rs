@@ -1,1 +1,265 @@
-//! placeholder
+//! # pitchey-mock-server
+//!
+//! The reference server for Pitchey's real-time protocol `pitchey-v1` (see `PROTOCOL.md`): what
+//! a frontend developer runs instead of the real backend, and the peer every client of ours is
+//! tested against. One process, in-memory state, zero setup.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), pitchey_mock_server::ServerError> {
+//! use pitchey_mock_server::{ServerConfig, start};
+//! let server = start(ServerConfig::for_tests()).await?;
+//! let url = format!("{}?token={}", server.ws_url(), server.token(7));
+//! // ... connect a client to `url` ...
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Endpoints
+//! | route | auth | does |
+//! | --- | --- | --- |
+//! | `GET /ws` | token in `?token=` or `Authorization: Bearer` | WebSocket, subprotocol `pitchey-v1`; 401 before the upgrade on a missing, malformed, wrongly signed, non-HS256 (`alg: none`) or expired token. `?lastSeq=N` resumes at connect time. |
+//! | `GET /api/ws/health` | none | `{status, protocol, connections, uptimeSecs, seedCompatible}` |
+//! | `GET /api/ws/stats` | admin | connections, users, sessions per user, messages in/out, rate-limit hits, invalid messages, auth failures, offline queue depth and drops |
+//! | `POST /api/ws/notify` | any token | `{userId, notification: {type, title, message, data}}`: a `notification` live, or queued for an offline user |
+//! | `GET /api/ws/presence/{userId}` | any token | `{userId, status, lastSeen}` (never seen: `offline`, no `lastSeen`) |
+//! | `GET /api/ws/following-online` | any token | `{userId, count, users: [presence...]}`: whom the caller follows that is online or away |
+//! | `POST /api/ws/upload-progress` | any token | the `upload_progress` data; sent to the caller (an admin may add `userId`) |
+//! | `POST /api/ws/announce` | admin (401 / 403) | `{title, message}`: a `system` notification to every connected user |
+//! | `POST /api/ws/follow` | any token | `{userId, followerId?}`: the caller (or, for an admin, `followerId`) follows `userId`; the followee gets a `follow` notification and a `dashboard_update` |
+//! | `POST /api/ws/pitches` | admin | `{pitchId, ownerId, views?}`: who owns a pitch (their dashboard counts its views) |
+//! | `GET /api/ws/dashboard` | any token | the caller's `{metrics}` |
+//! | `POST /api/dev/token` | none; only with `dev_tokens` (`--demo`) | `{userId, admin?, username?, ttlSecs?}` gives `{token}` |
+//!
+//! Errors are JSON `{error, message}` with 400 / 401 / 403 / 503.
+//!
+//! ## Messages
+//! - **`connected`** first: `sessionId`, `userId`, `protocol`, `heartbeatMs`, and (additions)
+//!   `rateLimit`, `features` (`ack`, `seq`, `resume`, `subscribe`, `draft_conflict`), `resumed`.
+//!   Then the frames queued while the user was offline (oldest first; at most
+//!   `offline_queue_cap`, older ones dropped and counted in stats).
+//! - **`ping`** gets `pong` with the same `ts`. Any frame (also WebSocket-level pings) counts as
+//!   activity; a session silent for `WS_SESSION_TIMEOUT` gets `disconnected` and close 1001. The
+//!   server sends no pings of its own.
+//! - **Rate limit**: a token bucket per connection; every message but `ping` takes a token
+//!   (malformed and binary frames too). Refused: `error {code: rate_limited, retryAfterMs, id}`
+//!   and the message is dropped; `rate_limit_close_after` refusals in a row close with 4008.
+//! - **Bad input**: malformed JSON, a wrong shape or field type: `error invalid_message` (with
+//!   the message's `id` when it could be read); unknown `type`: `error unknown_type`; binary
+//!   frames: `error invalid_message`. The connection stays open. A frame over `max_frame_bytes`
+//!   (64 KiB) is refused by the WebSocket layer: close 1009.
+//! - **`pitch_view {pitchId}`**: `pitch_stats_update {pitchId, viewCount, uniqueViewers,
+//!   recentViewers}` to subscribers of `pitch:{id}` (to every session in seed-compatible mode).
+//!   The owner gets a `dashboard_update`, not the stats (subscribe for those).
+//! - **`presence_update {status}`**: `presence_update {userId, status, lastSeen}` to the
+//!   user's followers and to subscribers of `presence:{userId}`. Connecting (first session) is
+//!   `online`, losing the last session `offline`.
+//! - **`typing` / `user_typing {conversationId, isTyping}`**: `user_typing` (with `userId`,
+//!   `username`) to subscribers of `conversation:{id}`; there is no membership list, so in
+//!   seed-compatible mode it goes to every other connected user and clients filter by
+//!   `conversationId`. Never back to the typist.
+//! - **`draft_sync {draftId, draftType?, content, baseVersion?}`**: per user and draft. When
+//!   `baseVersion` is the current version (0 for a new draft) or absent (seed clients: last
+//!   write wins) it is stored as version+1, acked `{id, version}`, and the user's *other*
+//!   sessions get `draft_sync {.., version, updatedAt, sessionId}`. Otherwise
+//!   `draft_conflict {draftId, baseVersion, serverVersion, serverContent}` carrying the
+//!   message's `id` in the envelope (and no ack). Users never see each other's drafts.
+//! - **`subscribe` / `unsubscribe {channel}`** (addition): `pitch:N` and `presence:N` answer with
+//!   the current state right after the ack. A user's own notifications, dashboard, uploads and
+//!   drafts need no subscription.
+//! - **Acks** (addition): every client message with an `id` that was applied gets
+//!   `ack {id}`; errors carry the `id` in `error.data.id` instead. An `id` seen again within
+//!   `dedup_window_ms` (per user, across sessions) is acked again with the same answer and not
+//!   applied twice.
+//! - **`seq` and `resume`** (additions): durable server messages (`notification`,
+//!   `dashboard_update`, `upload_progress`, and `draft_sync` to other sessions) carry a per-user
+//!   increasing `seq` and go to a bounded replay log (`replay_log_cap`). A session skips the
+//!   seqs of `draft_sync`s it caused itself, so seqs may have gaps. `resume {lastSeq}` replays
+//!   the logged frames after `lastSeq` that this session has not had (those from before it
+//!   connected and not in its offline queue), with their original `seq`, then acks. When some
+//!   are no longer kept (or `lastSeq` is ahead of the server, e.g. after a restart) an
+//!   `error {code: not_found, message: "resume: ..."}` comes first: refetch state.
+//!   `?lastSeq=N` on the upgrade URL does the same at connect time, and `connected.resumed`
+//!   is then `true` when nothing was missing (`false` otherwise and without `lastSeq`).
+//! - **Announcements**: `notification` of type `system` to every connected user.
+//! - **Shutdown** (SIGINT/SIGTERM, [`RunningServer::shutdown`]): `disconnected {reason}` then
+//!   close 1001 to every session; new connections get 503.
+//! - **Token expiry** during a session: `error unauthorized`, close 4001.
+//! - **Seed-compatible mode** turns every addition off: empty `features`, no `rateLimit` or
+//!   `resumed` in `connected`, no `ack`, no `seq`, no `retryAfterMs`; `subscribe`,
+//!   `unsubscribe` and `resume` get `error unknown_type`; drafts are last-write-wins.
+//!
+//! ## Tokens and the secret
+//! HS256 with `JWT_SECRET`. When it is unset the server generates a secret for the run and
+//! warns loudly, and the banner prints ready-made tokens; with `--demo` the binary instead uses
+//! the public [`config::DEMO_JWT_SECRET`] so that `pitchey-mock-server token --user 7` (which
+//! uses the same fallback) matches, and serves `POST /api/dev/token`.
+//!
+//! ## Structure
+//! [`config`], [`auth`], [`rate_limit`], [`store`] (durable state behind the `Store` trait:
+//! seqs, replay logs, offline queues, drafts, de-dup window; in memory today), `hub` (sessions,
+//! subscriptions, routing, presence / pitch / dashboard books), `session` (one WebSocket),
+//! `http` (routes), `demo`.
+//!
+//! ## Why each dependency is here
+//! - `axum` (with `ws`) and `tokio`: the HTTP server and WebSocket upgrade; the seed's stack is
+//!   HTTP + WebSocket on one port, and axum is the maintained tokio-native choice.
+//! - `jsonwebtoken` (`rust_crypto`): HS256 verification without a C toolchain.
+//! - `tower-http` (`cors` only): browsers on another origin call the HTTP endpoints.
+//! - `serde` / `serde_json`, `pitchey-realtime` (`protocol` only): the wire types, shared with
+//!   the SDK so that server and clients cannot drift apart.
+//! - `clap`: the binary's flags and `token` subcommand; `rand`: secrets, session ids, demo
+//!   traffic; `thiserror`, `tracing`, `tracing-subscriber`: errors and logs.
+//! - Tests: `tokio-tungstenite` (a real WebSocket client) and `futures-util`; HTTP is spoken
+//!   over a plain `TcpStream` in `tests/common`, which spares the build a second HTTP stack.
+
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod config;
+mod demo;
+pub mod drafts;
+mod http;
+mod hub;
+pub mod pitches;
+pub mod presence;
+pub mod rate_limit;
+mod session;
+pub mod store;
+mod time;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use auth::{AuthError, AuthUser, mint_token};
+pub use config::{ConfigError, ServerConfig};
+pub use demo::{DEMO_MAIN_USER, DEMO_USERS};
+pub use http::ApiError;
+
+use hub::Hub;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The address could not be bound (in use, no permission).
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// A server running on the current tokio runtime.
+pub struct RunningServer {
+    addr: SocketAddr,
+    hub: Arc<Hub>,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    demo: Option<JoinHandle<()>>,
+}
+
+/// Start a server and return once it listens.
+pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
+    let bind = config.bind;
+    let listener = TcpListener::bind(bind)
+        .await
+        .map_err(|source| ServerError::Bind { addr: bind, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind { addr: bind, source })?;
+    let hub = Arc::new(Hub::new(config));
+    let (stop, stop_rx) = watch::channel(false);
+    let demo = hub.config.demo.then(|| {
+        demo::seed(&hub);
+        tokio::spawn(demo::run(hub.clone(), stop_rx.clone()))
+    });
+    let app = http::router(hub.clone());
+    let mut rx = stop_rx;
+    let server = tokio::spawn(async move {
+        let stopped = async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stopped)
+            .await
+        {
+            tracing::error!(error = %e, "server failed");
+        }
+    });
+    tracing::info!(%addr, seed_compatible = hub.config.seed_compatible, "listening");
+    Ok(RunningServer {
+        addr,
+        hub,
+        stop,
+        server,
+        demo,
+    })
+}
+
+impl RunningServer {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `ws://HOST:PORT/ws`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// `http://HOST:PORT`.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The configuration the server runs with.
+    pub fn config(&self) -> &ServerConfig {
+        &self.hub.config
+    }
+
+    /// A valid token for `user_id`, for one hour.
+    pub fn token(&self, user_id: u64) -> String {
+        self.token_with(user_id, false, Duration::from_secs(3600))
+    }
+
+    /// A valid admin token for `user_id`, for one hour.
+    pub fn admin_token(&self, user_id: u64) -> String {
+        self.token_with(user_id, true, Duration::from_secs(3600))
+    }
+
+    /// A token for `user_id` valid for `ttl` (zero: already expired).
+    pub fn token_with_ttl(&self, user_id: u64, ttl: Duration) -> String {
+        self.token_with(user_id, false, ttl)
+    }
+
+    fn token_with(&self, user_id: u64, admin: bool, ttl: Duration) -> String {
+        // Signing HS256 with an in-memory key and JSON claims of our own cannot fail.
+        mint_token(&self.hub.config.jwt_secret, user_id, admin, ttl).unwrap_or_default()
+    }
+
+    /// Shut down gracefully: every session gets `disconnected` and close 1001, new
+    /// connections are refused; returns once sessions have closed (each within
+    /// `close_grace`) and the listener is released, so the port can be bound again.
+    pub async fn shutdown(self) {
+        tracing::info!("shutting down");
+        self.hub.begin_shutdown();
+        let bound = self.hub.config.close_grace * 2 + Duration::from_secs(1);
+        if tokio::time::timeout(bound, self.hub.sessions_finished())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some sessions did not close in time");
+        }
+        let _ = self.stop.send(true);
+        if let Some(demo) = self.demo {
+            let _ = demo.await;
+        }
+        let _ = self.server.await;
+    }
+}

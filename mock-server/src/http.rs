@@ -1,0 +1,357 @@
+//! HTTP routes: the WebSocket upgrade at `/ws` and the seed's `/api/ws/*` endpoints, plus
+//! our admin and dev endpoints. Every `/api/ws/*` route but `health` needs a bearer token.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use pitchey_realtime::protocol::{NewNotification, SUBPROTOCOL, UploadProgress};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tower_http::cors::CorsLayer;
+
+use crate::auth::{AuthError, AuthUser, bearer_token, mint_named_token, verify_token};
+use crate::hub::{Counters, Hub};
+use crate::session;
+
+/// Why an HTTP request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No valid bearer token (401).
+    #[error("unauthorized: {0}")]
+    Unauthorized(#[from] AuthError),
+    /// A valid token without the admin role (403).
+    #[error("forbidden: this endpoint needs an admin token")]
+    Forbidden,
+    /// The body or path did not parse (400).
+    #[error("invalid request: {0}")]
+    BadRequest(String),
+    /// The server is shutting down (503).
+    #[error("server is shutting down")]
+    ShuttingDown,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            ApiError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
+        };
+        (
+            status,
+            Json(json!({ "error": code, "message": self.to_string() })),
+        )
+            .into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(e: JsonRejection) -> Self {
+        ApiError::BadRequest(e.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(e: PathRejection) -> Self {
+        ApiError::BadRequest(e.body_text())
+    }
+}
+
+type Shared = Arc<Hub>;
+
+/// The caller of an authenticated endpoint, from `Authorization: Bearer <JWT>`.
+pub(crate) struct Caller(AuthUser);
+
+impl Caller {
+    fn admin(self) -> Result<AuthUser, ApiError> {
+        if self.0.admin {
+            Ok(self.0)
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+impl FromRequestParts<Shared> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, hub: &Shared) -> Result<Self, ApiError> {
+        let checked = bearer_token(&parts.headers)
+            .ok_or(AuthError::Missing)
+            .and_then(|t| verify_token(&hub.config.jwt_secret, t));
+        match checked {
+            Ok(user) => Ok(Caller(user)),
+            Err(e) => {
+                Counters::bump(&hub.counters.auth_failures);
+                tracing::info!(reason = %e, path = %parts.uri.path(), "refused HTTP request");
+                Err(ApiError::Unauthorized(e))
+            }
+        }
+    }
+}
+
+/// Every route, with permissive CORS: this is a development server that a web app on another
+/// origin (Vite on :5173) calls directly.
+pub(crate) fn router(hub: Shared) -> Router {
+    let mut router = Router::new()
+        .route("/ws", get(ws_upgrade))
+        .route("/api/ws/health", get(health))
+        .route("/api/ws/stats", get(stats))
+        .route("/api/ws/notify", post(notify))
+        .route("/api/ws/presence/{user_id}", get(presence))
+        .route("/api/ws/following-online", get(following_online))
+        .route("/api/ws/upload-progress", post(upload_progress))
+        .route("/api/ws/announce", post(announce))
+        .route("/api/ws/follow", post(follow))
+        .route("/api/ws/pitches", post(pitch_owner))
+        .route("/api/ws/dashboard", get(dashboard));
+    if hub.config.dev_tokens {
+        router = router.route("/api/dev/token", post(dev_token));
+    }
+    router.layer(CorsLayer::very_permissive()).with_state(hub)
+}
+
+/// `GET /ws`: authenticate, then upgrade. A bad token gets 401 before any upgrade.
+async fn ws_upgrade(
+    State(hub): State<Shared>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    if hub.is_shutting_down() {
+        return ApiError::ShuttingDown.into_response();
+    }
+    let token = bearer_token(&headers).or_else(|| {
+        query
+            .get("token")
+            .map(String::as_str)
+            .filter(|t| !t.is_empty())
+    });
+    let user = match token.ok_or(AuthError::Missing) {
+        Ok(t) => verify_token(&hub.config.jwt_secret, t),
+        Err(e) => Err(e),
+    };
+    let user = match user {
+        Ok(user) => user,
+        Err(e) => {
+            Counters::bump(&hub.counters.auth_failures);
+            tracing::info!(reason = %e, "refused WebSocket connection");
+            return ApiError::Unauthorized(e).into_response();
+        }
+    };
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let resume_from = query.get("lastSeq").and_then(|s| s.parse::<u64>().ok());
+    let max = hub.config.max_frame_bytes;
+    ws.protocols([SUBPROTOCOL])
+        // tungstenite's default is a 128 KiB read buffer per connection.
+        .read_buffer_size(hub.config.read_buffer_bytes)
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| session::run(socket, hub, user, resume_from))
+}
+
+/// `GET /api/ws/health` (no auth).
+async fn health(State(hub): State<Shared>) -> Json<Value> {
+    Json(hub.health())
+}
+
+/// `GET /api/ws/stats` (admin).
+async fn stats(State(hub): State<Shared>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.admin()?;
+    Ok(Json(hub.stats()))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NotifyBody {
+    user_id: u64,
+    notification: NewNotification,
+}
+
+/// `POST /api/ws/notify {userId, notification}` (any valid token, as in the seed).
+async fn notify(
+    State(hub): State<Shared>,
+    _caller: Caller,
+    body: Result<Json<NotifyBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body?;
+    let (notification, d) = hub.notify(body.user_id, body.notification);
+    Ok(Json(json!({
+        "delivered": d.live > 0,
+        "sessions": d.live,
+        "queued": d.queued,
+        "notification": notification,
+    })))
+}
+
+/// `GET /api/ws/presence/{userId}`.
+async fn presence(
+    State(hub): State<Shared>,
+    _caller: Caller,
+    user: Result<Path<u64>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path(user) = user?;
+    Ok(Json(json!(hub.presence(user))))
+}
+
+/// `GET /api/ws/following-online`: the caller's followed users that are online or away.
+async fn following_online(State(hub): State<Shared>, caller: Caller) -> Json<Value> {
+    let users = hub.following_online(caller.0.user_id);
+    Json(json!({ "userId": caller.0.user_id, "count": users.len(), "users": users }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UploadBody {
+    /// Another user to send it to (admin only); the caller by default.
+    #[serde(default)]
+    user_id: Option<u64>,
+    #[serde(flatten)]
+    progress: UploadProgress,
+}
+
+/// `POST /api/ws/upload-progress` with the frame's data: to the caller's sessions.
+async fn upload_progress(
+    State(hub): State<Shared>,
+    caller: Caller,
+    body: Result<Json<UploadBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body?;
+    let target = match body.user_id {
+        Some(u) if u != caller.0.user_id => {
+            caller.admin()?;
+            u
+        }
+        _ => caller.0.user_id,
+    };
+    let d = hub.upload_progress(target, body.progress);
+    Ok(Json(
+        json!({ "delivered": d.live > 0, "sessions": d.live, "queued": d.queued }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct AnnounceBody {
+    title: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// `POST /api/ws/announce {title, message}` (admin): a `system` notification to everyone connected.
+async fn announce(
+    State(hub): State<Shared>,
+    caller: Caller,
+    body: Result<Json<AnnounceBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.admin()?;
+    let Json(body) = body?;
+    let users = hub.announce(body.title, body.message);
+    Ok(Json(json!({ "users": users })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FollowBody {
+    /// Who follows; the caller by default (someone else: admin only).
+    #[serde(default)]
+    follower_id: Option<u64>,
+    /// Who is followed.
+    user_id: u64,
+}
+
+/// `POST /api/ws/follow {userId, followerId?}`: seed the follow graph.
+async fn follow(
+    State(hub): State<Shared>,
+    caller: Caller,
+    body: Result<Json<FollowBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body?;
+    let follower = match body.follower_id {
+        Some(f) if f != caller.0.user_id => {
+            caller.admin()?;
+            f
+        }
+        _ => caller.0.user_id,
+    };
+    let new = hub.follow(follower, body.user_id);
+    Ok(Json(
+        json!({ "followerId": follower, "userId": body.user_id, "new": new }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PitchBody {
+    pitch_id: u64,
+    owner_id: u64,
+    #[serde(default)]
+    views: u64,
+}
+
+/// `POST /api/ws/pitches {pitchId, ownerId, views?}` (admin): who owns a pitch.
+async fn pitch_owner(
+    State(hub): State<Shared>,
+    caller: Caller,
+    body: Result<Json<PitchBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.admin()?;
+    let Json(body) = body?;
+    hub.set_pitch_owner(body.pitch_id, body.owner_id, body.views);
+    Ok(Json(
+        json!({ "pitchId": body.pitch_id, "ownerId": body.owner_id }),
+    ))
+}
+
+/// `GET /api/ws/dashboard`: the caller's current metrics (what `dashboard_update` carries).
+async fn dashboard(State(hub): State<Shared>, caller: Caller) -> Json<Value> {
+    Json(json!({ "metrics": hub.dashboard_of(caller.0.user_id) }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DevTokenBody {
+    user_id: u64,
+    #[serde(default)]
+    admin: bool,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    ttl_secs: Option<u64>,
+}
+
+/// `POST /api/dev/token {userId, admin?, username?, ttlSecs?}` (only with `dev_tokens`, no
+/// auth): a token signed with this server's secret.
+async fn dev_token(
+    State(hub): State<Shared>,
+    body: Result<Json<DevTokenBody>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body?;
+    let ttl = Duration::from_secs(body.ttl_secs.unwrap_or(3600));
+    let token = mint_named_token(
+        &hub.config.jwt_secret,
+        body.user_id,
+        body.username.as_deref(),
+        body.admin,
+        ttl,
+    )?;
+    Ok(Json(json!({
+        "token": token,
+        "userId": body.user_id,
+        "admin": body.admin,
+        "expiresInSecs": ttl.as_secs(),
+    })))
+}

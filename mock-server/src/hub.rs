@@ -1,0 +1,863 @@
+//! The hub: every live session, its subscriptions, and the routing of messages to users,
+//! channels and everyone; plus the in-memory books (presence, pitches, dashboards) and the
+//! durable [`Store`].
+//!
+//! One mutex guards it all. Critical sections are short and never await: frames are handed to
+//! each session's bounded outbox with `try_send`, and the session's own task writes them.
+//! Fan-out across processes would hook in where frames are routed here ([`Hub::route`]).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+use pitchey_realtime::protocol::{
+    Channel, Connected, DashboardMetrics, DashboardUpdate, DraftConflict, DraftSave, DraftSynced,
+    ErrorCode, ErrorData, Feature, NewNotification, Notification, Presence, PresenceStatus,
+    SUBPROTOCOL, ServerFrame, ServerMessage, Typing, UploadProgress, UserTyping,
+};
+use rand::Rng;
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, watch};
+
+use crate::auth::AuthUser;
+use crate::config::ServerConfig;
+use crate::drafts::{Draft, DraftDecision, decide};
+use crate::pitches::PitchBook;
+use crate::presence::PresenceBook;
+use crate::store::{
+    Applied, FrameText, LoggedFrame, MemoryStore, QueuedFrame, Store, StoreLimits,
+};
+use crate::time::{now_iso, unix_secs};
+
+/// A command to one session's task.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    /// Write this text frame.
+    Text(FrameText),
+    /// Send `notice` (if any), then close with `code`.
+    Close {
+        code: u16,
+        reason: &'static str,
+        notice: Option<FrameText>,
+    },
+}
+
+/// Internal handle of a session in the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct SessionKey(u64);
+
+struct SessionEntry {
+    user: u64,
+    tx: mpsc::Sender<Outbound>,
+    channels: HashSet<Channel>,
+    /// The user's last `seq` when this session connected: later durable frames reached it live.
+    connect_seq: u64,
+    /// Seqs this session got from the offline queue or a replay.
+    delivered: HashSet<u64>,
+}
+
+/// Counters for `/api/ws/stats`, outside the lock.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub connections_total: AtomicU64,
+    pub messages_in: AtomicU64,
+    pub messages_out: AtomicU64,
+    pub rate_limited: AtomicU64,
+    pub invalid_messages: AtomicU64,
+    pub auth_failures: AtomicU64,
+    pub offline_dropped: AtomicU64,
+    pub slow_consumers_dropped: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+struct HubState {
+    store: Box<dyn Store>,
+    sessions: HashMap<SessionKey, SessionEntry>,
+    by_user: HashMap<u64, Vec<SessionKey>>,
+    subscribers: HashMap<Channel, HashSet<SessionKey>>,
+    presence: PresenceBook,
+    pitches: PitchBook,
+    investor_interest: HashMap<u64, u64>,
+    usernames: HashMap<u64, String>,
+    next_key: u64,
+    next_notification: u64,
+    shutting_down: bool,
+}
+
+/// What a new session sends first, decided atomically with its registration.
+pub(crate) struct Registration {
+    pub key: SessionKey,
+    pub session_id: String,
+    /// `connected`, the offline queue, and any replay asked for with `?lastSeq=`.
+    pub first_frames: Vec<FrameText>,
+}
+
+/// Result of a `resume`.
+pub(crate) struct Replay {
+    /// Frames missed, in `seq` order.
+    pub frames: Vec<FrameText>,
+    /// Set when some of what the client missed is no longer kept: why.
+    pub gap: Option<String>,
+}
+
+/// Result of a `draft_sync`.
+pub(crate) enum DraftOutcome {
+    Accepted { version: u64 },
+    Conflict(DraftConflict),
+}
+
+/// How a durable message reached its user.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Delivery {
+    /// Sessions it was handed to.
+    pub live: usize,
+    /// Queued because the user had no session.
+    pub queued: bool,
+}
+
+/// The shared server state. See the module docs.
+pub(crate) struct Hub {
+    pub config: ServerConfig,
+    pub counters: Counters,
+    started: Instant,
+    state: Mutex<HubState>,
+    /// Number of session tasks still running: shutdown waits for it to reach zero.
+    tasks: watch::Sender<usize>,
+}
+
+/// Keeps the hub's task count right however a session task ends.
+pub(crate) struct TaskGuard<'a>(&'a watch::Sender<usize>);
+
+impl Drop for TaskGuard<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+fn encode(msg: ServerMessage) -> FrameText {
+    ServerFrame::new(msg).encode().into()
+}
+
+/// An `error` frame.
+pub(crate) fn error_frame(
+    code: ErrorCode,
+    message: impl Into<String>,
+    id: Option<String>,
+) -> FrameText {
+    encode(ServerMessage::Error(ErrorData {
+        code,
+        message: message.into(),
+        retry_after_ms: None,
+        id,
+    }))
+}
+
+impl Hub {
+    pub(crate) fn new(config: ServerConfig) -> Self {
+        let store = MemoryStore::new(StoreLimits {
+            offline_queue_cap: config.offline_queue_cap,
+            replay_log_cap: config.replay_log_cap,
+            dedup_window: std::time::Duration::from_millis(config.dedup_window_ms),
+            dedup_cap: config.dedup_cap,
+        });
+        Hub {
+            config,
+            counters: Counters::default(),
+            started: Instant::now(),
+            state: Mutex::new(HubState {
+                store: Box::new(store),
+                sessions: HashMap::new(),
+                by_user: HashMap::new(),
+                subscribers: HashMap::new(),
+                presence: PresenceBook::default(),
+                pitches: PitchBook::default(),
+                investor_interest: HashMap::new(),
+                usernames: HashMap::new(),
+                next_key: 1,
+                next_notification: 1,
+                shutting_down: false,
+            }),
+            tasks: watch::channel(0).0,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HubState> {
+        // A panic while holding the lock leaves plain data behind; keep serving.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn seed_mode(&self) -> bool {
+        self.config.seed_compatible
+    }
+
+    /// Count a session task as running until the guard drops.
+    pub(crate) fn task_started(&self) -> TaskGuard<'_> {
+        self.tasks.send_modify(|n| *n += 1);
+        TaskGuard(&self.tasks)
+    }
+
+    /// Wait until no session task runs.
+    pub(crate) async fn sessions_finished(&self) {
+        let mut rx = self.tasks.subscribe();
+        // The sender lives in self, so wait_for only fails if the hub is gone.
+        let _ = rx.wait_for(|n| *n == 0).await;
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.lock().shutting_down
+    }
+
+    /// Stop accepting sessions and tell every session to close with 1001.
+    pub(crate) fn begin_shutdown(&self) {
+        let mut st = self.lock();
+        st.shutting_down = true;
+        let notice = encode(ServerMessage::Disconnected(
+            pitchey_realtime::protocol::Disconnected {
+                reason: "server shutting down".into(),
+            },
+        ));
+        for entry in st.sessions.values() {
+            // A full outbox means the session is already being dropped as too slow.
+            let _ = entry.tx.try_send(Outbound::Close {
+                code: 1001,
+                reason: "server shutting down",
+                notice: Some(notice.clone()),
+            });
+        }
+    }
+
+    // ---- sessions -------------------------------------------------------------------------
+
+    /// Register a new session for `user`. `None` when the server is shutting down.
+    pub(crate) fn register(
+        &self,
+        user: &AuthUser,
+        tx: mpsc::Sender<Outbound>,
+        resume_from: Option<u64>,
+    ) -> Option<Registration> {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        if st.shutting_down {
+            return None;
+        }
+        let key = SessionKey(st.next_key);
+        st.next_key += 1;
+        let session_id = format!("s-{:08x}", rand::rng().random::<u32>());
+        if let Some(name) = &user.username {
+            st.usernames.insert(user.user_id, name.clone());
+        }
+        let uid = user.user_id;
+        let connect_seq = st.store.last_seq(uid);
+        let queued = st.store.queue_take(uid);
+        let mut delivered: HashSet<u64> = queued.iter().filter_map(|q| q.seq).collect();
+        let replay = match resume_from {
+            Some(after) if !self.seed_mode() => {
+                let r = replay_for(st, uid, after, connect_seq, &delivered);
+                Some(r)
+            }
+            _ => None,
+        };
+        let features = if self.seed_mode() {
+            Vec::new()
+        } else {
+            Feature::ALL.iter().map(|f| f.as_str().to_owned()).collect()
+        };
+        let connected = Connected {
+            session_id: session_id.clone(),
+            user_id: uid,
+            protocol: Some(SUBPROTOCOL.to_owned()),
+            heartbeat_ms: Some(self.config.heartbeat_ms),
+            rate_limit: (!self.seed_mode()).then_some(self.config.rate_limit),
+            features,
+            resumed: (!self.seed_mode())
+                .then(|| replay.as_ref().is_some_and(|(r, _)| r.gap.is_none())),
+        };
+        let mut first_frames = vec![encode(ServerMessage::Connected(connected))];
+        first_frames.extend(queued.into_iter().map(|q| q.text));
+        if let Some((r, seqs)) = replay {
+            delivered.extend(seqs);
+            if let Some(gap) = r.gap {
+                first_frames.push(error_frame(ErrorCode::NotFound, gap, None));
+            }
+            first_frames.extend(r.frames);
+        }
+        st.sessions.insert(
+            key,
+            SessionEntry {
+                user: uid,
+                tx,
+                channels: HashSet::new(),
+                connect_seq,
+                delivered,
+            },
+        );
+        let sessions = st.by_user.entry(uid).or_default();
+        sessions.push(key);
+        if sessions.len() == 1 {
+            // First session: the user comes online.
+            if let Some(p) = st.presence.set(uid, PresenceStatus::Online, unix_secs()) {
+                self.announce_presence(st, p);
+            }
+        }
+        Counters::bump(&self.counters.connections_total);
+        Some(Registration {
+            key,
+            session_id,
+            first_frames,
+        })
+    }
+
+    /// Forget a session (idempotent). The user goes offline with its last session.
+    pub(crate) fn unregister(&self, key: SessionKey) {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let Some(entry) = st.sessions.remove(&key) else {
+            return;
+        };
+        for ch in &entry.channels {
+            if let Some(set) = st.subscribers.get_mut(ch) {
+                set.remove(&key);
+                if set.is_empty() {
+                    st.subscribers.remove(ch);
+                }
+            }
+        }
+        let now_empty = match st.by_user.get_mut(&entry.user) {
+            Some(v) => {
+                v.retain(|k| *k != key);
+                v.is_empty()
+            }
+            None => true,
+        };
+        if now_empty {
+            st.by_user.remove(&entry.user);
+            if let Some(p) = st
+                .presence
+                .set(entry.user, PresenceStatus::Offline, unix_secs())
+            {
+                self.announce_presence(st, p);
+            }
+        }
+    }
+
+    /// Hand `frame` to one session; a session whose outbox is full is dropped (its task sees
+    /// the outbox close and ends the connection).
+    fn push(&self, st: &mut HubState, key: SessionKey, frame: &FrameText) -> bool {
+        let Some(entry) = st.sessions.get(&key) else {
+            return false;
+        };
+        match entry.tx.try_send(Outbound::Text(frame.clone())) {
+            Ok(()) => {
+                Counters::bump(&self.counters.messages_out);
+                true
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(user = entry.user, "session too slow to keep up: dropping it");
+                Counters::bump(&self.counters.slow_consumers_dropped);
+                st.sessions.remove(&key);
+                for set in st.subscribers.values_mut() {
+                    set.remove(&key);
+                }
+                if let Some(v) = st.by_user.values_mut().find(|v| v.contains(&key)) {
+                    v.retain(|k| *k != key);
+                }
+                false
+            }
+            // The task already ended; it unregisters itself.
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Send `frame` to the given sessions.
+    fn route(&self, st: &mut HubState, keys: impl IntoIterator<Item = SessionKey>, frame: &FrameText) -> usize {
+        let keys: Vec<SessionKey> = keys.into_iter().collect();
+        keys.into_iter().filter(|k| self.push(st, *k, frame)).count()
+    }
+
+    fn sessions_of(st: &HubState, user: u64) -> Vec<SessionKey> {
+        st.by_user.get(&user).cloned().unwrap_or_default()
+    }
+
+    /// A durable message for `user`: numbered (`seq`), logged for `resume`, sent to the user's
+    /// sessions except `except`, or queued when the user has no session at all.
+    fn deliver_durable(
+        &self,
+        st: &mut HubState,
+        user: u64,
+        msg: ServerMessage,
+        except: Option<SessionKey>,
+    ) -> Delivery {
+        let mut frame = ServerFrame::new(msg);
+        let seq = (!self.seed_mode()).then(|| st.store.next_seq(user));
+        if let Some(seq) = seq {
+            frame = frame.with_seq(seq);
+        }
+        let text: FrameText = frame.encode().into();
+        if let Some(seq) = seq {
+            st.store.log_append(
+                user,
+                LoggedFrame {
+                    seq,
+                    text: text.clone(),
+                },
+            );
+        }
+        let sessions = Self::sessions_of(st, user);
+        if sessions.is_empty() {
+            let dropped = st.store.queue_push(user, QueuedFrame { seq, text });
+            if dropped > 0 {
+                self.counters
+                    .offline_dropped
+                    .fetch_add(dropped as u64, Ordering::Relaxed);
+            }
+            return Delivery {
+                live: 0,
+                queued: self.config.offline_queue_cap > 0,
+            };
+        }
+        let targets = sessions.into_iter().filter(|k| Some(*k) != except);
+        Delivery {
+            live: self.route(st, targets, &text),
+            queued: false,
+        }
+    }
+
+    /// Sessions subscribed to `channel`.
+    fn subscribers_of(st: &HubState, channel: &Channel) -> Vec<SessionKey> {
+        st.subscribers
+            .get(channel)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Every session, except those of `except_user`.
+    fn everyone_but(st: &HubState, except_user: Option<u64>) -> Vec<SessionKey> {
+        st.sessions
+            .iter()
+            .filter(|(_, e)| Some(e.user) != except_user)
+            .map(|(k, _)| *k)
+            .collect()
+    }
+
+    /// `presence_update` to the user's followers and (additions) to `presence:{user}` subscribers.
+    fn announce_presence(&self, st: &mut HubState, p: Presence) {
+        let user = p.user_id;
+        let mut targets: HashSet<SessionKey> = st
+            .presence
+            .followers_of(user)
+            .flat_map(|f| Self::sessions_of(st, f))
+            .collect();
+        if !self.seed_mode() {
+            targets.extend(Self::subscribers_of(st, &Channel::Presence(user)));
+        }
+        targets.retain(|k| st.sessions.get(k).is_some_and(|e| e.user != user));
+        let frame = encode(ServerMessage::PresenceUpdate(p));
+        self.route(st, targets, &frame);
+    }
+
+    // ---- client messages ------------------------------------------------------------------
+
+    /// `subscribe`; returns the channel's current state when it has one (pitch stats, presence).
+    pub(crate) fn subscribe(&self, key: SessionKey, channel: Channel) -> Option<FrameText> {
+        let mut st = self.lock();
+        let entry = st.sessions.get_mut(&key)?;
+        entry.channels.insert(channel.clone());
+        st.subscribers.entry(channel.clone()).or_default().insert(key);
+        match channel {
+            Channel::Pitch(id) => st
+                .pitches
+                .stats(id)
+                .map(|s| encode(ServerMessage::PitchStatsUpdate(s))),
+            Channel::Presence(user) => Some(encode(ServerMessage::PresenceUpdate(
+                st.presence.get(user),
+            ))),
+            _ => None,
+        }
+    }
+
+    /// `unsubscribe`.
+    pub(crate) fn unsubscribe(&self, key: SessionKey, channel: &Channel) {
+        let mut st = self.lock();
+        if let Some(e) = st.sessions.get_mut(&key) {
+            e.channels.remove(channel);
+        }
+        if let Some(set) = st.subscribers.get_mut(channel) {
+            set.remove(&key);
+            if set.is_empty() {
+                st.subscribers.remove(channel);
+            }
+        }
+    }
+
+    /// `pitch_view`: stats to the pitch's subscribers (everyone in seed mode), and a
+    /// `dashboard_update` to the owner.
+    pub(crate) fn pitch_view(&self, viewer: u64, pitch_id: u64) {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let name = st.usernames.get(&viewer).cloned();
+        let (stats, owner) = st.pitches.record_view(pitch_id, viewer, name, now_iso());
+        let frame = encode(ServerMessage::PitchStatsUpdate(stats));
+        let targets = if self.seed_mode() {
+            Self::everyone_but(st, None)
+        } else {
+            Self::subscribers_of(st, &Channel::Pitch(pitch_id))
+        };
+        self.route(st, targets, &frame);
+        if let Some(owner) = owner {
+            self.push_dashboard(st, owner);
+        }
+    }
+
+    fn dashboard(st: &HubState, user: u64) -> DashboardMetrics {
+        let (pitches, total_views) = st.pitches.owner_totals(user);
+        DashboardMetrics {
+            total_views,
+            followers: st.presence.follower_count(user),
+            pitches,
+            investor_interest: st.investor_interest.get(&user).copied().unwrap_or(0),
+            other: Default::default(),
+        }
+    }
+
+    fn push_dashboard(&self, st: &mut HubState, user: u64) {
+        let metrics = Self::dashboard(st, user);
+        self.deliver_durable(
+            st,
+            user,
+            ServerMessage::DashboardUpdate(DashboardUpdate { metrics }),
+            None,
+        );
+    }
+
+    /// `presence_update` from a client (or the demo): set the status, tell followers.
+    pub(crate) fn set_presence(&self, user: u64, status: PresenceStatus) {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        if let Some(p) = st.presence.set(user, status, unix_secs()) {
+            self.announce_presence(st, p);
+        }
+    }
+
+    /// `typing`: `user_typing` to `conversation:{id}` subscribers, or, in seed mode (no
+    /// subscriptions), to every other connected user; never back to the typist.
+    pub(crate) fn typing(&self, user: u64, t: Typing) {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let msg = ServerMessage::UserTyping(UserTyping {
+            conversation_id: t.conversation_id,
+            user_id: user,
+            username: st.usernames.get(&user).cloned(),
+            is_typing: t.is_typing,
+        });
+        let mut targets = if self.seed_mode() {
+            Self::everyone_but(st, Some(user))
+        } else {
+            Self::subscribers_of(st, &Channel::Conversation(t.conversation_id))
+        };
+        targets.retain(|k| st.sessions.get(k).is_some_and(|e| e.user != user));
+        self.route(st, targets, &encode(msg));
+    }
+
+    /// `draft_sync`: accept (store, and `draft_sync` to the user's other sessions) or conflict.
+    pub(crate) fn draft_sync(
+        &self,
+        key: SessionKey,
+        session_id: &str,
+        user: u64,
+        save: DraftSave,
+    ) -> DraftOutcome {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let current = st.store.draft(user, &save.draft_id);
+        match decide(current.as_ref(), save.base_version, !self.seed_mode()) {
+            DraftDecision::Conflict {
+                server_version,
+                server_content,
+            } => DraftOutcome::Conflict(DraftConflict {
+                draft_id: save.draft_id,
+                base_version: save.base_version,
+                server_version,
+                server_content,
+            }),
+            DraftDecision::Accept { version } => {
+                let updated_at = now_iso();
+                let draft_type = save
+                    .draft_type
+                    .or_else(|| current.and_then(|d| d.draft_type));
+                st.store.put_draft(
+                    user,
+                    &save.draft_id,
+                    Draft {
+                        draft_type: draft_type.clone(),
+                        content: save.content.clone(),
+                        version,
+                        updated_at: updated_at.clone(),
+                    },
+                );
+                let synced = DraftSynced {
+                    draft_id: save.draft_id,
+                    draft_type,
+                    content: save.content,
+                    version: (!self.seed_mode()).then_some(version),
+                    updated_at: Some(updated_at),
+                    session_id: Some(session_id.to_owned()),
+                };
+                self.deliver_durable(st, user, ServerMessage::DraftSync(synced), Some(key));
+                DraftOutcome::Accepted { version }
+            }
+        }
+    }
+
+    /// What an already-applied message id answered, if it was seen within the window.
+    pub(crate) fn seen(&self, user: u64, id: &str) -> Option<Applied> {
+        self.lock().store.seen(user, id, Instant::now())
+    }
+
+    /// Remember an applied message id.
+    pub(crate) fn remember(&self, user: u64, id: &str, applied: Applied) {
+        self.lock().store.remember(user, id, applied, Instant::now());
+    }
+
+    /// `resume {lastSeq}`: what this session missed.
+    pub(crate) fn resume(&self, key: SessionKey, last_seq: u64) -> Replay {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let Some(entry) = st.sessions.get(&key) else {
+            return Replay {
+                frames: Vec::new(),
+                gap: None,
+            };
+        };
+        let (user, upto) = (entry.user, entry.connect_seq);
+        let delivered = entry.delivered.clone();
+        let (replay, seqs) = replay_for(st, user, last_seq, upto, &delivered);
+        if let Some(e) = st.sessions.get_mut(&key) {
+            e.delivered.extend(seqs);
+        }
+        replay
+    }
+
+    // ---- HTTP-driven events ---------------------------------------------------------------
+
+    /// `POST /api/ws/notify`.
+    pub(crate) fn notify(&self, user: u64, n: NewNotification) -> (Notification, Delivery) {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let notification = self.make_notification(st, n);
+        let d = self.deliver_durable(
+            st,
+            user,
+            ServerMessage::Notification(notification.clone()),
+            None,
+        );
+        (notification, d)
+    }
+
+    fn make_notification(&self, st: &mut HubState, n: NewNotification) -> Notification {
+        let id = format!("n-{}", st.next_notification);
+        st.next_notification += 1;
+        Notification {
+            id,
+            kind: n.kind,
+            title: n.title,
+            message: n.message,
+            data: n.data,
+            created_at: Some(now_iso()),
+            read: false,
+        }
+    }
+
+    /// `POST /api/ws/upload-progress`.
+    pub(crate) fn upload_progress(&self, user: u64, p: UploadProgress) -> Delivery {
+        let mut guard = self.lock();
+        self.deliver_durable(&mut guard, user, ServerMessage::UploadProgress(p), None)
+    }
+
+    /// `POST /api/ws/announce`: a `system` notification to every connected user.
+    pub(crate) fn announce(&self, title: String, message: String) -> usize {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let users: Vec<u64> = st.by_user.keys().copied().collect();
+        let n = self.make_notification(
+            st,
+            NewNotification {
+                kind: "system".into(),
+                title,
+                message,
+                data: Value::Null,
+            },
+        );
+        for user in &users {
+            self.deliver_durable(st, *user, ServerMessage::Notification(n.clone()), None);
+        }
+        users.len()
+    }
+
+    /// `follower` follows `followee`: a `follow` notification and a `dashboard_update` to the
+    /// followee. False when it already did.
+    pub(crate) fn follow(&self, follower: u64, followee: u64) -> bool {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        if !st.presence.follow(follower, followee) {
+            return false;
+        }
+        let name = st
+            .usernames
+            .get(&follower)
+            .cloned()
+            .unwrap_or_else(|| format!("user {follower}"));
+        let n = self.make_notification(
+            st,
+            NewNotification {
+                kind: "follow".into(),
+                title: "New follower".into(),
+                message: format!("{name} followed you"),
+                data: json!({ "followerId": follower }),
+            },
+        );
+        self.deliver_durable(st, followee, ServerMessage::Notification(n), None);
+        self.push_dashboard(st, followee);
+        true
+    }
+
+    /// Seed a follow without notifying (demo fixture).
+    pub(crate) fn follow_quietly(&self, follower: u64, followee: u64) {
+        self.lock().presence.follow(follower, followee);
+    }
+
+    /// Set a pitch's owner and, optionally, its starting view count.
+    pub(crate) fn set_pitch_owner(&self, pitch_id: u64, owner: u64, views: u64) {
+        let mut st = self.lock();
+        st.pitches.set_owner(pitch_id, owner);
+        st.pitches.add_views(pitch_id, views);
+    }
+
+    /// Set a username (demo fixture, or a token's `username`).
+    pub(crate) fn set_username(&self, user: u64, name: &str) {
+        self.lock().usernames.insert(user, name.to_owned());
+    }
+
+    /// Add to a user's investor interest and push their dashboard (demo traffic).
+    pub(crate) fn add_investor_interest(&self, user: u64, n: u64) {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        *st.investor_interest.entry(user).or_default() += n;
+        self.push_dashboard(st, user);
+    }
+
+    /// A user's presence.
+    pub(crate) fn presence(&self, user: u64) -> Presence {
+        self.lock().presence.get(user)
+    }
+
+    /// Whether a user has a live session.
+    pub(crate) fn has_sessions(&self, user: u64) -> bool {
+        self.lock().by_user.contains_key(&user)
+    }
+
+    /// The followed users of `user` that are online or away.
+    pub(crate) fn following_online(&self, user: u64) -> Vec<Presence> {
+        self.lock().presence.following_online(user)
+    }
+
+    /// A user's dashboard metrics.
+    pub(crate) fn dashboard_of(&self, user: u64) -> DashboardMetrics {
+        Self::dashboard(&self.lock(), user)
+    }
+
+    /// Body of `GET /api/ws/health`.
+    pub(crate) fn health(&self) -> Value {
+        let st = self.lock();
+        json!({
+            "status": if st.shutting_down { "shutting_down" } else { "ok" },
+            "protocol": SUBPROTOCOL,
+            "connections": st.sessions.len(),
+            "uptimeSecs": self.started.elapsed().as_secs(),
+            "seedCompatible": self.seed_mode(),
+        })
+    }
+
+    /// Body of `GET /api/ws/stats`.
+    pub(crate) fn stats(&self) -> Value {
+        let st = self.lock();
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let sessions_per_user: serde_json::Map<String, Value> = st
+            .by_user
+            .iter()
+            .map(|(u, v)| (u.to_string(), Value::from(v.len())))
+            .collect();
+        json!({
+            "connections": st.sessions.len(),
+            "users": st.by_user.len(),
+            "sessionsPerUser": sessions_per_user,
+            "channels": st.subscribers.len(),
+            "connectionsTotal": get(&c.connections_total),
+            "messagesIn": get(&c.messages_in),
+            "messagesOut": get(&c.messages_out),
+            "rateLimited": get(&c.rate_limited),
+            "invalidMessages": get(&c.invalid_messages),
+            "authFailures": get(&c.auth_failures),
+            "offlineQueued": st.store.queue_depth(),
+            "offlineDropped": get(&c.offline_dropped),
+            "slowConsumersDropped": get(&c.slow_consumers_dropped),
+            "uptimeSecs": self.started.elapsed().as_secs(),
+            "seedCompatible": self.seed_mode(),
+        })
+    }
+}
+
+/// Replay for `user` of what a session missed: logged frames with `after < seq <= upto` that
+/// it has not had. Returns the replay and the seqs it delivers.
+fn replay_for(
+    st: &HubState,
+    user: u64,
+    after: u64,
+    upto: u64,
+    delivered: &HashSet<u64>,
+) -> (Replay, Vec<u64>) {
+    let last = st.store.last_seq(user);
+    if after > last {
+        let gap = format!(
+            "resume: lastSeq {after} is ahead of this server's last seq {last} (server restarted?); refetch state"
+        );
+        return (
+            Replay {
+                frames: Vec::new(),
+                gap: Some(gap),
+            },
+            Vec::new(),
+        );
+    }
+    let gap = if after >= upto {
+        None
+    } else {
+        match st.store.log_oldest(user) {
+            Some(oldest) if oldest <= after + 1 => None,
+            oldest => Some(format!(
+                "resume: messages after seq {after} are no longer kept (oldest kept: {}); refetch state",
+                oldest.map_or_else(|| "none".to_owned(), |o| o.to_string())
+            )),
+        }
+    };
+    let logged: Vec<LoggedFrame> = st
+        .store
+        .log_range(user, after, upto)
+        .into_iter()
+        .filter(|f| !delivered.contains(&f.seq))
+        .collect();
+    let seqs = logged.iter().map(|f| f.seq).collect();
+    (
+        Replay {
+            frames: logged.into_iter().map(|f| f.text).collect(),
+            gap,
+        },
+        seqs,
+    )
+}

@@ -1,0 +1,189 @@
+//! `pitchey-mock-server`: run the reference server, or mint a dev token.
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use pitchey_mock_server::auth::mint_named_token;
+use pitchey_mock_server::config::DEMO_JWT_SECRET;
+use pitchey_mock_server::{DEMO_MAIN_USER, DEMO_USERS, ServerConfig, start};
+
+/// The reference server for Pitchey's real-time protocol pitchey-v1.
+///
+/// Limits and intervals come from the seed's environment variables (WS_RATE_LIMIT_MAX_MESSAGES,
+/// WS_RATE_LIMIT_WINDOW_MS, WS_RATE_LIMIT_REFILL_RATE, WS_HEARTBEAT_INTERVAL, WS_SESSION_TIMEOUT,
+/// ...); the JWT secret from JWT_SECRET.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port to listen on (the seed's frontend guide uses 8001).
+    #[arg(long, default_value_t = 8001)]
+    port: u16,
+    /// Seed demo users and emit realistic traffic; without JWT_SECRET, use the public demo secret.
+    #[arg(long)]
+    demo: bool,
+    /// Behave exactly like the seed backend: no ack, seq, resume, subscribe, draft_conflict.
+    #[arg(long)]
+    seed_compatible: bool,
+    /// Largest accepted frame in bytes (default 64 KiB, or WS_MAX_FRAME_BYTES).
+    #[arg(long)]
+    max_frame_bytes: Option<usize>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print a token signed with JWT_SECRET (or, when unset, the --demo secret).
+    Token {
+        /// The user id.
+        #[arg(long)]
+        user: u64,
+        /// Give the token the admin role.
+        #[arg(long)]
+        admin: bool,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl_secs: u64,
+        /// A username claim.
+        #[arg(long)]
+        username: Option<String>,
+    },
+}
+
+fn env_secret() -> Option<String> {
+    std::env::var("JWT_SECRET").ok().filter(|s| !s.is_empty())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    if let Some(Command::Token {
+        user,
+        admin,
+        ttl_secs,
+        username,
+    }) = cli.command
+    {
+        let secret = env_secret().unwrap_or_else(|| {
+            eprintln!(
+                "note: JWT_SECRET is not set: signing with the --demo secret; this token works \
+                 with a server started with --demo and no JWT_SECRET"
+            );
+            DEMO_JWT_SECRET.to_owned()
+        });
+        let ttl = Duration::from_secs(ttl_secs);
+        return match mint_named_token(&secret, user, username.as_deref(), admin, ttl) {
+            Ok(token) => {
+                println!("{token}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+
+    let mut config = match ServerConfig::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    config.bind = SocketAddr::new(cli.host, cli.port);
+    config.seed_compatible = cli.seed_compatible;
+    config.demo = cli.demo;
+    config.dev_tokens = cli.demo;
+    if let Some(max) = cli.max_frame_bytes {
+        config.max_frame_bytes = max;
+    }
+    let secret_note = match (env_secret(), cli.demo) {
+        (Some(_), _) => "from JWT_SECRET",
+        (None, true) => {
+            config.jwt_secret = DEMO_JWT_SECRET.to_owned();
+            tracing::warn!("JWT_SECRET is not set: using the PUBLIC demo secret (--demo)");
+            "the public demo secret: `pitchey-mock-server token --user N` matches it"
+        }
+        (None, false) => {
+            "generated for this run: use the tokens below (or set JWT_SECRET and use `token`)"
+        }
+    };
+    let server = match start(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let user = if cli.demo { DEMO_MAIN_USER } else { 7 };
+    let name = DEMO_USERS
+        .iter()
+        .find(|(id, _)| *id == user)
+        .map(|(_, n)| *n);
+    let secret = server.config().jwt_secret.clone();
+    let ttl = Duration::from_secs(24 * 3600);
+    let token = mint_named_token(&secret, user, name, false, ttl).unwrap_or_default();
+    let admin = mint_named_token(&secret, 999, Some("admin"), true, ttl).unwrap_or_default();
+    println!(
+        "\npitchey-mock-server (protocol pitchey-v1{})\n\
+         \x20 WebSocket: {ws}?token=<JWT>\n\
+         \x20 HTTP:      {http}/api/ws/health\n\
+         \x20 Secret:    {secret_note}\n\
+         \x20 Token for user {user} (24 h):\n    {token}\n\
+         \x20 Admin token (user 999, 24 h):\n    {admin}\n\
+         \x20 Try: {ws}?token={token}\n{demo}",
+        if server.config().seed_compatible {
+            ", seed-compatible"
+        } else {
+            ""
+        },
+        ws = server.ws_url(),
+        http = server.http_url(),
+        demo = if cli.demo {
+            "  Demo: users 1 ada, 2 grace, 3 linus, 4 margaret; traffic goes mostly to user 1;\n\
+             \x20       POST /api/dev/token {\"userId\":2} mints more tokens.\n"
+        } else {
+            ""
+        },
+    );
+
+    wait_for_signal().await;
+    server.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,105 @@
+//! Pitch view counts, unique viewers, recent viewers and owners.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use pitchey_realtime::protocol::{PitchStats, RecentViewer};
+
+/// How many recent viewers a `pitch_stats_update` lists.
+const RECENT_VIEWERS: usize = 10;
+
+#[derive(Debug, Default)]
+struct PitchRecord {
+    owner: Option<u64>,
+    views: u64,
+    viewers: HashSet<u64>,
+    /// Newest first.
+    recent: VecDeque<RecentViewer>,
+}
+
+/// Live statistics of every pitch seen so far.
+#[derive(Debug, Default)]
+pub struct PitchBook {
+    pitches: HashMap<u64, PitchRecord>,
+}
+
+impl PitchBook {
+    /// Record a view; returns the new stats and the pitch owner, if known.
+    pub fn record_view(
+        &mut self,
+        pitch_id: u64,
+        viewer: u64,
+        username: Option<String>,
+        viewed_at: String,
+    ) -> (PitchStats, Option<u64>) {
+        let rec = self.pitches.entry(pitch_id).or_default();
+        rec.views += 1;
+        rec.viewers.insert(viewer);
+        // One entry per viewer: a repeat view moves them to the front.
+        rec.recent.retain(|v| v.user_id != viewer);
+        rec.recent.push_front(RecentViewer {
+            user_id: viewer,
+            username,
+            viewed_at,
+        });
+        rec.recent.truncate(RECENT_VIEWERS);
+        let owner = rec.owner;
+        (self.stats_of(pitch_id), owner)
+    }
+
+    /// Add views that came from elsewhere (the demo's starting numbers).
+    pub fn add_views(&mut self, pitch_id: u64, views: u64) {
+        self.pitches.entry(pitch_id).or_default().views += views;
+    }
+
+    /// Set who owns a pitch (their dashboard counts its views).
+    pub fn set_owner(&mut self, pitch_id: u64, owner: u64) {
+        self.pitches.entry(pitch_id).or_default().owner = Some(owner);
+    }
+
+    /// Current stats of a pitch, if it was ever seen.
+    pub fn stats(&self, pitch_id: u64) -> Option<PitchStats> {
+        self.pitches
+            .contains_key(&pitch_id)
+            .then(|| self.stats_of(pitch_id))
+    }
+
+    fn stats_of(&self, pitch_id: u64) -> PitchStats {
+        let rec = self.pitches.get(&pitch_id);
+        PitchStats {
+            pitch_id,
+            view_count: rec.map_or(0, |r| r.views),
+            unique_viewers: rec.map_or(0, |r| r.viewers.len() as u64),
+            recent_viewers: rec.map_or_else(Vec::new, |r| r.recent.iter().cloned().collect()),
+        }
+    }
+
+    /// (pitches owned, views across them) for `owner`'s dashboard.
+    pub fn owner_totals(&self, owner: u64) -> (u64, u64) {
+        self.pitches
+            .values()
+            .filter(|r| r.owner == Some(owner))
+            .fold((0, 0), |(n, v), r| (n + 1, v + r.views))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn views_uniques_recent_and_owner_totals() {
+        let mut b = PitchBook::default();
+        b.set_owner(42, 1);
+        b.add_views(42, 10);
+        b.record_view(42, 3, None, "t1".into());
+        b.record_view(42, 4, None, "t2".into());
+        let (s, owner) = b.record_view(42, 3, None, "t3".into());
+        assert_eq!(owner, Some(1));
+        assert_eq!(s.view_count, 13);
+        assert_eq!(s.unique_viewers, 2);
+        assert_eq!(s.recent_viewers[0].user_id, 3);
+        assert_eq!(s.recent_viewers.len(), 2);
+        assert_eq!(b.owner_totals(1), (1, 13));
+        assert!(b.stats(99).is_none());
+    }
+}

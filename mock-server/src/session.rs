@@ -1,0 +1,430 @@
+//! One WebSocket session: the first frames, then a loop over inbound frames, the hub's
+//! outbound frames, the idle timeout and the token's expiry.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use pitchey_realtime::protocol::{
+    Ack, ClientFrame, ClientMessage, Disconnected, DraftSave, ErrorCode, ErrorData, RawFrame,
+    ServerFrame, ServerMessage,
+};
+use tokio::sync::mpsc;
+use tokio::time::{sleep_until, timeout};
+
+use crate::auth::AuthUser;
+use crate::hub::{Counters, DraftOutcome, Hub, Outbound, SessionKey, error_frame};
+use crate::rate_limit::RateLimiter;
+use crate::store::{Applied, FrameText};
+use crate::time::unix_secs;
+
+/// How a session ends from our side: a close code, a reason, and a frame to send first.
+struct Ending {
+    code: u16,
+    reason: &'static str,
+    notice: Option<FrameText>,
+}
+
+impl Ending {
+    fn new(code: u16, reason: &'static str, notice: Option<FrameText>) -> Self {
+        Ending {
+            code,
+            reason,
+            notice,
+        }
+    }
+}
+
+/// The socket is gone: nothing more can be written.
+struct Gone;
+
+/// The rate limiter's verdict on one message.
+enum Gate {
+    /// Process it.
+    Pass,
+    /// Refused (the client was told); drop it.
+    Refused,
+    /// Refused too often in a row: end the session.
+    Close(Ending),
+}
+
+struct Session {
+    hub: Arc<Hub>,
+    socket: WebSocket,
+    user: AuthUser,
+    key: SessionKey,
+    session_id: String,
+    limiter: Option<RateLimiter>,
+}
+
+fn encode(msg: ServerMessage) -> FrameText {
+    ServerFrame::new(msg).encode().into()
+}
+
+fn disconnected(reason: &str) -> FrameText {
+    encode(ServerMessage::Disconnected(Disconnected {
+        reason: reason.to_owned(),
+    }))
+}
+
+/// Run a session to its end. `resume_from` is the `?lastSeq=` of the upgrade request.
+pub(crate) async fn run(
+    mut socket: WebSocket,
+    hub: Arc<Hub>,
+    user: AuthUser,
+    resume_from: Option<u64>,
+) {
+    let _running = hub.task_started();
+    let (tx, mut rx) = mpsc::channel(hub.config.session_outbox_cap.max(1));
+    let Some(reg) = hub.register(&user, tx, resume_from) else {
+        let ending = Ending::new(1001, "server shutting down", Some(disconnected("server shutting down")));
+        close(&mut socket, ending, hub.config.close_grace).await;
+        return;
+    };
+    tracing::info!(user = user.user_id, session = %reg.session_id, "session opened");
+    let limiter = hub
+        .config
+        .rate_limit_enabled
+        .then(|| RateLimiter::new(&hub.config.rate_limit, Instant::now()));
+    let mut s = Session {
+        hub: hub.clone(),
+        socket,
+        user,
+        key: reg.key,
+        session_id: reg.session_id,
+        limiter,
+    };
+    let mut ended = None;
+    for frame in reg.first_frames {
+        if s.send(frame).await.is_err() {
+            ended = Some("connection lost");
+        }
+    }
+    let why = match ended {
+        Some(why) => why,
+        None => s.serve(&mut rx).await,
+    };
+    tracing::info!(user = s.user.user_id, session = %s.session_id, why, "session closed");
+    hub.unregister(s.key);
+}
+
+impl Session {
+    async fn send(&mut self, text: FrameText) -> Result<(), Gone> {
+        self.socket
+            .send(Message::Text(text.as_ref().into()))
+            .await
+            .map_err(|_| Gone)
+    }
+
+    async fn send_msg(&mut self, msg: ServerMessage) -> Result<(), Gone> {
+        self.send(encode(msg)).await
+    }
+
+    fn seed_mode(&self) -> bool {
+        self.hub.config.seed_compatible
+    }
+
+    /// The main loop; returns why the session ended.
+    async fn serve(&mut self, rx: &mut mpsc::Receiver<Outbound>) -> &'static str {
+        let idle = self.hub.config.session_timeout();
+        let mut idle_deadline = tokio::time::Instant::now() + idle;
+        let token_left = Duration::from_secs(self.user.expires_at.saturating_sub(unix_secs()));
+        let token_deadline = tokio::time::Instant::now() + token_left;
+        loop {
+            let step: Result<Option<Ending>, Gone> = tokio::select! {
+                inbound = self.socket.recv() => match inbound {
+                    None | Some(Ok(Message::Close(_))) => return "closed by client",
+                    Some(Err(e)) => {
+                        // tungstenite refuses frames over max_message_size/max_frame_size with a
+                        // capacity error; anything else is a broken connection or protocol error.
+                        let text = e.to_string();
+                        if text.contains("Space limit") || text.contains("too long") {
+                            tracing::info!(user = self.user.user_id, "frame over the size limit");
+                            Ok(Some(Ending::new(1009, "message too big", None)))
+                        } else {
+                            tracing::debug!(error = %text, "websocket read failed");
+                            return "connection error";
+                        }
+                    }
+                    Some(Ok(msg)) => {
+                        idle_deadline = tokio::time::Instant::now() + idle;
+                        self.inbound(msg).await
+                    }
+                },
+                out = rx.recv() => match out {
+                    Some(Outbound::Text(text)) => self.send(text).await.map(|()| None),
+                    Some(Outbound::Close { code, reason, notice }) => {
+                        Ok(Some(Ending::new(code, reason, notice)))
+                    }
+                    // The hub dropped this session: it fell too far behind.
+                    None => Ok(Some(Ending::new(4008, "too slow to keep up", None))),
+                },
+                _ = sleep_until(idle_deadline) => Ok(Some(Ending::new(
+                    1001,
+                    "session timeout",
+                    Some(disconnected("session timeout")),
+                ))),
+                _ = sleep_until(token_deadline) => Ok(Some(Ending::new(
+                    4001,
+                    "token expired",
+                    Some(error_frame(ErrorCode::Unauthorized, "token expired", None)),
+                ))),
+            };
+            match step {
+                Ok(None) => {}
+                Ok(Some(ending)) => {
+                    let why = ending.reason;
+                    close(&mut self.socket, ending, self.hub.config.close_grace).await;
+                    return why;
+                }
+                Err(Gone) => return "connection lost",
+            }
+        }
+    }
+
+    async fn inbound(&mut self, msg: Message) -> Result<Option<Ending>, Gone> {
+        match msg {
+            Message::Text(text) => self.text(text.as_str()).await,
+            Message::Binary(_) => {
+                Counters::bump(&self.hub.counters.messages_in);
+                match self.rate_limit(None).await? {
+                    Gate::Pass => {}
+                    Gate::Refused => return Ok(None),
+                    Gate::Close(end) => return Ok(Some(end)),
+                }
+                Counters::bump(&self.hub.counters.invalid_messages);
+                self.send(error_frame(
+                    ErrorCode::InvalidMessage,
+                    "binary frames are not supported: send JSON text frames",
+                    None,
+                ))
+                .await?;
+                Ok(None)
+            }
+            // Protocol-level ping/pong: tungstenite answers pings itself; they count as activity.
+            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => Ok(None),
+        }
+    }
+
+    /// Take a rate-limit token; on refusal answer `rate_limited`, and end the session when the
+    /// client keeps sending regardless.
+    async fn rate_limit(&mut self, id: Option<&str>) -> Result<Gate, Gone> {
+        let Some(limiter) = self.limiter.as_mut() else {
+            return Ok(Gate::Pass);
+        };
+        let Err(limited) = limiter.try_take(Instant::now()) else {
+            return Ok(Gate::Pass);
+        };
+        Counters::bump(&self.hub.counters.rate_limited);
+        let limit = self.hub.config.rate_limit;
+        let retry_ms = u64::try_from(limited.retry_after.as_millis()).unwrap_or(u64::MAX);
+        self.send_msg(ServerMessage::Error(ErrorData {
+            code: ErrorCode::RateLimited,
+            message: format!(
+                "{} messages per {} s",
+                limit.max_messages,
+                limit.window_ms / 1000
+            ),
+            // retryAfterMs is one of our additions: the seed's error has no such field.
+            retry_after_ms: (!self.seed_mode()).then_some(retry_ms.max(1)),
+            id: id.map(str::to_owned),
+        }))
+        .await?;
+        let close_after = self.hub.config.rate_limit_close_after;
+        if close_after > 0 && limited.refused_in_a_row >= close_after {
+            tracing::warn!(
+                user = self.user.user_id,
+                "closing a session that ignores the rate limit"
+            );
+            return Ok(Gate::Close(Ending::new(4008, "rate limit exceeded", None)));
+        }
+        Ok(Gate::Refused)
+    }
+
+    /// One text frame from the client.
+    async fn text(&mut self, text: &str) -> Result<Option<Ending>, Gone> {
+        let counters = &self.hub.counters;
+        Counters::bump(&counters.messages_in);
+        if text.len() > self.hub.config.max_frame_bytes {
+            // Only reachable when tungstenite's own limit is set higher than ours.
+            self.send(error_frame(ErrorCode::TooLarge, "frame over the size limit", None))
+                .await?;
+            return Ok(Some(Ending::new(4009, "message too large", None)));
+        }
+        let raw = serde_json::from_str::<RawFrame<'_>>(text);
+        let (is_ping, id) = match &raw {
+            Ok(r) => (r.kind == "ping", r.id.clone()),
+            Err(_) => (false, None),
+        };
+        // Every message but `ping` counts, malformed ones included.
+        if !is_ping {
+            match self.rate_limit(id.as_deref()).await? {
+                Gate::Pass => {}
+                Gate::Refused => return Ok(None),
+                Gate::Close(end) => return Ok(Some(end)),
+            }
+        }
+        let frame = match raw {
+            Err(e) => Err(format!("malformed frame: {}", strip_position(&e.to_string()))),
+            Ok(raw) => ClientFrame::from_raw(raw).map_err(|e| e.to_string()),
+        };
+        match frame {
+            Ok(frame) => self.dispatch(frame).await,
+            Err(message) => {
+                Counters::bump(&self.hub.counters.invalid_messages);
+                self.send(error_frame(ErrorCode::InvalidMessage, message, id))
+                    .await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn ack(&mut self, id: Option<String>, applied: Applied) -> Result<(), Gone> {
+        match id {
+            Some(id) if !self.seed_mode() => {
+                self.hub.remember(self.user.user_id, &id, applied);
+                self.send_msg(ServerMessage::Ack(Ack {
+                    id,
+                    version: applied.version,
+                }))
+                .await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn dispatch(&mut self, frame: ClientFrame) -> Result<Option<Ending>, Gone> {
+        let id = frame.id;
+        let uid = self.user.user_id;
+        let seed = self.seed_mode();
+        let none = Applied { version: None };
+        let is_heartbeat = matches!(frame.message, ClientMessage::Ping(_) | ClientMessage::Pong(_));
+        // A repeated id is acked again with the same answer, and not applied twice.
+        if let (Some(id), false, false) = (&id, seed, is_heartbeat) {
+            if let Some(applied) = self.hub.seen(uid, id) {
+                self.send_msg(ServerMessage::Ack(Ack {
+                    id: id.clone(),
+                    version: applied.version,
+                }))
+                .await?;
+                return Ok(None);
+            }
+        }
+        match frame.message {
+            ClientMessage::Ping(hb) => {
+                self.send_msg(ServerMessage::Pong(hb)).await?;
+                self.ack(id, none).await?;
+            }
+            ClientMessage::Pong(_) => self.ack(id, none).await?,
+            ClientMessage::PitchView(v) => {
+                self.hub.pitch_view(uid, v.pitch_id);
+                self.ack(id, none).await?;
+            }
+            ClientMessage::SetPresence(p) => {
+                self.hub.set_presence(uid, p.status);
+                self.ack(id, none).await?;
+            }
+            ClientMessage::Typing(t) => {
+                self.hub.typing(uid, t);
+                self.ack(id, none).await?;
+            }
+            ClientMessage::DraftSync(save) => self.draft_sync(id, save).await?,
+            ClientMessage::Subscribe(c) if !seed => {
+                let initial = self.hub.subscribe(self.key, c.channel);
+                self.ack(id, none).await?;
+                if let Some(frame) = initial {
+                    self.send(frame).await?;
+                }
+            }
+            ClientMessage::Unsubscribe(c) if !seed => {
+                self.hub.unsubscribe(self.key, &c.channel);
+                self.ack(id, none).await?;
+            }
+            ClientMessage::Resume(r) if !seed => {
+                let replay = self.hub.resume(self.key, r.last_seq);
+                if let Some(gap) = replay.gap {
+                    self.send(error_frame(ErrorCode::NotFound, gap, id.clone()))
+                        .await?;
+                }
+                for frame in replay.frames {
+                    self.send(frame).await?;
+                }
+                self.ack(id, none).await?;
+            }
+            other => {
+                // Unknown types, and in seed-compatible mode the additions the seed lacks.
+                let kind = match &other {
+                    ClientMessage::Unknown { kind, .. } => kind.clone(),
+                    ClientMessage::Subscribe(_) => "subscribe".into(),
+                    ClientMessage::Unsubscribe(_) => "unsubscribe".into(),
+                    ClientMessage::Resume(_) => "resume".into(),
+                    _ => "?".into(),
+                };
+                Counters::bump(&self.hub.counters.invalid_messages);
+                self.send(error_frame(
+                    ErrorCode::UnknownType,
+                    format!("unknown message type `{kind}`"),
+                    id,
+                ))
+                .await?;
+            }
+        }
+        Ok(None)
+    }
+
+    async fn draft_sync(&mut self, id: Option<String>, save: DraftSave) -> Result<(), Gone> {
+        let outcome = self
+            .hub
+            .draft_sync(self.key, &self.session_id, self.user.user_id, save);
+        match outcome {
+            DraftOutcome::Accepted { version } => {
+                self.ack(
+                    id,
+                    Applied {
+                        version: Some(version),
+                    },
+                )
+                .await
+            }
+            DraftOutcome::Conflict(conflict) => {
+                // The conflict answers the message: it carries the message's id, and no ack.
+                let mut frame = ServerFrame::new(ServerMessage::DraftConflict(conflict));
+                if let Some(id) = id {
+                    frame = frame.with_id(id);
+                }
+                self.send(frame.encode().into()).await
+            }
+        }
+    }
+}
+
+/// serde_json appends "at line 1 column 17": noise for a client.
+fn strip_position(s: &str) -> String {
+    match s.rfind(" at line ") {
+        Some(i) => s[..i].to_owned(),
+        None => s.to_owned(),
+    }
+}
+
+/// Send `notice`, then a close frame, then wait (bounded) for the client's close frame.
+async fn close(socket: &mut WebSocket, ending: Ending, grace: Duration) {
+    if let Some(notice) = ending.notice {
+        let _ = socket.send(Message::Text(notice.as_ref().into())).await;
+    }
+    let frame = CloseFrame {
+        code: ending.code,
+        reason: ending.reason.into(),
+    };
+    if socket.send(Message::Close(Some(frame))).await.is_err() {
+        return;
+    }
+    // Drain until the client answers the close (or the connection ends).
+    let _ = timeout(grace, async {
+        while let Some(Ok(msg)) = socket.recv().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+}
