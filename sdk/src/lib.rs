@@ -7,6 +7,8 @@
 //! - [`core`]: the sans-IO client state machine (lifecycle, backoff, outbox, rate limit,
 //!   heartbeat, subscriptions, resume, drafts). No sockets, clocks or tokio; builds for
 //!   `wasm32-unknown-unknown`.
+//! - [`client`] (feature `native`, default): the async [`client::Client`] for tokio, a thin
+//!   driver over the core; [`transport`] opens its sockets.
 //!
 //! ## Why each dependency is here
 //! - `serde` / `serde_json`: the wire format is JSON text frames.
@@ -15,8 +17,15 @@
 //! - `rand` (no default features, `small_rng` only): the core's seeded RNG for backoff
 //!   jitter and message-id prefixes; seeded from the config so runs replay exactly, and no
 //!   `getrandom`, so the core builds for wasm32 without a JS shim.
+//! - `tokio`, `tokio-tungstenite`, `futures-util`, `tokio-stream` (feature `native`): the
+//!   native driver's runtime, WebSocket, sink/stream traits, and the broadcast-backed
+//!   subscription streams.
 
 #![warn(missing_docs)]
 
 pub mod core;
 pub mod protocol;
+pub mod transport;
+
+#[cfg(feature = "native")]
+pub mod client;

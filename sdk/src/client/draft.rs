@@ -1,0 +1,169 @@
+//! Draft handles: auto-synced documents with conflict resolution.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_util::Stream;
+use serde_json::Value;
+
+use super::{Client, ClientError, EventStream, Lagged};
+use crate::core::{DraftOptions, DraftState, Event, Resolution};
+
+/// The app's check that content is complete enough to save (the seed's `validateContent`).
+pub type Validator = Arc<dyn Fn(&Value) -> bool + Send + Sync>;
+
+/// An open draft. Edits go through [`Draft::update`]; the core auto-saves dirty, valid
+/// content every [`DraftOptions::auto_save_interval`] and resolves conflicts by
+/// [`DraftOptions::strategy`]. Dropping the handle stops tracking the draft (a save already
+/// queued still goes out).
+pub struct Draft {
+    id: String,
+    client: Client,
+    validator: Option<Validator>,
+}
+
+impl Draft {
+    pub(super) fn new(id: String, client: Client, validator: Option<Validator>) -> Self {
+        Draft {
+            id,
+            client,
+            validator,
+        }
+    }
+
+    /// The draft id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// New local content. Marks the draft dirty; it is saved by the next auto-save if the
+    /// validator accepts it.
+    pub async fn update(&self, content: Value) -> Result<(), ClientError> {
+        let valid = self.validator.as_ref().is_none_or(|v| v(&content));
+        let id = self.id.clone();
+        self.client
+            .call(move |core, now| core.conn.draft_update(&id, content, valid, now))
+            .await?
+            .map_err(ClientError::from)
+    }
+
+    /// Save now instead of waiting for the auto-save.
+    pub async fn save(&self) -> Result<(), ClientError> {
+        let id = self.id.clone();
+        self.client
+            .call(move |core, now| core.conn.draft_save_now(&id, now))
+            .await?
+            .map_err(ClientError::from)
+    }
+
+    /// Settle a pending conflict (strategy `ask`, or `merge` that fell back to `ask`).
+    pub async fn resolve(&self, resolution: Resolution) -> Result<(), ClientError> {
+        let id = self.id.clone();
+        self.client
+            .call(move |core, now| core.conn.draft_resolve(&id, resolution, now))
+            .await?
+            .map_err(ClientError::from)
+    }
+
+    /// Keep the local content over the server's (the seed's `resolveWithLocal`).
+    pub async fn resolve_with_local(&self) -> Result<(), ClientError> {
+        self.resolve(Resolution::Local).await
+    }
+
+    /// Adopt the server's content (the seed's `resolveWithRemote`).
+    pub async fn resolve_with_remote(&self) -> Result<(), ClientError> {
+        self.resolve(Resolution::Remote).await
+    }
+
+    /// A snapshot: content, base version, dirty, saving, conflict, last saved.
+    pub async fn state(&self) -> Result<DraftState, ClientError> {
+        let id = self.id.clone();
+        self.client
+            .call(move |core, _| core.conn.draft_state(&id).cloned())
+            .await?
+            .ok_or_else(|| ClientError::Send(crate::core::SendError::UnknownDraft(self.id.clone())))
+    }
+
+    /// This draft's events: saved, updated by another session, conflict, save failed.
+    pub fn events(&self) -> DraftEvents {
+        DraftEvents {
+            id: self.id.clone(),
+            events: self.client.events(),
+        }
+    }
+}
+
+impl Drop for Draft {
+    fn drop(&mut self) {
+        let id = std::mem::take(&mut self.id);
+        // If the driver is gone there is nothing left to close.
+        let _ = self.client.post(move |core, _| core.conn.draft_close(&id));
+    }
+}
+
+/// The events of one draft; see [`Draft::events`].
+pub struct DraftEvents {
+    id: String,
+    events: EventStream,
+}
+
+impl DraftEvents {
+    /// The next event of this draft (`None` when the client is gone).
+    pub async fn recv(&mut self) -> Option<Result<Event, Lagged>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+}
+
+fn draft_of(event: &Event) -> Option<&str> {
+    match event {
+        Event::DraftSaved { draft_id, .. }
+        | Event::DraftUpdated { draft_id, .. }
+        | Event::DraftConflict { draft_id, .. }
+        | Event::DraftSaveFailed { draft_id, .. } => Some(draft_id),
+        _ => None,
+    }
+}
+
+impl Stream for DraftEvents {
+    type Item = Result<Event, Lagged>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            match Pin::new(&mut self.events).poll_next(cx) {
+                Poll::Ready(Some(Ok(event))) => {
+                    if draft_of(&event) == Some(self.id.as_str()) {
+                        return Poll::Ready(Some(Ok(event)));
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// Options for [`Client::draft`](super::Client::draft).
+#[derive(Clone, Default)]
+pub struct DraftConfig {
+    /// Draft kind, e.g. `pitch`.
+    pub draft_type: Option<String>,
+    /// The content loaded from the server (not dirty).
+    pub initial: Value,
+    /// The version of `initial`, if known.
+    pub base_version: Option<u64>,
+    /// Auto-save interval and conflict strategy.
+    pub options: DraftOptions,
+    /// The app's content check; content it rejects is kept but not saved.
+    pub validator: Option<Validator>,
+}
+
+impl std::fmt::Debug for DraftConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DraftConfig")
+            .field("draft_type", &self.draft_type)
+            .field("base_version", &self.base_version)
+            .field("options", &self.options)
+            .field("validator", &self.validator.is_some())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,172 @@
+//! Typed subscription streams that unsubscribe when dropped.
+
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_util::Stream;
+use tokio::sync::broadcast;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+use super::Client;
+use crate::core::Event;
+use crate::protocol::{
+    Channel, DashboardMetrics, DraftSynced, Notification, PitchStats, Presence, ServerFrame,
+    ServerMessage, UploadProgress, UserTyping,
+};
+
+/// A stream item that says the consumer fell behind and `missed` events were skipped.
+///
+/// Events are fanned out through a bounded buffer so that a stalled consumer cannot stall
+/// the connection (and its heartbeat); instead of dropping silently, the stream says how
+/// many it skipped. Refetch state over HTTP when this happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("missed {missed} events: the consumer was too slow")]
+pub struct Lagged {
+    /// How many events were skipped.
+    pub missed: u64,
+}
+
+/// A payload that a [`Subscription`] yields: picked out of the server messages of its channel.
+pub trait ChannelMessage: Sized + Send + 'static {
+    /// The payload of `message`, if it is of this type.
+    fn extract(message: &ServerMessage) -> Option<Self>;
+}
+
+impl ChannelMessage for ServerMessage {
+    fn extract(message: &ServerMessage) -> Option<Self> {
+        Some(message.clone())
+    }
+}
+
+macro_rules! channel_message {
+    ($($ty:ty => $variant:ident $(. $field:ident)?),* $(,)?) => {$(
+        impl ChannelMessage for $ty {
+            fn extract(message: &ServerMessage) -> Option<Self> {
+                match message {
+                    ServerMessage::$variant(m) => Some(m$(.$field)?.clone()),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+
+channel_message! {
+    Notification => Notification,
+    DashboardMetrics => DashboardUpdate.metrics,
+    PitchStats => PitchStatsUpdate,
+    Presence => PresenceUpdate,
+    UserTyping => UserTyping,
+    UploadProgress => UploadProgress,
+    DraftSynced => DraftSync,
+}
+
+/// A live subscription to one [`Channel`], yielding its messages as `T`.
+///
+/// Dropping it unsubscribes (when no other handle holds the same channel). Items are
+/// `Err(Lagged)` when the consumer fell behind.
+pub struct Subscription<T> {
+    channel: Channel,
+    events: BroadcastStream<Event>,
+    client: Client,
+    _payload: PhantomData<fn() -> T>,
+}
+
+impl<T: ChannelMessage> Subscription<T> {
+    /// `events` must have been subscribed before the channel was counted for this handle.
+    pub(super) fn new(
+        channel: Channel,
+        client: Client,
+        events: broadcast::Receiver<Event>,
+    ) -> Self {
+        Subscription {
+            events: BroadcastStream::new(events),
+            channel,
+            client,
+            _payload: PhantomData,
+        }
+    }
+
+    /// The channel.
+    pub fn channel(&self) -> &Channel {
+        &self.channel
+    }
+
+    /// The next payload (`None` when the client is gone). Same as `StreamExt::next`.
+    pub async fn recv(&mut self) -> Option<Result<T, Lagged>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+}
+
+fn frame_payload<T: ChannelMessage>(channel: &Channel, frame: &ServerFrame) -> Option<T> {
+    (frame.message.channel().as_ref() == Some(channel))
+        .then(|| T::extract(&frame.message))
+        .flatten()
+}
+
+impl<T: ChannelMessage> Stream for Subscription<T> {
+    type Item = Result<T, Lagged>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            match Pin::new(&mut self.events).poll_next(cx) {
+                Poll::Ready(Some(Ok(Event::Message(frame)))) => {
+                    if let Some(payload) = frame_payload::<T>(&self.channel, &frame) {
+                        return Poll::Ready(Some(Ok(payload)));
+                    }
+                }
+                Poll::Ready(Some(Ok(_))) => {}
+                Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(missed)))) => {
+                    return Poll::Ready(Some(Err(Lagged { missed })));
+                }
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl<T> Drop for Subscription<T> {
+    fn drop(&mut self) {
+        self.client.release_channel(self.channel.clone());
+    }
+}
+
+impl<T> std::fmt::Debug for Subscription<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("channel", &self.channel)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every event of the client (state changes, messages, acks, drafts...), for apps that
+/// route events themselves. Items are `Err(Lagged)` when the consumer fell behind.
+pub struct EventStream {
+    events: BroadcastStream<Event>,
+}
+
+impl EventStream {
+    pub(super) fn new(client: &Client) -> Self {
+        EventStream {
+            events: BroadcastStream::new(client.shared.events.subscribe()),
+        }
+    }
+
+    /// The next event (`None` when the client is gone).
+    pub async fn recv(&mut self) -> Option<Result<Event, Lagged>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+}
+
+impl Stream for EventStream {
+    type Item = Result<Event, Lagged>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.events).poll_next(cx).map(|item| {
+            item.map(|r| r.map_err(|BroadcastStreamRecvError::Lagged(missed)| Lagged { missed }))
+        })
+    }
+}
