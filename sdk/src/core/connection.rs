@@ -1,89 +1,292 @@
 //! [`Connection`]: the state machine that ties every part of the core together.
 
-use serde_json::Value;
+use std::collections::VecDeque;
 
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+use tracing::{debug, info, trace, warn};
+
+use super::backoff::Backoff;
+use super::drafts::Drafts;
+use super::heartbeat::{Beat, Heartbeat};
+use super::outbox::{EphemeralKey, Full, Next, Outbox};
+use super::rate_limit::RateLimiter;
+use super::resume::{SeqTracker, SeqVerdict};
+use super::subscriptions::{Control, Subscriptions};
 use super::{
     Action, Config, DraftOptions, DraftState, Event, Input, Instant, MessageId, Metrics,
-    Resolution, SendError, State,
+    Resolution, SendError, SendFailure, State,
 };
-use crate::protocol::{Channel, ClientMessage};
+use crate::protocol::{
+    Channel, ChannelRef, ClientFrame, ClientMessage, CloseCode, Connected, ErrorCode, Feature,
+    Heartbeat as HeartbeatData, Resume, ServerFrame, ServerMessage,
+};
+
+/// The code the client closes with (normal closure; the reason says why).
+const CLIENT_CLOSE: u16 = 1000;
+/// Used when the server gives `rate_limited` without `retryAfterMs`.
+const DEFAULT_RETRY_AFTER_MS: u64 = 1_000;
+
+/// The socket of the current attempt, as far as the core knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    /// No socket.
+    Down,
+    /// `Action::Connect` emitted; waiting for `Opened`, then for `connected`, by `deadline`.
+    Opening { deadline: Instant },
+    /// The server's `connected` arrived.
+    Up,
+}
 
 /// One logical client connection to a `pitchey-v1` server, across any number of sockets.
 ///
 /// See the [module docs](super) for how to drive it.
 #[derive(Debug)]
 pub struct Connection {
-    config: Config,
+    pub(super) config: Config,
     state: State,
+    link: Link,
+    token: Option<String>,
+    rng: SmallRng,
+    id_prefix: String,
+    next_id: u64,
+    backoff: Backoff,
+    /// When the current connection counts as stable (resets the backoff).
+    stable_at: Option<Instant>,
+    auth_failures: u32,
+    ever_connected: bool,
+    session: Option<Connected>,
+    actions: VecDeque<Action>,
+    pub(super) events: VecDeque<Event>,
+    pub(super) outbox: Outbox,
+    limiter: RateLimiter,
+    heartbeat: Heartbeat,
+    subs: Subscriptions,
+    /// Control frames written with an id on this connection, for `rate_limited` retries.
+    control_in_flight: Vec<(String, Control)>,
+    seq: SeqTracker,
+    resume_asked: bool,
+    pub(super) drafts: Drafts,
+    metrics: Metrics,
+    /// The latest `now` seen, for metrics taken without one.
+    last_now: Instant,
 }
 
 impl Connection {
     /// A connection in [`State::Idle`]. Nothing happens until [`Connection::connect`].
     pub fn new(config: Config, now: Instant) -> Self {
-        let _ = now;
+        let mut rng = SmallRng::seed_from_u64(config.rng_seed);
+        // Ids must not collide with an earlier run's that the server still remembers.
+        let id_prefix = format!("{:08x}", rng.random::<u32>());
         Connection {
-            config,
             state: State::Idle,
+            link: Link::Down,
+            token: config.token.clone(),
+            rng,
+            id_prefix,
+            next_id: 0,
+            backoff: Backoff::new(config.backoff.clone()),
+            stable_at: None,
+            auth_failures: 0,
+            ever_connected: false,
+            session: None,
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+            outbox: Outbox::new(config.outbox_capacity),
+            limiter: RateLimiter::new(config.rate_limit, now),
+            heartbeat: Heartbeat::new(config.heartbeat_interval, config.heartbeat_timeout),
+            subs: Subscriptions::default(),
+            control_in_flight: Vec::new(),
+            seq: SeqTracker::default(),
+            resume_asked: false,
+            drafts: Drafts::default(),
+            metrics: Metrics::default(),
+            last_now: now,
+            config,
         }
     }
 
-    /// Start connecting (from `Idle`, `Closed`, `AuthFailed`, or to skip a reconnect
-    /// delay). Emits [`Action::Connect`], or [`Event::TokenNeeded`] when there is no token.
-    /// No effect while `Connecting` or `Connected`.
+    // ----- lifecycle ---------------------------------------------------------------------
+
+    /// Start connecting (from `Idle`, `Closed`, `AuthFailed`, `AwaitingToken`, or to skip a
+    /// reconnect delay). Emits [`Action::Connect`], or [`Event::TokenNeeded`] when there is
+    /// no token. No effect while `Connecting` or `Connected`.
     pub fn connect(&mut self, now: Instant) {
-        let _ = now;
-        todo!()
+        match self.state {
+            State::Connecting | State::Connected => {}
+            State::Reconnecting { .. } => self.start_attempt(now),
+            State::Idle | State::Closed | State::AuthFailed | State::AwaitingToken { .. } => {
+                self.backoff.reset();
+                self.auth_failures = 0;
+                self.start_attempt(now);
+            }
+        }
+        self.flush(now);
     }
 
     /// Close for good (until [`Connection::connect`]): emits [`Action::Close`] if a socket
     /// is open or opening; state [`State::Closed`]. The outbox and subscriptions are kept
     /// and resume on the next `connect`.
     pub fn disconnect(&mut self, now: Instant) {
-        let _ = now;
-        todo!()
+        if self.link != Link::Down {
+            self.actions.push_back(Action::Close {
+                code: CLIENT_CLOSE,
+                reason: "client disconnect".into(),
+            });
+            self.teardown(now, "client disconnect".into());
+        }
+        self.set_state(State::Closed);
     }
 
     /// A fresh token from the app's provider. Used for every later connection attempt;
     /// in `AwaitingToken` or `AuthFailed` it starts reconnecting.
     pub fn set_token(&mut self, token: impl Into<String>, now: Instant) {
-        let _ = (token.into(), now);
-        todo!()
+        self.token = Some(token.into());
+        match self.state {
+            State::AwaitingToken { .. } => self.schedule_retry(now),
+            State::AuthFailed => {
+                self.backoff.reset();
+                self.auth_failures = 0;
+                self.start_attempt(now);
+            }
+            _ => {}
+        }
+        self.flush(now);
     }
 
     /// The app has no token to give (signed out): stop with [`State::AuthFailed`] now
     /// instead of waiting for [`Config::token_timeout`].
     pub fn token_unavailable(&mut self, now: Instant) {
         let _ = now;
-        todo!()
+        if matches!(self.state, State::AwaitingToken { .. }) {
+            self.set_state(State::AuthFailed);
+        }
     }
 
     /// Feed what the transport reported.
     pub fn handle(&mut self, input: Input, now: Instant) {
-        let _ = (input, now);
-        todo!()
+        match input {
+            Input::Opened => {
+                // Nothing to do until the server's `connected`; the attempt's deadline
+                // keeps running so a server that never greets is given up on.
+                trace!("transport opened");
+            }
+            Input::Text(text) => {
+                if self.link == Link::Down {
+                    trace!("text for a socket already closed; ignored");
+                    return;
+                }
+                self.on_text(&text, now);
+            }
+            Input::Closed { code, reason } => {
+                if self.link == Link::Down {
+                    return;
+                }
+                self.on_closed(code, reason, now);
+            }
+            Input::Failed { reason } => {
+                if self.link == Link::Down {
+                    return;
+                }
+                info!(%reason, "connection failed");
+                self.teardown(now, format!("failed: {reason}"));
+                self.schedule_retry(now);
+            }
+        }
+        self.flush(now);
     }
 
     /// Run the timers that are due at `now`. Harmless to call early.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let _ = now;
-        todo!()
+        match self.state {
+            State::Reconnecting { next_at, .. } if now >= next_at => self.start_attempt(now),
+            State::AwaitingToken { deadline } if now >= deadline => {
+                info!("no token came in time");
+                self.set_state(State::AuthFailed);
+            }
+            _ => {}
+        }
+        if let Link::Opening { deadline } = self.link
+            && now >= deadline
+        {
+            info!("connection attempt timed out");
+            self.actions.push_back(Action::Close {
+                code: CLIENT_CLOSE,
+                reason: "connect timeout".into(),
+            });
+            self.teardown(now, "connect timeout".into());
+            self.schedule_retry(now);
+        }
+        if self.link == Link::Up {
+            while let Some(beat) = self.heartbeat.poll(now) {
+                match beat {
+                    Beat::Ping(ts) => {
+                        // Pings bypass the rate limiter: the server does not count them.
+                        let frame =
+                            ClientFrame::new(ClientMessage::Ping(HeartbeatData { ts: Some(ts) }));
+                        self.write(frame.encode());
+                    }
+                    Beat::Dead => {
+                        info!("heartbeat timeout: link dead");
+                        self.actions.push_back(Action::Close {
+                            code: CLIENT_CLOSE,
+                            reason: "heartbeat timeout".into(),
+                        });
+                        self.teardown(now, "heartbeat timeout".into());
+                        self.schedule_retry(now);
+                        break;
+                    }
+                }
+            }
+        }
+        if self.seq.check_gap(now, self.config.seq_gap_timeout) {
+            info!("seq gap did not fill: continuity lost");
+            self.events.push_back(Event::ContinuityLost);
+        }
+        self.drafts_on_timeout(now);
+        self.flush(now);
     }
 
     /// When [`Connection::handle_timeout`] must be called next; `None`: only an input or
     /// an app call can change anything.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        todo!()
+        let mut t: Option<Instant> = None;
+        let mut at = |i: Option<Instant>| {
+            if let Some(i) = i {
+                t = Some(t.map_or(i, |t| t.min(i)));
+            }
+        };
+        match self.state {
+            State::Reconnecting { next_at, .. } => at(Some(next_at)),
+            State::AwaitingToken { deadline } => at(Some(deadline)),
+            _ => {}
+        }
+        if let Link::Opening { deadline } = self.link {
+            at(Some(deadline));
+        }
+        if self.link == Link::Up {
+            at(self.heartbeat.next_timeout());
+            if self.has_sendable() {
+                at(self.limiter.next_available());
+            }
+        }
+        at(self.seq.gap_deadline(self.config.seq_gap_timeout));
+        at(self.drafts.next_timeout());
+        t
     }
 
     /// The next thing the driver must do.
     pub fn poll_action(&mut self) -> Option<Action> {
-        todo!()
+        self.actions.pop_front()
     }
 
     /// The next event for the app.
     pub fn poll_event(&mut self) -> Option<Event> {
-        todo!()
+        self.events.pop_front()
     }
+
+    // ----- sending -----------------------------------------------------------------------
 
     /// Queue a message for the server.
     ///
@@ -96,28 +299,108 @@ impl Connection {
     /// The returned id is on the wire for durable messages and comes back in
     /// [`Event::Acked`] or [`Event::SendFailed`]; ephemeral messages get no event.
     pub fn send(&mut self, msg: ClientMessage, now: Instant) -> Result<MessageId, SendError> {
-        let _ = (msg, now);
-        todo!()
+        let r = self.enqueue(msg, None, now);
+        self.flush(now);
+        r
+    }
+
+    /// Queue without flushing; `draft_id` tags a draft save.
+    pub(super) fn enqueue(
+        &mut self,
+        msg: ClientMessage,
+        draft_id: Option<String>,
+        now: Instant,
+    ) -> Result<MessageId, SendError> {
+        let hint = match msg {
+            ClientMessage::Ping(_) | ClientMessage::Pong(_) => Some("the core runs the heartbeat"),
+            ClientMessage::Subscribe(_) | ClientMessage::Unsubscribe(_) => {
+                Some("use Connection::subscribe / unsubscribe")
+            }
+            ClientMessage::Resume(_) => Some("the core resumes after every reconnect"),
+            _ => None,
+        };
+        if let Some(hint) = hint {
+            return Err(SendError::NotSendable {
+                kind: client_kind(&msg).to_owned(),
+                hint,
+            });
+        }
+        let key = match &msg {
+            ClientMessage::Typing(t) => Some(EphemeralKey::Typing(t.conversation_id)),
+            ClientMessage::SetPresence(_) => Some(EphemeralKey::Presence),
+            _ => None,
+        };
+        let id = self.make_id();
+        let frame = ClientFrame::new(msg);
+        let pushed = match key {
+            Some(key) => {
+                let text = frame.encode();
+                self.check_size(&text)?;
+                self.outbox.push_ephemeral(key, text, now)
+            }
+            None => {
+                let text = frame.with_id(id.as_str()).encode();
+                self.check_size(&text)?;
+                self.outbox.push_durable(id.clone(), text, draft_id)
+            }
+        };
+        match pushed {
+            Ok(()) => Ok(id),
+            Err(Full) => {
+                warn!(capacity = self.config.outbox_capacity, "outbox full");
+                self.events.push_back(Event::QueueFull);
+                Err(SendError::QueueFull {
+                    capacity: self.config.outbox_capacity,
+                })
+            }
+        }
+    }
+
+    fn check_size(&self, text: &str) -> Result<(), SendError> {
+        if text.len() > self.config.max_message_bytes {
+            return Err(SendError::TooLarge {
+                size: text.len(),
+                max: self.config.max_message_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    pub(super) fn make_id(&mut self) -> MessageId {
+        self.next_id += 1;
+        MessageId(format!("c-{}-{}", self.id_prefix, self.next_id))
     }
 
     /// Subscribe to a channel, now (servers with the `subscribe` feature) and after every
     /// reconnect. On a server without `subscribe` this only records the channel (the seed
     /// delivers everything). Subscribing twice is a no-op.
     pub fn subscribe(&mut self, channel: Channel, now: Instant) -> Result<(), SendError> {
-        let _ = (channel, now);
-        todo!()
+        if self.subs.len() >= self.config.max_subscriptions
+            && !self.subs.channels().any(|c| *c == channel)
+        {
+            return Err(SendError::TooManySubscriptions {
+                max: self.config.max_subscriptions,
+            });
+        }
+        let live = self.supports(Feature::Subscribe);
+        self.subs.add(channel, live);
+        self.flush(now);
+        Ok(())
     }
 
     /// Unsubscribe from a channel (no-op if not subscribed).
     pub fn unsubscribe(&mut self, channel: &Channel, now: Instant) {
-        let _ = (channel, now);
-        todo!()
+        let live = self.supports(Feature::Subscribe);
+        self.subs.remove(channel, live);
+        self.flush(now);
     }
 
     /// The channels currently subscribed.
     pub fn subscriptions(&self) -> impl Iterator<Item = &Channel> + '_ {
-        std::iter::empty()
+        self.subs.channels()
     }
+
+    // ----- state and counters ------------------------------------------------------------
 
     /// The lifecycle state.
     pub fn state(&self) -> &State {
@@ -125,19 +408,37 @@ impl Connection {
     }
 
     /// The server's `connected` data of the current connection, if connected.
-    pub fn session(&self) -> Option<&crate::protocol::Connected> {
-        todo!()
+    pub fn session(&self) -> Option<&Connected> {
+        self.session.as_ref()
     }
 
-    /// A snapshot of the counters.
+    /// A snapshot of the counters at `now`'s last update (tokens are as of the last call
+    /// that took `now`).
     pub fn metrics(&self) -> Metrics {
-        todo!()
+        let mut m = self.metrics.clone();
+        m.queue_depth = self.outbox.len();
+        m.in_flight = self.outbox.in_flight();
+        m.tokens_left = self.limiter.tokens_left(self.limiter_clock());
+        m.rtt = self.heartbeat.rtt();
+        m.srtt = self.heartbeat.srtt();
+        m
+    }
+
+    fn limiter_clock(&self) -> Instant {
+        self.last_now
     }
 
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config
     }
+
+    /// Whether the current connection's server announced `feature` (false when offline).
+    pub fn supports(&self, feature: Feature) -> bool {
+        self.link == Link::Up && self.session.as_ref().is_some_and(|s| s.supports(feature))
+    }
+
+    // ----- drafts (logic in drafts.rs) ---------------------------------------------------
 
     /// Start tracking a draft with its `initial` content (not dirty) and the server
     /// version it came from. Re-opening an open draft replaces its options only.
@@ -149,14 +450,13 @@ impl Connection {
         base_version: Option<u64>,
         options: DraftOptions,
     ) {
-        let _ = (draft_id.into(), draft_type, initial, base_version, options);
-        todo!()
+        self.drafts
+            .open(draft_id.into(), draft_type, initial, base_version, options);
     }
 
     /// Stop tracking a draft. A save already queued still goes out.
     pub fn draft_close(&mut self, draft_id: &str) {
-        let _ = draft_id;
-        todo!()
+        self.drafts.close(draft_id);
     }
 
     /// New local content (marks the draft dirty). `valid` is the app's validator verdict:
@@ -169,15 +469,18 @@ impl Connection {
         valid: bool,
         now: Instant,
     ) -> Result<(), SendError> {
-        let _ = (draft_id, content, valid, now);
-        todo!()
+        let r = self.draft_update_inner(draft_id, content, valid, now);
+        self.flush(now);
+        r
     }
 
-    /// Save now instead of waiting for the auto-save (if dirty, valid, and no save or
-    /// conflict is pending; otherwise nothing to do).
+    /// Save now instead of waiting for the auto-save. Does nothing if the draft is clean
+    /// or a save or conflict is pending; [`SendError::InvalidDraft`] if the app's validator
+    /// refused the content.
     pub fn draft_save_now(&mut self, draft_id: &str, now: Instant) -> Result<(), SendError> {
-        let _ = (draft_id, now);
-        todo!()
+        let r = self.draft_save(draft_id, true, now);
+        self.flush(now);
+        r
     }
 
     /// Settle a conflict reported by [`Event::DraftConflict`].
@@ -187,13 +490,415 @@ impl Connection {
         resolution: Resolution,
         now: Instant,
     ) -> Result<(), SendError> {
-        let _ = (draft_id, resolution, now);
-        todo!()
+        let r = self.draft_resolve_inner(draft_id, resolution, now);
+        self.flush(now);
+        r
     }
 
     /// The state of an open draft.
     pub fn draft_state(&self, draft_id: &str) -> Option<&DraftState> {
-        let _ = draft_id;
-        todo!()
+        self.drafts.get(draft_id).map(|d| &d.state)
+    }
+
+    // ----- internals ---------------------------------------------------------------------
+
+    fn set_state(&mut self, state: State) {
+        if self.state != state {
+            debug!(?state, "state");
+            self.state = state.clone();
+            self.events.push_back(Event::StateChanged(state));
+        }
+    }
+
+    fn start_attempt(&mut self, now: Instant) {
+        if self.link != Link::Down {
+            // A connect during an attempt: abandon the old socket first.
+            self.actions.push_back(Action::Close {
+                code: CLIENT_CLOSE,
+                reason: "reconnecting".into(),
+            });
+            self.teardown(now, "reconnecting".into());
+        }
+        let Some(token) = self.token.clone() else {
+            self.await_token(now);
+            return;
+        };
+        self.metrics.connect_attempts += 1;
+        self.actions.push_back(Action::Connect {
+            url: connect_url(&self.config.url, &token),
+            token,
+        });
+        self.link = Link::Opening {
+            deadline: now + self.config.connect_timeout,
+        };
+        self.set_state(State::Connecting);
+    }
+
+    fn await_token(&mut self, now: Instant) {
+        self.events.push_back(Event::TokenNeeded);
+        self.set_state(State::AwaitingToken {
+            deadline: now + self.config.token_timeout,
+        });
+    }
+
+    /// Forget the socket: everything in flight will be re-sent on the next one.
+    fn teardown(&mut self, now: Instant, reason: String) {
+        if self.link == Link::Up && self.stable_at.is_some_and(|t| now >= t) {
+            // The connection stayed up long enough: the next failure starts over.
+            self.backoff.reset();
+        }
+        self.link = Link::Down;
+        self.session = None;
+        self.stable_at = None;
+        self.heartbeat.stop();
+        self.outbox.requeue_all();
+        self.subs.pending.clear();
+        self.control_in_flight.clear();
+        self.metrics.last_disconnect = Some(reason);
+    }
+
+    /// Plan the next attempt with backoff (or stop after `max_attempts`).
+    fn schedule_retry(&mut self, now: Instant) {
+        if self.backoff.exhausted() {
+            info!("giving up after max_attempts");
+            self.set_state(State::Closed);
+            return;
+        }
+        let delay = self.backoff.next_delay(&mut self.rng);
+        debug!(
+            attempt = self.backoff.failures(),
+            ?delay,
+            "reconnect scheduled"
+        );
+        self.set_state(State::Reconnecting {
+            attempt: self.backoff.failures(),
+            next_at: now + delay,
+        });
+    }
+
+    fn on_closed(&mut self, code: u16, reason: String, now: Instant) {
+        info!(code, %reason, "connection closed");
+        self.teardown(now, format!("closed {code}: {reason}"));
+        match CloseCode::from(code) {
+            CloseCode::Unauthorized => {
+                self.auth_failures += 1;
+                // The token was refused: never reuse it.
+                self.token = None;
+                if self.auth_failures >= self.config.max_auth_failures {
+                    info!("token refused {} times in a row", self.auth_failures);
+                    self.set_state(State::AuthFailed);
+                } else {
+                    self.await_token(now);
+                }
+            }
+            CloseCode::Forbidden => self.set_state(State::Closed),
+            _ => self.schedule_retry(now),
+        }
+    }
+
+    fn on_text(&mut self, text: &str, now: Instant) {
+        self.metrics.frames_received += 1;
+        let frame = match ServerFrame::decode(text) {
+            Ok(f) => f,
+            Err(e) => {
+                self.metrics.invalid_frames += 1;
+                warn!(error = %e, "undecodable server frame ignored");
+                return;
+            }
+        };
+        self.heartbeat.on_frame();
+        if let Some(seq) = frame.seq {
+            match self.seq.on_seq(seq, now) {
+                SeqVerdict::Fresh => {}
+                SeqVerdict::Duplicate => {
+                    self.metrics.duplicates_dropped += 1;
+                    trace!(seq, "duplicate frame dropped");
+                    return;
+                }
+                SeqVerdict::Restarted => {
+                    info!("server seq restarted: continuity lost");
+                    self.events.push_back(Event::ContinuityLost);
+                }
+            }
+        }
+        match &frame.message {
+            ServerMessage::Connected(c) => {
+                if self.link == Link::Up {
+                    self.on_resume_answer(c.resumed);
+                } else {
+                    self.on_connected(c.clone(), now);
+                }
+            }
+            ServerMessage::Ping(hb) => {
+                self.subs.pending.push_back(Control::Pong(hb.ts));
+                return;
+            }
+            ServerMessage::Pong(hb) => {
+                self.heartbeat.on_pong(hb.ts, now);
+                return;
+            }
+            ServerMessage::Ack(ack) => {
+                self.on_ack(&ack.id, ack.version, now);
+                return;
+            }
+            ServerMessage::Error(e) if self.on_error(e, now) => return,
+            ServerMessage::DraftConflict(c) => {
+                self.draft_on_conflict(c.clone(), now);
+            }
+            ServerMessage::DraftSync(s) => {
+                self.draft_on_remote(s.clone(), now);
+            }
+            ServerMessage::Disconnected(d) => {
+                info!(reason = %d.reason, "server is disconnecting us");
+            }
+            _ => {}
+        }
+        self.events.push_back(Event::Message(frame));
+    }
+
+    fn on_connected(&mut self, c: Connected, now: Instant) {
+        info!(session = %c.session_id, features = ?c.features, "connected");
+        let reconnect = self.ever_connected;
+        self.ever_connected = true;
+        if reconnect {
+            self.metrics.reconnects += 1;
+        }
+        self.link = Link::Up;
+        self.auth_failures = 0;
+        self.stable_at = Some(now + self.config.backoff.reset_after);
+        self.limiter
+            .set_limit(c.rate_limit.unwrap_or(self.config.rate_limit), now);
+        let interval = c.heartbeat_ms.filter(|ms| *ms > 0).map_or(
+            self.config.heartbeat_interval,
+            std::time::Duration::from_millis,
+        );
+        self.heartbeat.start(now, interval);
+
+        let mut resume = None;
+        self.resume_asked = false;
+        if reconnect {
+            if c.supports(Feature::Resume)
+                && let Some(last) = self.seq.last()
+            {
+                resume = Some(last);
+                self.resume_asked = true;
+            } else if c.resumed != Some(true) {
+                // No way to ask for what was missed while offline.
+                self.events.push_back(Event::ContinuityLost);
+                self.seq.reset();
+            }
+        }
+        self.subs
+            .on_connected(resume, c.supports(Feature::Subscribe));
+        self.session = Some(c);
+        self.set_state(State::Connected);
+    }
+
+    /// A `connected` frame on a live connection answers our `resume`.
+    fn on_resume_answer(&mut self, resumed: Option<bool>) {
+        if self.resume_asked && resumed == Some(false) {
+            info!("server could not resume: continuity lost");
+            self.events.push_back(Event::ContinuityLost);
+            self.seq.reset();
+        }
+        self.resume_asked = false;
+    }
+
+    fn on_ack(&mut self, id: &str, version: Option<u64>, now: Instant) {
+        if let Some(entry) = self.outbox.remove(id) {
+            trace!(id, "acked");
+            self.events.push_back(Event::Acked(entry.id.clone()));
+            if let Some(draft_id) = entry.draft_id {
+                self.draft_on_saved(&draft_id, &entry.id, version, now);
+            }
+        } else {
+            self.control_in_flight.retain(|(i, _)| i != id);
+        }
+    }
+
+    /// Handle an `error`; true when the core consumed it.
+    fn on_error(&mut self, e: &crate::protocol::ErrorData, now: Instant) -> bool {
+        if e.code == ErrorCode::RateLimited {
+            let wait = e.retry_after_ms.unwrap_or(DEFAULT_RETRY_AFTER_MS);
+            info!(retry_after_ms = wait, "rate limited by the server");
+            self.limiter
+                .pause_until(now + std::time::Duration::from_millis(wait));
+            if let Some(id) = &e.id
+                && !self.outbox.requeue(id)
+                && let Some(i) = self.control_in_flight.iter().position(|(c, _)| c == id)
+            {
+                let (_, control) = self.control_in_flight.remove(i);
+                self.subs.pending.push_front(control);
+            }
+            return true;
+        }
+        let Some(id) = &e.id else { return false };
+        if let Some(entry) = self.outbox.remove(id) {
+            warn!(id = %entry.id, code = %e.code, "message rejected by the server");
+            let failure = SendFailure::Rejected(e.clone());
+            self.events
+                .push_back(Event::SendFailed(entry.id.clone(), failure.clone()));
+            if let Some(draft_id) = entry.draft_id {
+                self.draft_on_failed(&draft_id, &entry.id, failure);
+            }
+            return true;
+        }
+        self.control_in_flight.retain(|(i, _)| i != id);
+        false
+    }
+
+    fn has_sendable(&self) -> bool {
+        !self.subs.pending.is_empty() || self.outbox.has_sendable(self.window())
+    }
+
+    fn window(&self) -> usize {
+        if self.supports(Feature::Ack) {
+            self.config.in_flight_window.max(1)
+        } else {
+            // Without acks a message is done once written: no window to respect.
+            usize::MAX
+        }
+    }
+
+    fn write(&mut self, text: String) {
+        self.metrics.frames_sent += 1;
+        self.actions.push_back(Action::Send(text));
+    }
+
+    /// Write whatever the rate limit and the in-flight window allow.
+    pub(super) fn flush(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
+        if self.link != Link::Up {
+            return;
+        }
+        self.outbox.drop_stale(now, self.config.typing_ttl);
+        let ack = self.supports(Feature::Ack);
+        loop {
+            if self.limiter.is_paused(now) {
+                return;
+            }
+            // Control frames first: they set up what the app's messages rely on.
+            if let Some(control) = self.subs.pending.front().cloned() {
+                if !self.limiter.try_take(now) {
+                    return;
+                }
+                self.subs.pending.pop_front();
+                self.write_control(control, ack);
+                continue;
+            }
+            let Some(next) = self.outbox.peek_next(self.window()) else {
+                return;
+            };
+            if let Next::Durable(id) = &next
+                && self.outbox.attempts(id).unwrap_or(0) >= self.config.max_send_attempts
+            {
+                if let Some(entry) = self.outbox.remove(id.as_str()) {
+                    warn!(id = %entry.id, "giving up on a message after too many attempts");
+                    let failure = SendFailure::TooManyAttempts;
+                    self.events
+                        .push_back(Event::SendFailed(entry.id.clone(), failure.clone()));
+                    if let Some(draft_id) = entry.draft_id {
+                        self.draft_on_failed(&draft_id, &entry.id, failure);
+                    }
+                }
+                continue;
+            }
+            if !self.limiter.try_take(now) {
+                return;
+            }
+            match next {
+                Next::Ephemeral => {
+                    if let Some(text) = self.outbox.pop_ephemeral() {
+                        self.write(text);
+                    }
+                }
+                Next::Durable(id) => {
+                    if let Some((text, _)) = self.outbox.mark_written(&id) {
+                        self.write(text);
+                    }
+                    if !ack {
+                        // A seed server sends no acks: written is as done as it gets.
+                        if let Some(entry) = self.outbox.remove(id.as_str()) {
+                            self.events.push_back(Event::Acked(entry.id.clone()));
+                            if let Some(draft_id) = entry.draft_id {
+                                self.draft_on_saved(&draft_id, &entry.id, None, now);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn write_control(&mut self, control: Control, ack: bool) {
+        let frame = match &control {
+            Control::Pong(ts) => ClientFrame::new(ClientMessage::Pong(HeartbeatData { ts: *ts })),
+            Control::Resume(last_seq) => ClientFrame::new(ClientMessage::Resume(Resume {
+                last_seq: *last_seq,
+            })),
+            Control::Subscribe(ch) | Control::Unsubscribe(ch) => {
+                let data = ChannelRef {
+                    channel: ch.clone(),
+                };
+                let msg = if matches!(control, Control::Subscribe(_)) {
+                    ClientMessage::Subscribe(data)
+                } else {
+                    ClientMessage::Unsubscribe(data)
+                };
+                let id = self.make_id();
+                if ack {
+                    self.control_in_flight
+                        .push((id.as_str().to_owned(), control.clone()));
+                }
+                ClientFrame::new(msg).with_id(id.as_str())
+            }
+        };
+        self.write(frame.encode());
+    }
+}
+
+/// The wire `type` of the messages `send` refuses.
+fn client_kind(msg: &ClientMessage) -> &'static str {
+    match msg {
+        ClientMessage::Ping(_) => "ping",
+        ClientMessage::Pong(_) => "pong",
+        ClientMessage::Subscribe(_) => "subscribe",
+        ClientMessage::Unsubscribe(_) => "unsubscribe",
+        ClientMessage::Resume(_) => "resume",
+        _ => "message",
+    }
+}
+
+/// `url` with `token` as the `token` query parameter.
+fn connect_url(url: &str, token: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let mut out = String::with_capacity(url.len() + token.len() + 8);
+    out.push_str(url);
+    out.push(sep);
+    out.push_str("token=");
+    for b in token.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_is_percent_encoded_in_the_url() {
+        assert_eq!(
+            connect_url("ws://h/ws", "a.b-c_d"),
+            "ws://h/ws?token=a.b-c_d"
+        );
+        assert_eq!(
+            connect_url("ws://h/ws?x=1", "a+b/="),
+            "ws://h/ws?x=1&token=a%2Bb%2F%3D"
+        );
     }
 }

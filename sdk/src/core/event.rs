@@ -86,6 +86,9 @@ pub enum SendFailure {
     Rejected(ErrorData),
     /// Written `Config::max_send_attempts` times without an ack.
     TooManyAttempts,
+    /// A draft save the server refused because its base version was stale; the draft's
+    /// conflict strategy takes over (see [`Event::DraftConflict`]).
+    DraftConflict,
 }
 
 impl fmt::Display for SendFailure {
@@ -95,6 +98,7 @@ impl fmt::Display for SendFailure {
                 write!(f, "rejected by the server: {} ({})", e.code, e.message)
             }
             SendFailure::TooManyAttempts => f.write_str("sent too many times without an ack"),
+            SendFailure::DraftConflict => f.write_str("draft save on a stale version"),
         }
     }
 }

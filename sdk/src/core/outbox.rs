@@ -1,1 +1,284 @@
-//! TODO
+//! The offline queue: durable messages in order until acked, ephemeral ones coalesced.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use super::{Instant, MessageId};
+
+/// What an ephemeral message replaces: only the latest value per key matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum EphemeralKey {
+    /// `typing` in one conversation.
+    Typing(u64),
+    /// The user's own `presence_update`.
+    Presence,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    /// Waiting to be written on the current connection.
+    Queued,
+    /// Written on the current connection, waiting for its ack.
+    InFlight,
+}
+
+/// A durable message.
+#[derive(Debug, Clone)]
+pub(crate) struct Durable {
+    pub(crate) id: MessageId,
+    /// The encoded frame, with `id`.
+    pub(crate) text: String,
+    /// Set for a draft save, so the ack reaches the draft.
+    pub(crate) draft_id: Option<String>,
+    status: Status,
+    /// Times written, over all connections.
+    pub(crate) attempts: u32,
+}
+
+#[derive(Debug, Clone)]
+struct Ephemeral {
+    key: EphemeralKey,
+    text: String,
+    queued_at: Instant,
+}
+
+/// The outbox. Capacity counts durable and ephemeral messages together.
+#[derive(Debug)]
+pub(crate) struct Outbox {
+    capacity: usize,
+    durable: VecDeque<Durable>,
+    ephemeral: VecDeque<Ephemeral>,
+}
+
+/// The outbox is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Full;
+
+/// What to write next.
+#[derive(Debug)]
+pub(crate) enum Next {
+    Ephemeral,
+    Durable(MessageId),
+}
+
+impl Outbox {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Outbox {
+            capacity,
+            durable: VecDeque::new(),
+            ephemeral: VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.durable.len() + self.ephemeral.len()
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.durable
+            .iter()
+            .filter(|d| d.status == Status::InFlight)
+            .count()
+    }
+
+    pub(crate) fn push_durable(
+        &mut self,
+        id: MessageId,
+        text: String,
+        draft_id: Option<String>,
+    ) -> Result<(), Full> {
+        if self.len() >= self.capacity {
+            return Err(Full);
+        }
+        self.durable.push_back(Durable {
+            id,
+            text,
+            draft_id,
+            status: Status::Queued,
+            attempts: 0,
+        });
+        Ok(())
+    }
+
+    /// Queue an ephemeral message, replacing a pending one with the same key.
+    pub(crate) fn push_ephemeral(
+        &mut self,
+        key: EphemeralKey,
+        text: String,
+        now: Instant,
+    ) -> Result<(), Full> {
+        if let Some(e) = self.ephemeral.iter_mut().find(|e| e.key == key) {
+            e.text = text;
+            e.queued_at = now;
+            return Ok(());
+        }
+        if self.len() >= self.capacity {
+            return Err(Full);
+        }
+        self.ephemeral.push_back(Ephemeral {
+            key,
+            text,
+            queued_at: now,
+        });
+        Ok(())
+    }
+
+    /// Replace the frame of a durable message that was never written (a newer draft
+    /// content supersedes an unsent save). False if it was written already: the server
+    /// may have applied it under this id, so it must not change.
+    pub(crate) fn replace_unsent(&mut self, id: &MessageId, text: String) -> bool {
+        match self.durable.iter_mut().find(|d| &d.id == id) {
+            Some(d) if d.attempts == 0 => {
+                d.text = text;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Drop typing messages older than `ttl`: a late "is typing" is worse than none.
+    pub(crate) fn drop_stale(&mut self, now: Instant, ttl: Duration) {
+        self.ephemeral.retain(|e| match e.key {
+            EphemeralKey::Typing(_) => now.saturating_duration_since(e.queued_at) < ttl,
+            EphemeralKey::Presence => true,
+        });
+    }
+
+    /// The next message to write: ephemeral first (they are small, latest-state and
+    /// go stale), then the oldest queued durable one if fewer than `window` are in flight.
+    pub(crate) fn peek_next(&self, window: usize) -> Option<Next> {
+        if !self.ephemeral.is_empty() {
+            return Some(Next::Ephemeral);
+        }
+        if self.in_flight() >= window {
+            return None;
+        }
+        self.durable
+            .iter()
+            .find(|d| d.status == Status::Queued)
+            .map(|d| Next::Durable(d.id.clone()))
+    }
+
+    /// True when `peek_next` would give something.
+    pub(crate) fn has_sendable(&self, window: usize) -> bool {
+        !self.ephemeral.is_empty()
+            || (self.in_flight() < window
+                && self.durable.iter().any(|d| d.status == Status::Queued))
+    }
+
+    pub(crate) fn pop_ephemeral(&mut self) -> Option<String> {
+        self.ephemeral.pop_front().map(|e| e.text)
+    }
+
+    /// Mark a durable message written; returns its frame and attempt count.
+    pub(crate) fn mark_written(&mut self, id: &MessageId) -> Option<(String, u32)> {
+        let d = self.durable.iter_mut().find(|d| &d.id == id)?;
+        d.status = Status::InFlight;
+        d.attempts = d.attempts.saturating_add(1);
+        Some((d.text.clone(), d.attempts))
+    }
+
+    pub(crate) fn attempts(&self, id: &MessageId) -> Option<u32> {
+        self.durable
+            .iter()
+            .find(|d| &d.id == id)
+            .map(|d| d.attempts)
+    }
+
+    /// Remove a durable message (acked, failed, or superseded).
+    pub(crate) fn remove(&mut self, id: &str) -> Option<Durable> {
+        let i = self.durable.iter().position(|d| d.id.as_str() == id)?;
+        self.durable.remove(i)
+    }
+
+    /// A written message must be written again (the server refused it for rate).
+    pub(crate) fn requeue(&mut self, id: &str) -> bool {
+        match self.durable.iter_mut().find(|d| d.id.as_str() == id) {
+            Some(d) => {
+                d.status = Status::Queued;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The connection is gone: everything not acked is written again on the next one.
+    pub(crate) fn requeue_all(&mut self) {
+        for d in &mut self.durable {
+            d.status = Status::Queued;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u32) -> MessageId {
+        MessageId(format!("c-t-{n}"))
+    }
+
+    #[test]
+    fn durable_in_order_with_window() {
+        let mut o = Outbox::new(10);
+        for n in 0..4 {
+            o.push_durable(id(n), format!("m{n}"), None).unwrap();
+        }
+        let mut written = vec![];
+        while let Some(Next::Durable(i)) = o.peek_next(2) {
+            o.mark_written(&i);
+            written.push(i);
+        }
+        assert_eq!(written, vec![id(0), id(1)]);
+        assert!(o.remove(id(0).as_str()).is_some());
+        assert!(matches!(o.peek_next(2), Some(Next::Durable(i)) if i == id(2)));
+        o.requeue_all();
+        assert!(matches!(o.peek_next(2), Some(Next::Durable(i)) if i == id(1)));
+    }
+
+    #[test]
+    fn full_is_an_error_and_ephemeral_coalesce() {
+        let t = Instant::ZERO;
+        let mut o = Outbox::new(2);
+        o.push_ephemeral(EphemeralKey::Typing(1), "a".into(), t)
+            .unwrap();
+        o.push_ephemeral(EphemeralKey::Typing(1), "b".into(), t)
+            .unwrap();
+        assert_eq!(o.len(), 1);
+        o.push_durable(id(1), "x".into(), None).unwrap();
+        assert_eq!(o.push_durable(id(2), "y".into(), None), Err(Full));
+        assert_eq!(
+            o.push_ephemeral(EphemeralKey::Presence, "p".into(), t),
+            Err(Full)
+        );
+        // Replacing an existing key needs no room.
+        o.push_ephemeral(EphemeralKey::Typing(1), "c".into(), t)
+            .unwrap();
+        assert_eq!(o.pop_ephemeral().as_deref(), Some("c"));
+    }
+
+    #[test]
+    fn stale_typing_dropped_presence_kept() {
+        let mut o = Outbox::new(5);
+        o.push_ephemeral(EphemeralKey::Typing(1), "t".into(), Instant::ZERO)
+            .unwrap();
+        o.push_ephemeral(EphemeralKey::Presence, "p".into(), Instant::ZERO)
+            .unwrap();
+        o.drop_stale(Instant::from_millis(10_000), Duration::from_secs(3));
+        assert_eq!(o.pop_ephemeral().as_deref(), Some("p"));
+        assert!(o.pop_ephemeral().is_none());
+    }
+
+    #[test]
+    fn only_unsent_messages_are_replaced() {
+        let mut o = Outbox::new(5);
+        o.push_durable(id(1), "v1".into(), None).unwrap();
+        assert!(o.replace_unsent(&id(1), "v2".into()));
+        assert_eq!(
+            o.mark_written(&id(1)).map(|(t, _)| t).as_deref(),
+            Some("v2")
+        );
+        o.requeue_all();
+        assert!(!o.replace_unsent(&id(1), "v3".into()));
+    }
+}

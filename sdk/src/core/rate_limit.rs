@@ -1,1 +1,168 @@
-//! TODO
+//! A token bucket mirroring the server's rate limit, so the client never trips it.
+//!
+//! Integer arithmetic in millionths of a token, refilled per whole elapsed millisecond:
+//! the mirror then never runs ahead of a server computing the same bucket exactly (it
+//! rounds refill down), and it is deterministic on every platform.
+
+use std::time::Duration;
+
+use super::Instant;
+use crate::protocol::RateLimit;
+
+const UNIT: u64 = 1_000_000;
+
+/// The client's copy of the server's bucket, plus a pause after a `rate_limited` error.
+#[derive(Debug, Clone)]
+pub(crate) struct RateLimiter {
+    capacity: u64,
+    /// Refill in millionths of a token per millisecond (`refill_rate` tokens/s * 1000).
+    per_ms: u64,
+    tokens: u64,
+    /// The refill is computed up to here.
+    last: Instant,
+    paused_until: Option<Instant>,
+}
+
+impl RateLimiter {
+    /// A full bucket with `limit`.
+    pub(crate) fn new(limit: RateLimit, now: Instant) -> Self {
+        let mut r = RateLimiter {
+            capacity: 0,
+            per_ms: 0,
+            tokens: 0,
+            last: now,
+            paused_until: None,
+        };
+        r.set_limit(limit, now);
+        r.tokens = r.capacity;
+        r
+    }
+
+    /// Adopt the limit the server announced, keeping the tokens already spent (a server
+    /// whose bucket spans connections must not be tripped right after a reconnect).
+    pub(crate) fn set_limit(&mut self, limit: RateLimit, now: Instant) {
+        self.refill(now);
+        self.capacity = u64::from(limit.max_messages.max(1)) * UNIT;
+        let per_ms = (limit.refill_rate.max(0.0) * 1_000.0).floor();
+        self.per_ms = if per_ms.is_finite() { per_ms as u64 } else { 0 };
+        self.tokens = self.tokens.min(self.capacity);
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.last);
+        let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+        if ms == 0 {
+            return;
+        }
+        self.tokens = self
+            .tokens
+            .saturating_add(ms.saturating_mul(self.per_ms))
+            .min(self.capacity);
+        // Advance by whole milliseconds so sub-millisecond remainders are not lost.
+        self.last += Duration::from_millis(ms);
+    }
+
+    /// Take one token if one is there and sending is not paused.
+    pub(crate) fn try_take(&mut self, now: Instant) -> bool {
+        if self.is_paused(now) {
+            return false;
+        }
+        self.refill(now);
+        if self.tokens >= UNIT {
+            self.tokens -= UNIT;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// True while a server-ordered pause lasts.
+    pub(crate) fn is_paused(&self, now: Instant) -> bool {
+        self.paused_until.is_some_and(|t| now < t)
+    }
+
+    /// Stop sending until `until` (a `rate_limited` error's `retryAfterMs`).
+    pub(crate) fn pause_until(&mut self, until: Instant) {
+        self.paused_until = Some(self.paused_until.map_or(until, |t| t.max(until)));
+    }
+
+    /// When a token can next be taken; `None` if never (refill rate zero and empty).
+    pub(crate) fn next_available(&self) -> Option<Instant> {
+        let ready = if self.tokens >= UNIT {
+            Some(self.last)
+        } else if self.per_ms == 0 {
+            None
+        } else {
+            let need = UNIT - self.tokens;
+            Some(self.last + Duration::from_millis(need.div_ceil(self.per_ms)))
+        };
+        match (ready, self.paused_until) {
+            (Some(r), Some(p)) => Some(r.max(p)),
+            (r, _) => r,
+        }
+    }
+
+    /// Whole tokens left at `now`.
+    pub(crate) fn tokens_left(&self, now: Instant) -> u32 {
+        let mut copy = self.clone();
+        copy.refill(now);
+        u32::try_from(copy.tokens / UNIT).unwrap_or(u32::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit(max: u32, rate: f64) -> RateLimit {
+        RateLimit {
+            max_messages: max,
+            window_ms: 60_000,
+            refill_rate: rate,
+        }
+    }
+
+    #[test]
+    fn burst_then_refill() {
+        let t0 = Instant::ZERO;
+        let mut r = RateLimiter::new(limit(3, 2.0), t0);
+        assert!(r.try_take(t0) && r.try_take(t0) && r.try_take(t0));
+        assert!(!r.try_take(t0));
+        // 2 per second: one token after 500 ms.
+        assert_eq!(r.next_available(), Some(Instant::from_millis(500)));
+        assert!(!r.try_take(Instant::from_millis(499)));
+        assert!(r.try_take(Instant::from_millis(500)));
+        assert_eq!(r.tokens_left(Instant::from_millis(100_000)), 3);
+    }
+
+    #[test]
+    fn pause_blocks_and_reports_its_end() {
+        let t0 = Instant::ZERO;
+        let mut r = RateLimiter::new(limit(10, 2.0), t0);
+        r.pause_until(Instant::from_millis(1_500));
+        assert!(!r.try_take(Instant::from_millis(1_000)));
+        assert_eq!(r.next_available(), Some(Instant::from_millis(1_500)));
+        assert!(r.try_take(Instant::from_millis(1_500)));
+    }
+
+    #[test]
+    fn new_limit_keeps_spent_tokens() {
+        let t0 = Instant::ZERO;
+        let mut r = RateLimiter::new(limit(120, 2.0), t0);
+        for _ in 0..100 {
+            assert!(r.try_take(t0));
+        }
+        r.set_limit(limit(50, 1.0), t0);
+        assert_eq!(r.tokens_left(t0), 20);
+        r.set_limit(limit(10, 1.0), t0);
+        assert_eq!(r.tokens_left(t0), 10);
+    }
+
+    #[test]
+    fn zero_refill_never_wakes() {
+        let t0 = Instant::ZERO;
+        let mut r = RateLimiter::new(limit(1, 0.0), t0);
+        assert!(r.try_take(t0));
+        assert_eq!(r.next_available(), None);
+    }
+}

@@ -1,1 +1,131 @@
-//! TODO
+//! Tracking the server's per-user `seq`: duplicates, gaps, and what to resume from.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use super::Instant;
+
+/// More out-of-order frames than this waiting for a gap to fill: the gap is real.
+const MAX_AHEAD: usize = 256;
+
+/// What to do with a received frame's `seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SeqVerdict {
+    /// New: pass it on.
+    Fresh,
+    /// Seen already (a resume replay overlapping what we had): drop it.
+    Duplicate,
+    /// The server's counter started over (it lost its state): continuity is lost, and the
+    /// frame is fresh.
+    Restarted,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct SeqTracker {
+    /// Every seq up to here was seen (or given up on).
+    last: Option<u64>,
+    /// Seen seqs above `last + 1`, waiting for the gap below them to fill.
+    ahead: BTreeSet<u64>,
+    gap_since: Option<Instant>,
+}
+
+impl SeqTracker {
+    /// The `lastSeq` to resume from.
+    pub(crate) fn last(&self) -> Option<u64> {
+        self.ahead.last().copied().or(self.last)
+    }
+
+    /// Forget everything: the next seq seen is the new baseline.
+    pub(crate) fn reset(&mut self) {
+        *self = SeqTracker::default();
+    }
+
+    pub(crate) fn on_seq(&mut self, seq: u64, now: Instant) -> SeqVerdict {
+        let Some(last) = self.last else {
+            self.last = Some(seq);
+            return SeqVerdict::Fresh;
+        };
+        if seq <= last || self.ahead.contains(&seq) {
+            // Seq 1 below what we had: a server that lost its counters, not a replay.
+            if seq == 1 && last > 1 {
+                self.reset();
+                self.last = Some(1);
+                return SeqVerdict::Restarted;
+            }
+            return SeqVerdict::Duplicate;
+        }
+        if seq == last + 1 {
+            let mut top = seq;
+            while self.ahead.remove(&(top + 1)) {
+                top += 1;
+            }
+            self.last = Some(top);
+            if self.ahead.is_empty() {
+                self.gap_since = None;
+            }
+        } else {
+            self.ahead.insert(seq);
+            self.gap_since.get_or_insert(now);
+        }
+        SeqVerdict::Fresh
+    }
+
+    /// When an open gap will be declared lost.
+    pub(crate) fn gap_deadline(&self, timeout: Duration) -> Option<Instant> {
+        self.gap_since.map(|t| t + timeout)
+    }
+
+    /// True (once) when a gap stayed open past `timeout` or grew too wide: frames were
+    /// lost. The tracker then moves past the gap.
+    pub(crate) fn check_gap(&mut self, now: Instant, timeout: Duration) -> bool {
+        let expired = self.gap_since.is_some_and(|t| now >= t + timeout);
+        if !(expired || self.ahead.len() > MAX_AHEAD) {
+            return false;
+        }
+        self.last = self.ahead.last().copied().or(self.last);
+        self.ahead.clear();
+        self.gap_since = None;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Duration = Duration::from_secs(2);
+
+    #[test]
+    fn dedups_and_fills_gaps() {
+        let mut s = SeqTracker::default();
+        let t = Instant::ZERO;
+        assert_eq!(s.on_seq(5, t), SeqVerdict::Fresh);
+        assert_eq!(s.on_seq(5, t), SeqVerdict::Duplicate);
+        assert_eq!(s.on_seq(7, t), SeqVerdict::Fresh);
+        assert_eq!(s.gap_deadline(T), Some(Instant::from_millis(2_000)));
+        assert_eq!(s.on_seq(6, t), SeqVerdict::Fresh);
+        assert_eq!(s.gap_deadline(T), None);
+        assert_eq!(s.last(), Some(7));
+        assert_eq!(s.on_seq(7, t), SeqVerdict::Duplicate);
+        assert!(!s.check_gap(Instant::from_millis(10_000), T));
+    }
+
+    #[test]
+    fn gap_expires_once() {
+        let mut s = SeqTracker::default();
+        s.on_seq(1, Instant::ZERO);
+        s.on_seq(4, Instant::ZERO);
+        assert!(!s.check_gap(Instant::from_millis(1_999), T));
+        assert!(s.check_gap(Instant::from_millis(2_000), T));
+        assert!(!s.check_gap(Instant::from_millis(9_000), T));
+        assert_eq!(s.on_seq(5, Instant::ZERO), SeqVerdict::Fresh);
+    }
+
+    #[test]
+    fn counter_restart_is_detected() {
+        let mut s = SeqTracker::default();
+        s.on_seq(40, Instant::ZERO);
+        assert_eq!(s.on_seq(1, Instant::ZERO), SeqVerdict::Restarted);
+        assert_eq!(s.on_seq(2, Instant::ZERO), SeqVerdict::Fresh);
+    }
+}
