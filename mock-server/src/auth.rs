@@ -203,8 +203,8 @@ mod tests {
     fn sub_is_accepted_and_exp_required() {
         let key = EncodingKey::from_secret(b"k");
         let h = Header::new(Algorithm::HS256);
-        let t = jsonwebtoken::encode(&h, &json!({"sub": "12", "exp": unix_secs() + 60}), &key)
-            .unwrap();
+        let t =
+            jsonwebtoken::encode(&h, &json!({"sub": "12", "exp": unix_secs() + 60}), &key).unwrap();
         assert_eq!(verify_token("k", &t).unwrap().user_id, 12);
         let t = jsonwebtoken::encode(&h, &json!({"userId": 12}), &key).unwrap();
         assert!(matches!(verify_token("k", &t), Err(AuthError::Claim(_))));

@@ -103,9 +103,24 @@ fn notification(hub: &Hub) {
     let n = {
         let mut rng = rand::rng();
         let options = [
-            ("follow", "New follower", "margaret followed you", json!({"followerId": 4})),
-            ("pitch_view", "Pitch viewed", "An investor viewed Night Train", json!({"pitchId": 42})),
-            ("message", "New message", "grace: loved the deck!", json!({"conversationId": 42})),
+            (
+                "follow",
+                "New follower",
+                "margaret followed you",
+                json!({"followerId": 4}),
+            ),
+            (
+                "pitch_view",
+                "Pitch viewed",
+                "An investor viewed Night Train",
+                json!({"pitchId": 42}),
+            ),
+            (
+                "message",
+                "New message",
+                "grace: loved the deck!",
+                json!({"conversationId": 42}),
+            ),
         ];
         let i = rng.random_range(0..options.len());
         options.into_iter().nth(i)
@@ -143,9 +158,7 @@ fn presence(hub: &Hub) {
 fn view(hub: &Hub) {
     let (viewer, pitch) = {
         let mut rng = rand::rng();
-        let pitch = PITCHES
-            .choose(&mut rng)
-            .map_or(42, |(id, _, _)| *id);
+        let pitch = PITCHES.choose(&mut rng).map_or(42, |(id, _, _)| *id);
         (rng.random_range(2..=4), pitch)
     };
     hub.pitch_view(viewer, pitch);

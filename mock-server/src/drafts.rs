@@ -37,7 +37,11 @@ pub enum DraftDecision {
 /// With `versioned` off (seed-compatible mode) and for saves without a `baseVersion` (seed
 /// clients) the last write wins. Otherwise the base must be the current version, 0 meaning
 /// "no draft yet".
-pub fn decide(current: Option<&Draft>, base_version: Option<u64>, versioned: bool) -> DraftDecision {
+pub fn decide(
+    current: Option<&Draft>,
+    base_version: Option<u64>,
+    versioned: bool,
+) -> DraftDecision {
     let current_version = current.map_or(0, |d| d.version);
     match base_version {
         Some(base) if versioned && base != current_version => DraftDecision::Conflict {
@@ -66,14 +70,23 @@ mod tests {
 
     #[test]
     fn first_save_on_base_zero_or_none() {
-        assert_eq!(decide(None, Some(0), true), DraftDecision::Accept { version: 1 });
-        assert_eq!(decide(None, None, true), DraftDecision::Accept { version: 1 });
+        assert_eq!(
+            decide(None, Some(0), true),
+            DraftDecision::Accept { version: 1 }
+        );
+        assert_eq!(
+            decide(None, None, true),
+            DraftDecision::Accept { version: 1 }
+        );
     }
 
     #[test]
     fn stale_base_conflicts() {
         let d = draft(4);
-        assert_eq!(decide(Some(&d), Some(4), true), DraftDecision::Accept { version: 5 });
+        assert_eq!(
+            decide(Some(&d), Some(4), true),
+            DraftDecision::Accept { version: 5 }
+        );
         assert_eq!(
             decide(Some(&d), Some(3), true),
             DraftDecision::Conflict {
@@ -81,16 +94,25 @@ mod tests {
                 server_content: json!({"v": 4})
             }
         );
-        assert_eq!(decide(None, Some(2), true), DraftDecision::Conflict {
-            server_version: 0,
-            server_content: Value::Null
-        });
+        assert_eq!(
+            decide(None, Some(2), true),
+            DraftDecision::Conflict {
+                server_version: 0,
+                server_content: Value::Null
+            }
+        );
     }
 
     #[test]
     fn unversioned_last_write_wins() {
         let d = draft(4);
-        assert_eq!(decide(Some(&d), Some(1), false), DraftDecision::Accept { version: 5 });
-        assert_eq!(decide(Some(&d), None, true), DraftDecision::Accept { version: 5 });
+        assert_eq!(
+            decide(Some(&d), Some(1), false),
+            DraftDecision::Accept { version: 5 }
+        );
+        assert_eq!(
+            decide(Some(&d), None, true),
+            DraftDecision::Accept { version: 5 }
+        );
     }
 }

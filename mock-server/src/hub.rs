@@ -25,9 +25,7 @@ use crate::config::ServerConfig;
 use crate::drafts::{Draft, DraftDecision, decide};
 use crate::pitches::PitchBook;
 use crate::presence::PresenceBook;
-use crate::store::{
-    Applied, FrameText, LoggedFrame, MemoryStore, QueuedFrame, Store, StoreLimits,
-};
+use crate::store::{Applied, FrameText, LoggedFrame, MemoryStore, QueuedFrame, Store, StoreLimits};
 use crate::time::{now_iso, unix_secs};
 
 /// A command to one session's task.
@@ -358,7 +356,10 @@ impl Hub {
                 true
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!(user = entry.user, "session too slow to keep up: dropping it");
+                tracing::warn!(
+                    user = entry.user,
+                    "session too slow to keep up: dropping it"
+                );
                 Counters::bump(&self.counters.slow_consumers_dropped);
                 st.sessions.remove(&key);
                 for set in st.subscribers.values_mut() {
@@ -375,9 +376,16 @@ impl Hub {
     }
 
     /// Send `frame` to the given sessions.
-    fn route(&self, st: &mut HubState, keys: impl IntoIterator<Item = SessionKey>, frame: &FrameText) -> usize {
+    fn route(
+        &self,
+        st: &mut HubState,
+        keys: impl IntoIterator<Item = SessionKey>,
+        frame: &FrameText,
+    ) -> usize {
         let keys: Vec<SessionKey> = keys.into_iter().collect();
-        keys.into_iter().filter(|k| self.push(st, *k, frame)).count()
+        keys.into_iter()
+            .filter(|k| self.push(st, *k, frame))
+            .count()
     }
 
     fn sessions_of(st: &HubState, user: u64) -> Vec<SessionKey> {
@@ -468,15 +476,18 @@ impl Hub {
         let mut st = self.lock();
         let entry = st.sessions.get_mut(&key)?;
         entry.channels.insert(channel.clone());
-        st.subscribers.entry(channel.clone()).or_default().insert(key);
+        st.subscribers
+            .entry(channel.clone())
+            .or_default()
+            .insert(key);
         match channel {
             Channel::Pitch(id) => st
                 .pitches
                 .stats(id)
                 .map(|s| encode(ServerMessage::PitchStatsUpdate(s))),
-            Channel::Presence(user) => Some(encode(ServerMessage::PresenceUpdate(
-                st.presence.get(user),
-            ))),
+            Channel::Presence(user) => {
+                Some(encode(ServerMessage::PresenceUpdate(st.presence.get(user))))
+            }
             _ => None,
         }
     }
@@ -621,7 +632,9 @@ impl Hub {
 
     /// Remember an applied message id.
     pub(crate) fn remember(&self, user: u64, id: &str, applied: Applied) {
-        self.lock().store.remember(user, id, applied, Instant::now());
+        self.lock()
+            .store
+            .remember(user, id, applied, Instant::now());
     }
 
     /// `resume {lastSeq}`: what this session missed.

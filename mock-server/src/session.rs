@@ -77,7 +77,11 @@ pub(crate) async fn run(
     let _running = hub.task_started();
     let (tx, mut rx) = mpsc::channel(hub.config.session_outbox_cap.max(1));
     let Some(reg) = hub.register(&user, tx, resume_from) else {
-        let ending = Ending::new(1001, "server shutting down", Some(disconnected("server shutting down")));
+        let ending = Ending::new(
+            1001,
+            "server shutting down",
+            Some(disconnected("server shutting down")),
+        );
         close(&mut socket, ending, hub.config.close_grace).await;
         return;
     };
@@ -247,8 +251,12 @@ impl Session {
         Counters::bump(&counters.messages_in);
         if text.len() > self.hub.config.max_frame_bytes {
             // Only reachable when tungstenite's own limit is set higher than ours.
-            self.send(error_frame(ErrorCode::TooLarge, "frame over the size limit", None))
-                .await?;
+            self.send(error_frame(
+                ErrorCode::TooLarge,
+                "frame over the size limit",
+                None,
+            ))
+            .await?;
             return Ok(Some(Ending::new(4009, "message too large", None)));
         }
         let raw = serde_json::from_str::<RawFrame<'_>>(text);
@@ -265,7 +273,10 @@ impl Session {
             }
         }
         let frame = match raw {
-            Err(e) => Err(format!("malformed frame: {}", strip_position(&e.to_string()))),
+            Err(e) => Err(format!(
+                "malformed frame: {}",
+                strip_position(&e.to_string())
+            )),
             Ok(raw) => ClientFrame::from_raw(raw).map_err(|e| e.to_string()),
         };
         match frame {
@@ -298,17 +309,22 @@ impl Session {
         let uid = self.user.user_id;
         let seed = self.seed_mode();
         let none = Applied { version: None };
-        let is_heartbeat = matches!(frame.message, ClientMessage::Ping(_) | ClientMessage::Pong(_));
+        let is_heartbeat = matches!(
+            frame.message,
+            ClientMessage::Ping(_) | ClientMessage::Pong(_)
+        );
         // A repeated id is acked again with the same answer, and not applied twice.
-        if let (Some(id), false, false) = (&id, seed, is_heartbeat) {
-            if let Some(applied) = self.hub.seen(uid, id) {
-                self.send_msg(ServerMessage::Ack(Ack {
-                    id: id.clone(),
-                    version: applied.version,
-                }))
-                .await?;
-                return Ok(None);
-            }
+        let repeated = match (&id, seed, is_heartbeat) {
+            (Some(id), false, false) => self.hub.seen(uid, id).map(|a| (id.clone(), a)),
+            _ => None,
+        };
+        if let Some((id, applied)) = repeated {
+            self.send_msg(ServerMessage::Ack(Ack {
+                id,
+                version: applied.version,
+            }))
+            .await?;
+            return Ok(None);
         }
         match frame.message {
             ClientMessage::Ping(hb) => {

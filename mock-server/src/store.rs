@@ -177,10 +177,7 @@ impl Store for MemoryStore {
     }
 
     fn queue_take(&mut self, user: u64) -> Vec<QueuedFrame> {
-        self.queues
-            .remove(&user)
-            .map(Vec::from)
-            .unwrap_or_default()
+        self.queues.remove(&user).map(Vec::from).unwrap_or_default()
     }
 
     fn queue_depth(&self) -> usize {
@@ -231,7 +228,13 @@ mod tests {
     fn queue_drops_oldest_beyond_cap() {
         let mut s = store(2, 0);
         for t in ["a", "b", "c"] {
-            s.queue_push(1, QueuedFrame { seq: None, text: text(t) });
+            s.queue_push(
+                1,
+                QueuedFrame {
+                    seq: None,
+                    text: text(t),
+                },
+            );
         }
         let got: Vec<_> = s.queue_take(1).into_iter().map(|f| f.text).collect();
         assert_eq!(got, vec![text("b"), text("c")]);
@@ -243,7 +246,13 @@ mod tests {
         let mut s = store(0, 3);
         for _ in 0..5 {
             let seq = s.next_seq(1);
-            s.log_append(1, LoggedFrame { seq, text: text("x") });
+            s.log_append(
+                1,
+                LoggedFrame {
+                    seq,
+                    text: text("x"),
+                },
+            );
         }
         assert_eq!(s.log_oldest(1), Some(3));
         let seqs: Vec<_> = s.log_range(1, 3, 4).iter().map(|f| f.seq).collect();

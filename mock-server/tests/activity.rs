@@ -6,9 +6,16 @@ use common::*;
 use serde_json::json;
 
 async fn subscribe(ws: &mut Ws, channel: &str) {
-    send(ws, json!({"type": "subscribe", "id": format!("sub-{channel}"), "data": {"channel": channel}})).await;
+    send(
+        ws,
+        json!({"type": "subscribe", "id": format!("sub-{channel}"), "data": {"channel": channel}}),
+    )
+    .await;
     let ack = next_frame(ws).await;
-    assert_eq!(ack, json!({"type": "ack", "data": {"id": format!("sub-{channel}")}}));
+    assert_eq!(
+        ack,
+        json!({"type": "ack", "data": {"id": format!("sub-{channel}")}})
+    );
 }
 
 #[tokio::test]
@@ -20,21 +27,37 @@ async fn typing_goes_to_conversation_subscribers_but_not_the_typist() {
     subscribe(&mut typist, "conversation:12").await;
     subscribe(&mut listener, "conversation:12").await;
     subscribe(&mut elsewhere, "conversation:13").await;
-    send(&mut typist, json!({"type": "typing", "data": {"conversationId": 12, "isTyping": true}})).await;
+    send(
+        &mut typist,
+        json!({"type": "typing", "data": {"conversationId": 12, "isTyping": true}}),
+    )
+    .await;
     let t = next_frame(&mut listener).await;
     assert_eq!(t["type"], "user_typing");
     assert_eq!(t["data"]["conversationId"], 12);
     assert_eq!(t["data"]["userId"], 3);
     assert_eq!(t["data"]["isTyping"], true);
     // The seed's server-side name is accepted from clients too.
-    send(&mut typist, json!({"type": "user_typing", "data": {"conversationId": 12, "isTyping": false}})).await;
+    send(
+        &mut typist,
+        json!({"type": "user_typing", "data": {"conversationId": 12, "isTyping": false}}),
+    )
+    .await;
     assert_eq!(next_frame(&mut listener).await["data"]["isTyping"], false);
     assert!(frames_before_pong(&mut typist).await.is_empty());
     assert!(frames_before_pong(&mut elsewhere).await.is_empty());
     // After unsubscribing, nothing more.
-    send(&mut listener, json!({"type": "unsubscribe", "id": "u", "data": {"channel": "conversation:12"}})).await;
+    send(
+        &mut listener,
+        json!({"type": "unsubscribe", "id": "u", "data": {"channel": "conversation:12"}}),
+    )
+    .await;
     assert_eq!(next_frame(&mut listener).await["type"], "ack");
-    send(&mut typist, json!({"type": "typing", "data": {"conversationId": 12, "isTyping": true}})).await;
+    send(
+        &mut typist,
+        json!({"type": "typing", "data": {"conversationId": 12, "isTyping": true}}),
+    )
+    .await;
     assert!(frames_before_pong(&mut typist).await.is_empty());
     assert!(frames_before_pong(&mut listener).await.is_empty());
 }
@@ -42,8 +65,14 @@ async fn typing_goes_to_conversation_subscribers_but_not_the_typist() {
 #[tokio::test]
 async fn pitch_views_update_subscribers_and_the_owners_dashboard() {
     let server = server().await;
-    let (status, _) = http(&server, "POST", "/api/ws/pitches", Some(&server.admin_token(99)),
-        Some(json!({"pitchId": 42, "ownerId": 1, "views": 100}))).await;
+    let (status, _) = http(
+        &server,
+        "POST",
+        "/api/ws/pitches",
+        Some(&server.admin_token(99)),
+        Some(json!({"pitchId": 42, "ownerId": 1, "views": 100})),
+    )
+    .await;
     assert_eq!(status, 200);
     let (mut owner, _) = connect(&server, 1).await;
     let (mut fan, _) = connect(&server, 2).await;
@@ -54,8 +83,15 @@ async fn pitch_views_update_subscribers_and_the_owners_dashboard() {
     assert_eq!(s["type"], "pitch_stats_update");
     assert_eq!(s["data"]["viewCount"], 100);
 
-    send(&mut viewer, json!({"type": "pitch_view", "id": "v1", "data": {"pitchId": 42}})).await;
-    assert_eq!(next_frame(&mut viewer).await, json!({"type": "ack", "data": {"id": "v1"}}));
+    send(
+        &mut viewer,
+        json!({"type": "pitch_view", "id": "v1", "data": {"pitchId": 42}}),
+    )
+    .await;
+    assert_eq!(
+        next_frame(&mut viewer).await,
+        json!({"type": "ack", "data": {"id": "v1"}})
+    );
     let s = next_frame(&mut fan).await;
     assert_eq!(s["type"], "pitch_stats_update");
     assert_eq!(s["data"]["pitchId"], 42);
@@ -67,7 +103,14 @@ async fn pitch_views_update_subscribers_and_the_owners_dashboard() {
     assert_eq!(d["data"]["metrics"]["totalViews"], 101);
     assert_eq!(d["data"]["metrics"]["pitches"], 1);
     assert!(d["seq"].is_u64());
-    let (status, body) = http(&server, "GET", "/api/ws/dashboard", Some(&server.token(1)), None).await;
+    let (status, body) = http(
+        &server,
+        "GET",
+        "/api/ws/dashboard",
+        Some(&server.token(1)),
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(body["metrics"]["totalViews"], 101);
     // Non-subscribers (the viewer) get no stats.
@@ -78,7 +121,14 @@ async fn pitch_views_update_subscribers_and_the_owners_dashboard() {
 async fn pitch_owner_endpoint_is_admin_only() {
     let server = server().await;
     let body = json!({"pitchId": 1, "ownerId": 1});
-    let (status, _) = http(&server, "POST", "/api/ws/pitches", Some(&server.token(1)), Some(body.clone())).await;
+    let (status, _) = http(
+        &server,
+        "POST",
+        "/api/ws/pitches",
+        Some(&server.token(1)),
+        Some(body.clone()),
+    )
+    .await;
     assert_eq!(status, 403);
     let (status, _) = http(&server, "POST", "/api/ws/pitches", None, Some(body)).await;
     assert_eq!(status, 401);
@@ -88,7 +138,11 @@ async fn pitch_owner_endpoint_is_admin_only() {
 async fn bad_channel_is_invalid_message() {
     let server = server().await;
     let (mut ws, _) = connect(&server, 1).await;
-    send(&mut ws, json!({"type": "subscribe", "id": "s", "data": {"channel": "pitch:abc"}})).await;
+    send(
+        &mut ws,
+        json!({"type": "subscribe", "id": "s", "data": {"channel": "pitch:abc"}}),
+    )
+    .await;
     let e = next_frame(&mut ws).await;
     assert_eq!(e["data"]["code"], "invalid_message");
     assert_eq!(e["data"]["id"], "s");

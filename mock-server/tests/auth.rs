@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use pitchey_mock_server::mint_token;
 use pitchey_mock_server::RunningServer;
+use pitchey_mock_server::mint_token;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 /// `{"alg":"none"}` with `{"userId":7,"exp":9999999999}` and an empty signature.
@@ -19,7 +19,10 @@ fn bad_tokens(server: &RunningServer) -> Vec<(&'static str, String)> {
     vec![
         ("malformed", "not-a-jwt".to_owned()),
         ("malformed parts", "a.b.c".to_owned()),
-        ("bad signature", mint_token("some-other-secret", 7, false, hour).unwrap()),
+        (
+            "bad signature",
+            mint_token("some-other-secret", 7, false, hour).unwrap(),
+        ),
         ("alg none", ALG_NONE.to_owned()),
         ("expired", server.token_with_ttl(7, Duration::ZERO)),
     ]
@@ -29,7 +32,10 @@ fn bad_tokens(server: &RunningServer) -> Vec<(&'static str, String)> {
 async fn missing_token_is_401() {
     let server = server().await;
     assert_eq!(refused_status(server.ws_url()).await, 401);
-    assert_eq!(refused_status(format!("{}?token=", server.ws_url())).await, 401);
+    assert_eq!(
+        refused_status(format!("{}?token=", server.ws_url())).await,
+        401
+    );
 }
 
 #[tokio::test]
@@ -50,10 +56,20 @@ async fn bad_tokens_in_the_header_are_401() {
             .insert("Authorization", format!("Bearer {token}").parse().unwrap());
         assert_eq!(refused_status(req).await, 401, "{kind}");
     }
-    let (status, stats) = http(&server, "GET", "/api/ws/stats", Some(&server.admin_token(1)), None).await;
+    let (status, stats) = http(
+        &server,
+        "GET",
+        "/api/ws/stats",
+        Some(&server.admin_token(1)),
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(stats["authFailures"], 5);
-    assert_eq!(stats["connections"], 0, "nothing was delivered on a bad token");
+    assert_eq!(
+        stats["connections"], 0,
+        "nothing was delivered on a bad token"
+    );
 }
 
 #[tokio::test]
@@ -61,7 +77,8 @@ async fn valid_token_in_the_header_connects() {
     let server = server().await;
     let mut req = server.ws_url().into_client_request().unwrap();
     let bearer = format!("Bearer {}", server.token(9));
-    req.headers_mut().insert("Authorization", bearer.parse().unwrap());
+    req.headers_mut()
+        .insert("Authorization", bearer.parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
     assert_eq!(next_frame(&mut ws).await["data"]["userId"], 9);
 }
@@ -96,8 +113,14 @@ async fn token_expiring_during_a_session_closes_it_with_4001() {
 async fn http_endpoints_refuse_bad_tokens_with_401() {
     let server = server().await;
     for (kind, token) in bad_tokens(&server) {
-        let (status, body) =
-            http(&server, "GET", "/api/ws/following-online", Some(&token), None).await;
+        let (status, body) = http(
+            &server,
+            "GET",
+            "/api/ws/following-online",
+            Some(&token),
+            None,
+        )
+        .await;
         assert_eq!(status, 401, "{kind}");
         assert_eq!(body["error"], "unauthorized");
     }

@@ -32,11 +32,24 @@ async fn malformed_json_is_invalid_message_and_the_connection_stays() {
 async fn wrong_field_type_is_invalid_message_with_the_id() {
     let server = server().await;
     let (mut ws, _) = connect(&server, 7).await;
-    send(&mut ws, json!({"type": "pitch_view", "id": "c-5", "data": {"pitchId": "abc"}})).await;
+    send(
+        &mut ws,
+        json!({"type": "pitch_view", "id": "c-5", "data": {"pitchId": "abc"}}),
+    )
+    .await;
     let e = expect_error(&mut ws, "invalid_message").await;
     assert_eq!(e["data"]["id"], "c-5");
-    assert!(e["data"]["message"].as_str().unwrap().contains("pitch_view"));
-    send(&mut ws, json!({"type": "presence_update", "data": {"status": "sleeping"}})).await;
+    assert!(
+        e["data"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("pitch_view")
+    );
+    send(
+        &mut ws,
+        json!({"type": "presence_update", "data": {"status": "sleeping"}}),
+    )
+    .await;
     expect_error(&mut ws, "invalid_message").await;
     send(&mut ws, json!({"type": "draft_sync", "data": {}})).await;
     expect_error(&mut ws, "invalid_message").await;
@@ -47,7 +60,11 @@ async fn wrong_field_type_is_invalid_message_with_the_id() {
 async fn unknown_type_is_unknown_type() {
     let server = server().await;
     let (mut ws, _) = connect(&server, 7).await;
-    send(&mut ws, json!({"type": "teleport", "id": "c-9", "data": {"to": "mars"}})).await;
+    send(
+        &mut ws,
+        json!({"type": "teleport", "id": "c-9", "data": {"to": "mars"}}),
+    )
+    .await;
     let e = expect_error(&mut ws, "unknown_type").await;
     assert_eq!(e["data"]["id"], "c-9");
     assert!(frames_before_pong(&mut ws).await.is_empty());
@@ -90,6 +107,13 @@ async fn bad_input_is_counted_in_stats() {
     let (mut ws, _) = connect(&server, 7).await;
     send_text(&mut ws, "nope").await;
     expect_error(&mut ws, "invalid_message").await;
-    let (_, stats) = http(&server, "GET", "/api/ws/stats", Some(&server.admin_token(1)), None).await;
+    let (_, stats) = http(
+        &server,
+        "GET",
+        "/api/ws/stats",
+        Some(&server.admin_token(1)),
+        None,
+    )
+    .await;
     assert_eq!(stats["invalidMessages"], 1);
 }

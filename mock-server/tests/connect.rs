@@ -43,12 +43,22 @@ async fn connected_decodes_with_the_sdk_types() {
 async fn ping_gets_pong_with_the_same_ts_and_an_ack_when_it_has_an_id() {
     let server = server().await;
     let (mut ws, _) = connect(&server, 7).await;
-    send(&mut ws, json!({"type": "ping", "data": {"ts": 1763900000000u64}})).await;
+    send(
+        &mut ws,
+        json!({"type": "ping", "data": {"ts": 1763900000000u64}}),
+    )
+    .await;
     let pong = next_frame(&mut ws).await;
-    assert_eq!(pong, json!({"type": "pong", "data": {"ts": 1763900000000u64}}));
+    assert_eq!(
+        pong,
+        json!({"type": "pong", "data": {"ts": 1763900000000u64}})
+    );
     send(&mut ws, json!({"type": "ping", "id": "c-1"})).await;
     assert_eq!(next_frame(&mut ws).await["type"], "pong");
-    assert_eq!(next_frame(&mut ws).await, json!({"type": "ack", "data": {"id": "c-1"}}));
+    assert_eq!(
+        next_frame(&mut ws).await,
+        json!({"type": "ack", "data": {"id": "c-1"}})
+    );
 }
 
 #[tokio::test]

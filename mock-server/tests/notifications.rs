@@ -21,8 +21,16 @@ async fn notify_reaches_every_session_of_the_user_with_a_seq() {
         assert_eq!(n["data"]["title"], "Hello");
         assert_eq!(n["data"]["type"], "message");
         assert_eq!(n["data"]["read"], false);
-        assert!(n["data"]["id"].as_str().is_some_and(|s| s.starts_with("n-")));
-        assert!(n["data"]["createdAt"].as_str().is_some_and(|s| s.ends_with('Z')));
+        assert!(
+            n["data"]["id"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("n-"))
+        );
+        assert!(
+            n["data"]["createdAt"]
+                .as_str()
+                .is_some_and(|s| s.ends_with('Z'))
+        );
     }
     assert!(frames_before_pong(&mut other).await.is_empty());
 }
@@ -33,7 +41,14 @@ async fn notify_needs_a_valid_token_and_a_valid_body() {
     let body = json!({"userId": 7, "notification": {"type": "system", "title": "x"}});
     let (status, _) = http(&server, "POST", "/api/ws/notify", None, Some(body.clone())).await;
     assert_eq!(status, 401);
-    let (status, err) = http(&server, "POST", "/api/ws/notify", Some(&server.token(1)), Some(json!({"userId": "seven"}))).await;
+    let (status, err) = http(
+        &server,
+        "POST",
+        "/api/ws/notify",
+        Some(&server.token(1)),
+        Some(json!({"userId": "seven"})),
+    )
+    .await;
     assert_eq!(status, 400);
     assert_eq!(err["error"], "invalid_request");
 }
@@ -64,7 +79,14 @@ async fn offline_queue_is_capped_dropping_the_oldest_and_counting_them() {
     for i in 0..5 {
         notify(&server, 7, &format!("n{i}")).await;
     }
-    let (_, stats) = http(&server, "GET", "/api/ws/stats", Some(&server.admin_token(1)), None).await;
+    let (_, stats) = http(
+        &server,
+        "GET",
+        "/api/ws/stats",
+        Some(&server.admin_token(1)),
+        None,
+    )
+    .await;
     assert_eq!(stats["offlineDropped"], 2);
     assert_eq!(stats["offlineQueued"], 3);
     let (mut ws, _) = connect(&server, 7).await;
@@ -80,12 +102,33 @@ async fn announce_is_admin_only_and_reaches_every_connected_user() {
     let (mut a, _) = connect(&server, 1).await;
     let (mut b, _) = connect(&server, 2).await;
     let body = json!({"title": "Maintenance", "message": "at 22:00 UTC"});
-    let (status, _) = http(&server, "POST", "/api/ws/announce", None, Some(body.clone())).await;
+    let (status, _) = http(
+        &server,
+        "POST",
+        "/api/ws/announce",
+        None,
+        Some(body.clone()),
+    )
+    .await;
     assert_eq!(status, 401);
-    let (status, err) = http(&server, "POST", "/api/ws/announce", Some(&server.token(1)), Some(body.clone())).await;
+    let (status, err) = http(
+        &server,
+        "POST",
+        "/api/ws/announce",
+        Some(&server.token(1)),
+        Some(body.clone()),
+    )
+    .await;
     assert_eq!(status, 403);
     assert_eq!(err["error"], "forbidden");
-    let (status, resp) = http(&server, "POST", "/api/ws/announce", Some(&server.admin_token(99)), Some(body)).await;
+    let (status, resp) = http(
+        &server,
+        "POST",
+        "/api/ws/announce",
+        Some(&server.admin_token(99)),
+        Some(body),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(resp["users"], 2);
     for ws in [&mut a, &mut b] {
@@ -104,7 +147,14 @@ async fn upload_progress_goes_to_the_caller() {
     let (mut other, _) = connect(&server, 8).await;
     let data = json!({"uploadId": "u-77", "fileName": "deck.pdf", "progress": 42.0,
         "bytesUploaded": 4404019, "totalBytes": 10485760, "status": "uploading"});
-    let (status, resp) = http(&server, "POST", "/api/ws/upload-progress", Some(&server.token(7)), Some(data.clone())).await;
+    let (status, resp) = http(
+        &server,
+        "POST",
+        "/api/ws/upload-progress",
+        Some(&server.token(7)),
+        Some(data.clone()),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(resp["delivered"], true);
     let f = next_frame(&mut me).await;
@@ -115,9 +165,23 @@ async fn upload_progress_goes_to_the_caller() {
     // Someone else's upload: admin only.
     let mut for_other = data.clone();
     for_other["userId"] = json!(8);
-    let (status, _) = http(&server, "POST", "/api/ws/upload-progress", Some(&server.token(7)), Some(for_other.clone())).await;
+    let (status, _) = http(
+        &server,
+        "POST",
+        "/api/ws/upload-progress",
+        Some(&server.token(7)),
+        Some(for_other.clone()),
+    )
+    .await;
     assert_eq!(status, 403);
-    let (status, _) = http(&server, "POST", "/api/ws/upload-progress", Some(&server.admin_token(1)), Some(for_other)).await;
+    let (status, _) = http(
+        &server,
+        "POST",
+        "/api/ws/upload-progress",
+        Some(&server.admin_token(1)),
+        Some(for_other),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(next_frame(&mut other).await["type"], "upload_progress");
     let (status, _) = http(&server, "POST", "/api/ws/upload-progress", None, Some(data)).await;

@@ -45,15 +45,24 @@ async fn refused_messages_are_not_processed() {
     for i in 0..3 {
         send(&mut ws, json!({"type": "draft_sync", "id": format!("d-{i}"), "data": {"draftId": "a", "content": {"n": i}}})).await;
     }
-    assert_eq!(next_frame(&mut ws).await["data"], json!({"id": "d-0", "version": 1}));
-    assert_eq!(next_frame(&mut ws).await["data"], json!({"id": "d-1", "version": 2}));
+    assert_eq!(
+        next_frame(&mut ws).await["data"],
+        json!({"id": "d-0", "version": 1})
+    );
+    assert_eq!(
+        next_frame(&mut ws).await["data"],
+        json!({"id": "d-1", "version": 2})
+    );
     let e = next_frame(&mut ws).await;
     assert_eq!(e["data"]["code"], "rate_limited");
     assert_eq!(e["data"]["id"], "d-2");
     // A second session of the same user has its own bucket and sees version 2 as current.
     let (mut other, _) = connect(&server, 7).await;
     send(&mut other, json!({"type": "draft_sync", "id": "x", "data": {"draftId": "a", "content": {}, "baseVersion": 2}})).await;
-    assert_eq!(next_frame(&mut other).await["data"], json!({"id": "x", "version": 3}));
+    assert_eq!(
+        next_frame(&mut other).await["data"],
+        json!({"id": "x", "version": 3})
+    );
 }
 
 #[tokio::test]
@@ -78,12 +87,26 @@ async fn persistent_abuse_closes_with_4008() {
     .await;
     let (mut ws, _) = connect(&server, 7).await;
     for _ in 0..20 {
-        send(&mut ws, json!({"type": "typing", "data": {"conversationId": 1, "isTyping": true}})).await;
+        send(
+            &mut ws,
+            json!({"type": "typing", "data": {"conversationId": 1, "isTyping": true}}),
+        )
+        .await;
     }
     let (code, _, frames) = expect_close(&mut ws).await;
     assert_eq!(code, 4008);
-    let limited = frames.iter().filter(|f| f["data"]["code"] == "rate_limited").count();
+    let limited = frames
+        .iter()
+        .filter(|f| f["data"]["code"] == "rate_limited")
+        .count();
     assert_eq!(limited, 5);
-    let (_, stats) = http(&server, "GET", "/api/ws/stats", Some(&server.admin_token(1)), None).await;
+    let (_, stats) = http(
+        &server,
+        "GET",
+        "/api/ws/stats",
+        Some(&server.admin_token(1)),
+        None,
+    )
+    .await;
     assert_eq!(stats["rateLimited"], 5);
 }

@@ -87,7 +87,9 @@ pub async fn next_of_type(ws: &mut Ws, kind: &str) -> Value {
 }
 
 pub async fn send(ws: &mut Ws, frame: Value) {
-    ws.send(Message::text(frame.to_string())).await.expect("send");
+    ws.send(Message::text(frame.to_string()))
+        .await
+        .expect("send");
 }
 
 pub async fn send_text(ws: &mut Ws, text: &str) {
@@ -105,10 +107,16 @@ pub async fn expect_close(ws: &mut Ws) -> (u16, String, Vec<Value>) {
             Some(Ok(Message::Text(t))) => {
                 frames.push(serde_json::from_str(t.as_str()).expect("JSON frame"))
             }
-            Some(Ok(Message::Close(Some(c)))) => {
-                return (u16::from(c.code), c.reason.to_string(), frames);
+            Some(Ok(Message::Close(c))) => {
+                // Keep polling so that tungstenite flushes its close reply and the server's
+                // close handshake completes at once.
+                let _ =
+                    tokio::time::timeout(WAIT, async { while ws.next().await.is_some() {} }).await;
+                return match c {
+                    Some(c) => (u16::from(c.code), c.reason.to_string(), frames),
+                    None => (1005, String::new(), frames),
+                };
             }
-            Some(Ok(Message::Close(None))) => return (1005, String::new(), frames),
             Some(Ok(_)) => {}
             Some(Err(e)) => panic!("error before close: {e}"),
             None => panic!("connection ended without a close frame"),
@@ -138,7 +146,9 @@ pub async fn http(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut stream = TcpStream::connect(server.local_addr()).await.expect("tcp connect");
+    let mut stream = TcpStream::connect(server.local_addr())
+        .await
+        .expect("tcp connect");
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
@@ -153,7 +163,10 @@ pub async fn http(
     }
     req.push_str("\r\n");
     req.push_str(&body);
-    stream.write_all(req.as_bytes()).await.expect("write request");
+    stream
+        .write_all(req.as_bytes())
+        .await
+        .expect("write request");
     let mut raw = Vec::new();
     tokio::time::timeout(WAIT, stream.read_to_end(&mut raw))
         .await
@@ -166,7 +179,10 @@ pub async fn http(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .expect("status code");
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_owned()
