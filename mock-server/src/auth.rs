@@ -52,6 +52,8 @@ pub struct AuthUser {
     pub username: Option<String>,
     /// The `exp` claim, Unix seconds.
     pub expires_at: u64,
+    /// The `iat` claim, Unix seconds, if present.
+    pub issued_at: Option<u64>,
 }
 
 /// Mint an HS256 token for `user_id`, valid for `ttl` (0 gives a token that is already expired).
@@ -136,6 +138,7 @@ pub fn verify_token(secret: &str, token: &str) -> Result<AuthUser, AuthError> {
             .and_then(Value::as_str)
             .map(str::to_owned),
         expires_at,
+        issued_at: claims.get("iat").and_then(as_whole_number),
     })
 }
 

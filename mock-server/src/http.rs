@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use tower_http::cors::CorsLayer;
 
 use crate::auth::{AuthError, AuthUser, bearer_token, mint_named_token, verify_token};
-use crate::hub::{Counters, Hub};
+use crate::hub::{Counters, Hub, Outbound};
 use crate::session;
 
 /// Why an HTTP request was refused.
@@ -38,6 +38,9 @@ pub enum ApiError {
     /// The server is shutting down (503).
     #[error("server is shutting down")]
     ShuttingDown,
+    /// Fault injection: connections are refused for a while (503).
+    #[error("connections are refused for a while (fault injection)")]
+    Refusing,
 }
 
 impl IntoResponse for ApiError {
@@ -47,6 +50,7 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             ApiError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
+            ApiError::Refusing => (StatusCode::SERVICE_UNAVAILABLE, "refusing_connections"),
         };
         (
             status,
@@ -70,6 +74,15 @@ impl From<PathRejection> for ApiError {
 
 type Shared = Arc<Hub>;
 
+/// Verify a token, including the fault-injected expiry of a user's tokens.
+fn verify(hub: &Hub, token: &str) -> Result<AuthUser, AuthError> {
+    let user = verify_token(&hub.config.jwt_secret, token)?;
+    if hub.is_revoked(&user) {
+        return Err(AuthError::Expired);
+    }
+    Ok(user)
+}
+
 /// The caller of an authenticated endpoint, from `Authorization: Bearer <JWT>`.
 pub(crate) struct Caller(AuthUser);
 
@@ -89,7 +102,7 @@ impl FromRequestParts<Shared> for Caller {
     async fn from_request_parts(parts: &mut Parts, hub: &Shared) -> Result<Self, ApiError> {
         let checked = bearer_token(&parts.headers)
             .ok_or(AuthError::Missing)
-            .and_then(|t| verify_token(&hub.config.jwt_secret, t));
+            .and_then(|t| verify(hub, t));
         match checked {
             Ok(user) => Ok(Caller(user)),
             Err(e) => {
@@ -115,7 +128,8 @@ pub(crate) fn router(hub: Shared) -> Router {
         .route("/api/ws/announce", post(announce))
         .route("/api/ws/follow", post(follow))
         .route("/api/ws/pitches", post(pitch_owner))
-        .route("/api/ws/dashboard", get(dashboard));
+        .route("/api/ws/dashboard", get(dashboard))
+        .route("/api/ws/faults/{fault}", post(fault));
     if hub.config.dev_tokens {
         router = router.route("/api/dev/token", post(dev_token));
     }
@@ -132,6 +146,9 @@ async fn ws_upgrade(
     if hub.is_shutting_down() {
         return ApiError::ShuttingDown.into_response();
     }
+    if hub.refusing_connects() {
+        return ApiError::Refusing.into_response();
+    }
     let token = bearer_token(&headers).or_else(|| {
         query
             .get("token")
@@ -139,7 +156,7 @@ async fn ws_upgrade(
             .filter(|t| !t.is_empty())
     });
     let user = match token.ok_or(AuthError::Missing) {
-        Ok(t) => verify_token(&hub.config.jwt_secret, t),
+        Ok(t) => verify(&hub, t),
         Err(e) => Err(e),
     };
     let user = match user {
@@ -354,4 +371,47 @@ async fn dev_token(
         "admin": body.admin,
         "expiresInSecs": ttl.as_secs(),
     })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct FaultBody {
+    /// Only this user's sessions; every session when absent.
+    #[serde(default)]
+    user_id: Option<u64>,
+    /// How long, for `rate-limit`, `delay` and `refuse-connects`.
+    #[serde(default)]
+    ms: Option<u64>,
+}
+
+/// `POST /api/ws/faults/{fault}` (admin): fault injection for testing apps against a bad
+/// network. `drop` (end connections without a close frame), `rate-limit` (`rate_limited` now
+/// and every message refused for `ms`), `delay` (every frame delayed by `ms`; 0 turns it off),
+/// `expire-token` (the user's tokens issued so far are refused, their sessions closed with
+/// 4001), `refuse-connects` (upgrades get 503 for `ms`).
+async fn fault(
+    State(hub): State<Shared>,
+    caller: Caller,
+    Path(fault): Path<String>,
+    body: Option<Json<FaultBody>>,
+) -> Result<Json<Value>, ApiError> {
+    caller.admin()?;
+    let body = body.map(|Json(b)| b).unwrap_or_default();
+    let ms = Duration::from_millis(body.ms.unwrap_or(1000));
+    let sessions = match fault.as_str() {
+        "drop" => hub.inject(body.user_id, || Outbound::Drop),
+        "rate-limit" => hub.inject(body.user_id, || Outbound::Throttle(ms)),
+        "delay" => hub.inject(body.user_id, || Outbound::Delay(ms)),
+        "expire-token" => match body.user_id {
+            Some(user) => hub.expire_tokens(user),
+            None => return Err(ApiError::BadRequest("expire-token needs userId".into())),
+        },
+        "refuse-connects" => {
+            hub.refuse_connects_for(ms);
+            0
+        }
+        other => return Err(ApiError::BadRequest(format!("unknown fault `{other}`"))),
+    };
+    tracing::info!(fault, sessions, "fault injected");
+    Ok(Json(json!({ "fault": fault, "sessions": sessions })))
 }

@@ -39,6 +39,12 @@ pub(crate) enum Outbound {
         reason: &'static str,
         notice: Option<FrameText>,
     },
+    /// Fault injection: end the connection at once, without a close frame.
+    Drop,
+    /// Fault injection: answer `rate_limited` now and refuse every message for this long.
+    Throttle(std::time::Duration),
+    /// Fault injection: delay every frame written to this session by this much.
+    Delay(std::time::Duration),
 }
 
 /// Internal handle of a session in the hub.
@@ -86,6 +92,10 @@ struct HubState {
     next_key: u64,
     next_notification: u64,
     shutting_down: bool,
+    /// Fault injection: upgrades are refused (503) until then.
+    refuse_connects_until: Option<Instant>,
+    /// Fault injection: tokens of a user issued at or before this Unix second are refused.
+    revoked_before: HashMap<u64, u64>,
 }
 
 /// What a new session sends first, decided atomically with its registration.
@@ -180,6 +190,8 @@ impl Hub {
                 next_key: 1,
                 next_notification: 1,
                 shutting_down: false,
+                refuse_connects_until: None,
+                revoked_before: HashMap::new(),
             }),
             tasks: watch::channel(0).0,
         }
@@ -314,7 +326,10 @@ impl Hub {
     /// Forget a session (idempotent). The user goes offline with its last session.
     pub(crate) fn unregister(&self, key: SessionKey) {
         let mut guard = self.lock();
-        let st = &mut *guard;
+        self.remove_session(&mut guard, key);
+    }
+
+    fn remove_session(&self, st: &mut HubState, key: SessionKey) {
         let Some(entry) = st.sessions.remove(&key) else {
             return;
         };
@@ -351,23 +366,16 @@ impl Hub {
             return false;
         };
         match entry.tx.try_send(Outbound::Text(frame.clone())) {
-            Ok(()) => {
-                Counters::bump(&self.counters.messages_out);
-                true
-            }
+            Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::warn!(
                     user = entry.user,
                     "session too slow to keep up: dropping it"
                 );
                 Counters::bump(&self.counters.slow_consumers_dropped);
-                st.sessions.remove(&key);
-                for set in st.subscribers.values_mut() {
-                    set.remove(&key);
-                }
-                if let Some(v) = st.by_user.values_mut().find(|v| v.contains(&key)) {
-                    v.retain(|k| *k != key);
-                }
+                // Dropping the entry drops the outbox sender: the session's task sees it
+                // closed once it has written what is queued, and closes with 4008.
+                self.remove_session(st, key);
                 false
             }
             // The task already ended; it unregisters itself.
@@ -782,6 +790,50 @@ impl Hub {
     /// A user's dashboard metrics.
     pub(crate) fn dashboard_of(&self, user: u64) -> DashboardMetrics {
         Self::dashboard(&self.lock(), user)
+    }
+
+    // ---- fault injection ------------------------------------------------------------------
+
+    /// Send a control command to every session of `user`, or to every session; returns how
+    /// many sessions got it.
+    pub(crate) fn inject(&self, user: Option<u64>, make: impl Fn() -> Outbound) -> usize {
+        let st = self.lock();
+        st.sessions
+            .values()
+            .filter(|e| user.is_none_or(|u| e.user == u))
+            .filter(|e| e.tx.try_send(make()).is_ok())
+            .count()
+    }
+
+    /// Refuse WebSocket upgrades (503) for `d`.
+    pub(crate) fn refuse_connects_for(&self, d: std::time::Duration) {
+        self.lock().refuse_connects_until = Some(Instant::now() + d);
+    }
+
+    /// Whether upgrades are being refused.
+    pub(crate) fn refusing_connects(&self) -> bool {
+        self.lock()
+            .refuse_connects_until
+            .is_some_and(|t| Instant::now() < t)
+    }
+
+    /// Expire `user`'s tokens: every token issued up to this second is refused from now on,
+    /// and the user's sessions are closed with 4001. Returns the number of sessions closed.
+    pub(crate) fn expire_tokens(&self, user: u64) -> usize {
+        self.lock().revoked_before.insert(user, unix_secs());
+        self.inject(Some(user), || Outbound::Close {
+            code: 4001,
+            reason: "token expired",
+            notice: Some(error_frame(ErrorCode::Unauthorized, "token expired", None)),
+        })
+    }
+
+    /// Whether a verified token was expired by [`Hub::expire_tokens`].
+    pub(crate) fn is_revoked(&self, user: &AuthUser) -> bool {
+        match self.lock().revoked_before.get(&user.user_id) {
+            Some(before) => user.issued_at.is_none_or(|iat| iat <= *before),
+            None => false,
+        }
     }
 
     /// Body of `GET /api/ws/health`.

@@ -28,9 +28,11 @@
 //! | `POST /api/ws/follow` | any token | `{userId, followerId?}`: the caller (or, for an admin, `followerId`) follows `userId`; the followee gets a `follow` notification and a `dashboard_update` |
 //! | `POST /api/ws/pitches` | admin | `{pitchId, ownerId, views?}`: who owns a pitch (their dashboard counts its views) |
 //! | `GET /api/ws/dashboard` | any token | the caller's `{metrics}` |
+//! | `POST /api/ws/faults/{fault}` | admin | fault injection, body `{userId?, ms?}` (all sessions without `userId`; `ms` defaults to 1000): `drop` ends connections without a close frame; `rate-limit` sends `rate_limited` and refuses every message for `ms`; `delay` delays every frame by `ms` (0: off); `expire-token` refuses the user's tokens issued up to now (`iat`) and closes their sessions with 4001; `refuse-connects` answers upgrades with 503 for `ms` |
 //! | `POST /api/dev/token` | none; only with `dev_tokens` (`--demo`) | `{userId, admin?, username?, ttlSecs?}` gives `{token}` |
 //!
-//! Errors are JSON `{error, message}` with 400 / 401 / 403 / 503.
+//! Errors are JSON `{error, message}` with 400 / 401 / 403 / 503. The `/api/ws/*` rows above
+//! `follow` are the seed's; `follow`, `pitches`, `dashboard`, `faults` and `dev/token` are ours.
 //!
 //! ## Messages
 //! - **`connected`** first: `sessionId`, `userId`, `protocol`, `heartbeatMs`, and (additions)

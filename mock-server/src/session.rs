@@ -55,6 +55,10 @@ struct Session {
     key: SessionKey,
     session_id: String,
     limiter: Option<RateLimiter>,
+    /// Fault injection: every message is refused as rate limited until then.
+    throttled_until: Option<Instant>,
+    /// Fault injection: written frames are delayed by this much.
+    delay: Duration,
 }
 
 fn encode(msg: ServerMessage) -> FrameText {
@@ -97,6 +101,8 @@ pub(crate) async fn run(
         key: reg.key,
         session_id: reg.session_id,
         limiter,
+        throttled_until: None,
+        delay: Duration::ZERO,
     };
     let mut ended = None;
     for frame in reg.first_frames {
@@ -114,6 +120,10 @@ pub(crate) async fn run(
 
 impl Session {
     async fn send(&mut self, text: FrameText) -> Result<(), Gone> {
+        Counters::bump(&self.hub.counters.messages_out);
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
         self.socket
             .send(Message::Text(text.as_ref().into()))
             .await
@@ -159,6 +169,15 @@ impl Session {
                     Some(Outbound::Text(text)) => self.send(text).await.map(|()| None),
                     Some(Outbound::Close { code, reason, notice }) => {
                         Ok(Some(Ending::new(code, reason, notice)))
+                    }
+                    Some(Outbound::Drop) => return "dropped by fault injection",
+                    Some(Outbound::Throttle(d)) => {
+                        self.throttled_until = Some(Instant::now() + d);
+                        self.send_rate_limited(d, None).await.map(|()| None)
+                    }
+                    Some(Outbound::Delay(d)) => {
+                        self.delay = d;
+                        Ok(None)
                     }
                     // The hub dropped this session: it fell too far behind.
                     None => Ok(Some(Ending::new(4008, "too slow to keep up", None))),
@@ -213,15 +232,37 @@ impl Session {
     /// Take a rate-limit token; on refusal answer `rate_limited`, and end the session when the
     /// client keeps sending regardless.
     async fn rate_limit(&mut self, id: Option<&str>) -> Result<Gate, Gone> {
+        let now = Instant::now();
+        if let Some(until) = self.throttled_until {
+            if now < until {
+                Counters::bump(&self.hub.counters.rate_limited);
+                self.send_rate_limited(until - now, id).await?;
+                return Ok(Gate::Refused);
+            }
+            self.throttled_until = None;
+        }
         let Some(limiter) = self.limiter.as_mut() else {
             return Ok(Gate::Pass);
         };
-        let Err(limited) = limiter.try_take(Instant::now()) else {
+        let Err(limited) = limiter.try_take(now) else {
             return Ok(Gate::Pass);
         };
         Counters::bump(&self.hub.counters.rate_limited);
+        self.send_rate_limited(limited.retry_after, id).await?;
+        let close_after = self.hub.config.rate_limit_close_after;
+        if close_after > 0 && limited.refused_in_a_row >= close_after {
+            tracing::warn!(
+                user = self.user.user_id,
+                "closing a session that ignores the rate limit"
+            );
+            return Ok(Gate::Close(Ending::new(4008, "rate limit exceeded", None)));
+        }
+        Ok(Gate::Refused)
+    }
+
+    async fn send_rate_limited(&mut self, retry: Duration, id: Option<&str>) -> Result<(), Gone> {
         let limit = self.hub.config.rate_limit;
-        let retry_ms = u64::try_from(limited.retry_after.as_millis()).unwrap_or(u64::MAX);
+        let retry_ms = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
         self.send_msg(ServerMessage::Error(ErrorData {
             code: ErrorCode::RateLimited,
             message: format!(
@@ -233,16 +274,7 @@ impl Session {
             retry_after_ms: (!self.seed_mode()).then_some(retry_ms.max(1)),
             id: id.map(str::to_owned),
         }))
-        .await?;
-        let close_after = self.hub.config.rate_limit_close_after;
-        if close_after > 0 && limited.refused_in_a_row >= close_after {
-            tracing::warn!(
-                user = self.user.user_id,
-                "closing a session that ignores the rate limit"
-            );
-            return Ok(Gate::Close(Ending::new(4008, "rate limit exceeded", None)));
-        }
-        Ok(Gate::Refused)
+        .await
     }
 
     /// One text frame from the client.
