@@ -48,6 +48,10 @@ pub struct Config {
     pub typing_ttl: Duration,
     /// The rate limit assumed until the server announces its own on `connected`.
     pub rate_limit: RateLimit,
+    /// One-way latency the rate-limit mirror allows for: it keeps `refill_rate` times this
+    /// many tokens unspent, because a server bucket that sits full while our frames travel
+    /// loses refill the client has counted. Default 1 s (2 tokens at the seed's 2/s).
+    pub rate_limit_latency_allowance: Duration,
     /// A durable message written this many times without an ack is reported failed
     /// ([`SendFailure::TooManyAttempts`](super::SendFailure::TooManyAttempts)) instead of
     /// being re-sent forever.
@@ -77,6 +81,7 @@ impl Config {
             max_auth_failures: 3,
             typing_ttl: Duration::from_secs(3),
             rate_limit: RateLimit::default(),
+            rate_limit_latency_allowance: Duration::from_secs(1),
             max_send_attempts: 10,
             seq_gap_timeout: Duration::from_secs(2),
             max_subscriptions: 256,

@@ -94,7 +94,7 @@ impl Connection {
             actions: VecDeque::new(),
             events: VecDeque::new(),
             outbox: Outbox::new(config.outbox_capacity),
-            limiter: RateLimiter::new(config.rate_limit, now),
+            limiter: RateLimiter::new(config.rate_limit, config.rate_limit_latency_allowance, now),
             heartbeat: Heartbeat::new(config.heartbeat_interval, config.heartbeat_timeout),
             subs: Subscriptions::default(),
             control_in_flight: Vec::new(),
@@ -574,6 +574,10 @@ impl Connection {
             attempt: self.backoff.failures(),
             next_at: now + delay,
         });
+        if delay.is_zero() {
+            // An immediate retry needs no timer round trip through the driver.
+            self.start_attempt(now);
+        }
     }
 
     fn on_closed(&mut self, code: u16, reason: String, now: Instant) {

@@ -1,8 +1,15 @@
 //! A token bucket mirroring the server's rate limit, so the client never trips it.
 //!
 //! Integer arithmetic in millionths of a token, refilled per whole elapsed millisecond:
-//! the mirror then never runs ahead of a server computing the same bucket exactly (it
-//! rounds refill down), and it is deterministic on every platform.
+//! the mirror never runs ahead of a server computing the same bucket exactly (it rounds
+//! refill down), and it is deterministic on every platform.
+//!
+//! The server takes a token when a frame *arrives*, the client when it *sends*. A later
+//! take is usually harmless, except when the server's bucket sits full while the client's
+//! is refilling: the refill the server could not store is refill the client counted, so
+//! the client can be ahead by up to `refill_rate * one-way latency` (the property tests
+//! found this). The client therefore keeps a reserve of that many tokens, for a latency
+//! allowance of `Config::rate_limit_latency_allowance` (1 s: 2 tokens of 120 by default).
 
 use std::time::Duration;
 
@@ -18,18 +25,24 @@ pub(crate) struct RateLimiter {
     /// Refill in millionths of a token per millisecond (`refill_rate` tokens/s * 1000).
     per_ms: u64,
     tokens: u64,
+    /// Never spent: covers the refill a full server bucket loses while frames travel.
+    reserve: u64,
+    /// Latency the reserve covers.
+    allowance: Duration,
     /// The refill is computed up to here.
     last: Instant,
     paused_until: Option<Instant>,
 }
 
 impl RateLimiter {
-    /// A full bucket with `limit`.
-    pub(crate) fn new(limit: RateLimit, now: Instant) -> Self {
+    /// A full bucket with `limit`, keeping a reserve for `allowance` of one-way latency.
+    pub(crate) fn new(limit: RateLimit, allowance: Duration, now: Instant) -> Self {
         let mut r = RateLimiter {
             capacity: 0,
             per_ms: 0,
             tokens: 0,
+            reserve: 0,
+            allowance,
             last: now,
             paused_until: None,
         };
@@ -46,6 +59,11 @@ impl RateLimiter {
         let per_ms = (limit.refill_rate.max(0.0) * 1_000.0).floor();
         self.per_ms = if per_ms.is_finite() { per_ms as u64 } else { 0 };
         self.tokens = self.tokens.min(self.capacity);
+        let allowance_ms = u64::try_from(self.allowance.as_millis()).unwrap_or(u64::MAX);
+        // At least one token must stay usable, whatever the allowance.
+        self.reserve = allowance_ms
+            .saturating_mul(self.per_ms)
+            .min(self.capacity - UNIT);
     }
 
     fn refill(&mut self, now: Instant) {
@@ -68,7 +86,7 @@ impl RateLimiter {
             return false;
         }
         self.refill(now);
-        if self.tokens >= UNIT {
+        if self.tokens >= UNIT + self.reserve {
             self.tokens -= UNIT;
             true
         } else {
@@ -88,12 +106,12 @@ impl RateLimiter {
 
     /// When a token can next be taken; `None` if never (refill rate zero and empty).
     pub(crate) fn next_available(&self) -> Option<Instant> {
-        let ready = if self.tokens >= UNIT {
+        let ready = if self.tokens >= UNIT + self.reserve {
             Some(self.last)
         } else if self.per_ms == 0 {
             None
         } else {
-            let need = UNIT - self.tokens;
+            let need = UNIT + self.reserve - self.tokens;
             Some(self.last + Duration::from_millis(need.div_ceil(self.per_ms)))
         };
         match (ready, self.paused_until) {
@@ -102,7 +120,7 @@ impl RateLimiter {
         }
     }
 
-    /// Whole tokens left at `now`.
+    /// Whole tokens left at `now` (the reserve included).
     pub(crate) fn tokens_left(&self, now: Instant) -> u32 {
         let mut copy = self.clone();
         copy.refill(now);
@@ -125,7 +143,7 @@ mod tests {
     #[test]
     fn burst_then_refill() {
         let t0 = Instant::ZERO;
-        let mut r = RateLimiter::new(limit(3, 2.0), t0);
+        let mut r = RateLimiter::new(limit(3, 2.0), Duration::ZERO, t0);
         assert!(r.try_take(t0) && r.try_take(t0) && r.try_take(t0));
         assert!(!r.try_take(t0));
         // 2 per second: one token after 500 ms.
@@ -138,7 +156,7 @@ mod tests {
     #[test]
     fn pause_blocks_and_reports_its_end() {
         let t0 = Instant::ZERO;
-        let mut r = RateLimiter::new(limit(10, 2.0), t0);
+        let mut r = RateLimiter::new(limit(10, 2.0), Duration::ZERO, t0);
         r.pause_until(Instant::from_millis(1_500));
         assert!(!r.try_take(Instant::from_millis(1_000)));
         assert_eq!(r.next_available(), Some(Instant::from_millis(1_500)));
@@ -148,7 +166,7 @@ mod tests {
     #[test]
     fn new_limit_keeps_spent_tokens() {
         let t0 = Instant::ZERO;
-        let mut r = RateLimiter::new(limit(120, 2.0), t0);
+        let mut r = RateLimiter::new(limit(120, 2.0), Duration::ZERO, t0);
         for _ in 0..100 {
             assert!(r.try_take(t0));
         }
@@ -159,9 +177,25 @@ mod tests {
     }
 
     #[test]
+    fn reserve_covers_the_latency_allowance() {
+        let t0 = Instant::ZERO;
+        let mut r = RateLimiter::new(limit(10, 2.0), Duration::from_secs(1), t0);
+        let mut sent = 0;
+        while r.try_take(t0) {
+            sent += 1;
+        }
+        assert_eq!(sent, 8, "2 tokens (1 s at 2/s) kept in reserve");
+        assert_eq!(r.next_available(), Some(Instant::from_millis(500)));
+        // A huge allowance still leaves one token usable.
+        let mut r = RateLimiter::new(limit(3, 2.0), Duration::from_secs(3_600), t0);
+        assert!(r.try_take(t0));
+        assert!(!r.try_take(t0));
+    }
+
+    #[test]
     fn zero_refill_never_wakes() {
         let t0 = Instant::ZERO;
-        let mut r = RateLimiter::new(limit(1, 0.0), t0);
+        let mut r = RateLimiter::new(limit(1, 0.0), Duration::ZERO, t0);
         assert!(r.try_take(t0));
         assert_eq!(r.next_available(), None);
     }

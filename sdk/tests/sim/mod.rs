@@ -173,6 +173,8 @@ pub struct Sim {
     pub violations: u32,
     /// `rate_limited` errors forced by `ForceRateLimit`.
     pub forced_rejections: u32,
+    /// Ids the server refused with `rate_limited` at least once.
+    pub rate_rejected: HashSet<String>,
     /// Seq'd notifications pushed (seq, delivered-to-connection?).
     pub pushed: Vec<u64>,
     seq: u64,
@@ -212,6 +214,8 @@ pub struct Sim {
     pub auto_resolve: bool,
     pending_disconnect: bool,
     pub frames_to_server: u32,
+    /// Print every frame (debugging a failing schedule).
+    pub trace: bool,
 }
 
 impl Sim {
@@ -244,6 +248,7 @@ impl Sim {
             received_ids: 0,
             violations: 0,
             forced_rejections: 0,
+            rate_rejected: HashSet::new(),
             pushed: Vec::new(),
             seq: 0,
             offline_queue: Vec::new(),
@@ -272,6 +277,7 @@ impl Sim {
             auto_resolve: true,
             pending_disconnect: false,
             frames_to_server: 0,
+            trace: false,
         };
         sim.conn.connect(now);
         sim.pump();
@@ -317,7 +323,7 @@ impl Sim {
         self.schedule(at, s);
     }
 
-    fn to_client(&mut self, frame: ServerFrame) {
+    fn send_to_client(&mut self, frame: ServerFrame) {
         if let Some(sock) = self.server.as_ref().map(|s| s.sock) {
             self.transmit(sock, false, frame.encode());
         }
@@ -366,6 +372,13 @@ impl Sim {
                 }
             }
             Action::Send(text) => {
+                if self.trace {
+                    eprintln!(
+                        "{:?} client -> {text} (client tokens {})",
+                        self.now,
+                        self.conn.metrics().tokens_left
+                    );
+                }
                 self.frames_to_server += 1;
                 if let Some(sock) = self.client_gen {
                     self.transmit(sock, true, text);
@@ -542,7 +555,7 @@ impl Sim {
             Sched::ServerPing { sock } => {
                 if self.server.as_ref().is_some_and(|s| s.sock == sock) {
                     let ts = self.now.as_millis();
-                    self.to_client(ServerFrame::new(ServerMessage::Ping(Heartbeat {
+                    self.send_to_client(ServerFrame::new(ServerMessage::Ping(Heartbeat {
                         ts: Some(ts),
                     })));
                     if let Some(every) = self.peer.server_ping_every {
@@ -575,7 +588,7 @@ impl Sim {
             Op::Blackhole => self.server_close(None),
             Op::Restart { down_ms } => {
                 if self.server.is_some() {
-                    self.to_client(ServerFrame::new(ServerMessage::Disconnected(
+                    self.send_to_client(ServerFrame::new(ServerMessage::Disconnected(
                         pitchey_realtime::protocol::Disconnected {
                             reason: "server shutting down".into(),
                         },
@@ -689,7 +702,7 @@ impl Sim {
             self.log.push(frame.clone());
         }
         if self.server.is_some() {
-            self.to_client(frame);
+            self.send_to_client(frame);
         } else {
             // Like the reference server: queued for the user, sent after `connected`.
             self.offline_queue.push(frame);
@@ -729,9 +742,9 @@ impl Sim {
             features: self.peer.features.iter().map(|f| f.to_string()).collect(),
             resumed: self.peer.has("resume").then_some(false),
         };
-        self.to_client(ServerFrame::new(ServerMessage::Connected(connected)));
+        self.send_to_client(ServerFrame::new(ServerMessage::Connected(connected)));
         for frame in std::mem::take(&mut self.offline_queue) {
-            self.to_client(frame);
+            self.send_to_client(frame);
         }
         if let Some(every) = self.peer.server_ping_every {
             self.schedule(self.now + every, Sched::ServerPing { sock });
@@ -739,12 +752,20 @@ impl Sim {
     }
 
     fn reply(&mut self, message: ServerMessage) {
-        self.to_client(ServerFrame::new(message));
+        self.send_to_client(ServerFrame::new(message));
     }
 
     fn server_receive(&mut self, text: &str) {
         let frame = ClientFrame::decode(text).unwrap_or_else(|e| panic!("client sent {text}: {e}"));
         let now = self.now;
+        if self.trace {
+            let t = self.server.as_ref().map(|s| s.tokens);
+            eprintln!(
+                "{:?} server <- {text} (tokens {t:?}, client {})",
+                now,
+                self.conn.metrics().tokens_left
+            );
+        }
         let is_ping = matches!(frame.message, ClientMessage::Ping(_));
         if !is_ping {
             // The server's bucket: every client message but `ping` counts.
@@ -767,6 +788,9 @@ impl Sim {
             sc.tokens -= 1.0;
             if now < self.forced_until {
                 self.forced_rejections += 1;
+                if let Some(id) = &frame.id {
+                    self.rate_rejected.insert(id.clone());
+                }
                 let retry = (self.forced_until - now).as_millis() as u64;
                 self.reply(ServerMessage::Error(ErrorData {
                     code: ErrorCode::RateLimited,
@@ -828,7 +852,7 @@ impl Sim {
                     .cloned()
                     .collect();
                 for f in missed {
-                    self.to_client(f);
+                    self.send_to_client(f);
                 }
                 ack_id(self, &frame.id, None);
             }
