@@ -330,7 +330,7 @@ impl Sim {
     }
 
     /// Run the core's outputs: actions into the network, events into the app model.
-    fn pump(&mut self) {
+    pub fn pump(&mut self) {
         loop {
             let mut progressed = false;
             while let Some(action) = self.conn.poll_action() {
