@@ -25,6 +25,8 @@ use crate::protocol::{
 
 /// The code the client closes with (normal closure; the reason says why).
 const CLIENT_CLOSE: u16 = 1000;
+/// Control frames remembered for a `rate_limited` retry.
+const MAX_CONTROL_IN_FLIGHT: usize = 64;
 /// Used when the server gives `rate_limited` without `retryAfterMs`.
 const DEFAULT_RETRY_AFTER_MS: u64 = 1_000;
 
@@ -63,7 +65,8 @@ pub struct Connection {
     limiter: RateLimiter,
     heartbeat: Heartbeat,
     subs: Subscriptions,
-    /// Control frames written with an id on this connection, for `rate_limited` retries.
+    /// Control frames written with an id on this connection, for `rate_limited` retries
+    /// (the newest [`MAX_CONTROL_IN_FLIGHT`]).
     control_in_flight: Vec<(String, Control)>,
     seq: SeqTracker,
     resume_asked: bool,
@@ -787,7 +790,7 @@ impl Connection {
                     return;
                 }
                 self.subs.pending.pop_front();
-                self.write_control(control, ack);
+                self.write_control(control);
                 continue;
             }
             let Some(next) = self.outbox.peek_next(self.window()) else {
@@ -834,30 +837,33 @@ impl Connection {
         }
     }
 
-    fn write_control(&mut self, control: Control, ack: bool) {
-        let frame = match &control {
-            Control::Pong(ts) => ClientFrame::new(ClientMessage::Pong(HeartbeatData { ts: *ts })),
-            Control::Resume(last_seq) => ClientFrame::new(ClientMessage::Resume(Resume {
-                last_seq: *last_seq,
-            })),
-            Control::Subscribe(ch) | Control::Unsubscribe(ch) => {
-                let data = ChannelRef {
-                    channel: ch.clone(),
-                };
-                let msg = if matches!(control, Control::Subscribe(_)) {
-                    ClientMessage::Subscribe(data)
-                } else {
-                    ClientMessage::Unsubscribe(data)
-                };
-                let id = self.make_id();
-                if ack {
-                    self.control_in_flight
-                        .push((id.as_str().to_owned(), control.clone()));
-                }
-                ClientFrame::new(msg).with_id(id.as_str())
+    fn write_control(&mut self, control: Control) {
+        let msg = match &control {
+            Control::Pong(ts) => {
+                // A pong needs no id: if it is lost, the next ping gets another.
+                let frame = ClientFrame::new(ClientMessage::Pong(HeartbeatData { ts: *ts }));
+                self.write(frame.encode());
+                return;
             }
+            Control::Resume(last_seq) => ClientMessage::Resume(Resume {
+                last_seq: *last_seq,
+            }),
+            Control::Subscribe(ch) => ClientMessage::Subscribe(ChannelRef {
+                channel: ch.clone(),
+            }),
+            Control::Unsubscribe(ch) => ClientMessage::Unsubscribe(ChannelRef {
+                channel: ch.clone(),
+            }),
         };
-        self.write(frame.encode());
+        // An id lets a `rate_limited` error name the frame to send again.
+        let id = self.make_id();
+        if self.control_in_flight.len() >= MAX_CONTROL_IN_FLIGHT {
+            // A server that never acks these must not grow the list without bound.
+            self.control_in_flight.remove(0);
+        }
+        self.control_in_flight
+            .push((id.as_str().to_owned(), control));
+        self.write(ClientFrame::new(msg).with_id(id.as_str()).encode());
     }
 }
 
