@@ -746,7 +746,7 @@ impl Connection {
             self.events
                 .push_back(Event::SendFailed(entry.id.clone(), failure.clone()));
             if let Some(draft_id) = entry.draft_id {
-                self.draft_on_failed(&draft_id, &entry.id, failure);
+                self.draft_on_failed(&draft_id, &entry.id, failure, now);
             }
             return true;
         }
@@ -805,7 +805,7 @@ impl Connection {
                     self.events
                         .push_back(Event::SendFailed(entry.id.clone(), failure.clone()));
                     if let Some(draft_id) = entry.draft_id {
-                        self.draft_on_failed(&draft_id, &entry.id, failure);
+                        self.draft_on_failed(&draft_id, &entry.id, failure, now);
                     }
                 }
                 continue;

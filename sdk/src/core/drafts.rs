@@ -62,6 +62,9 @@ pub(crate) struct Draft {
     /// The content of that save (the new base once acked).
     saving_content: Option<Value>,
     next_save_at: Option<Instant>,
+    /// A newer server version seen while our save was in flight: looked at again once the
+    /// save is settled (its ack may show it was applied first, making this one newer).
+    pending_remote: Option<DraftSynced>,
 }
 
 /// Every open draft.
@@ -103,6 +106,7 @@ impl Drafts {
                 saving_id: None,
                 saving_content: None,
                 next_save_at: None,
+                pending_remote: None,
             },
         );
     }
@@ -260,9 +264,16 @@ impl Connection {
             draft_id: draft_id.to_owned(),
             version,
         });
+        self.draft_take_pending_remote(draft_id, now);
     }
 
-    pub(super) fn draft_on_failed(&mut self, draft_id: &str, id: &MessageId, reason: SendFailure) {
+    pub(super) fn draft_on_failed(
+        &mut self,
+        draft_id: &str,
+        id: &MessageId,
+        reason: SendFailure,
+        now: Instant,
+    ) {
         let Some(d) = self.drafts.map.get_mut(draft_id) else {
             return;
         };
@@ -279,6 +290,7 @@ impl Connection {
             draft_id: draft_id.to_owned(),
             reason,
         });
+        self.draft_take_pending_remote(draft_id, now);
     }
 
     /// The server refused our save: its base was stale.
@@ -297,7 +309,14 @@ impl Connection {
         } else if d.state.base_version.is_some_and(|b| c.server_version <= b) {
             return;
         }
+        if d.pending_remote
+            .as_ref()
+            .is_some_and(|p| p.version.is_none_or(|v| v <= c.server_version))
+        {
+            d.pending_remote = None;
+        }
         self.draft_apply_remote(&c.draft_id, c.server_content, Some(c.server_version), now);
+        self.draft_take_pending_remote(&c.draft_id, now);
     }
 
     /// Another session saved the draft.
@@ -330,12 +349,35 @@ impl Connection {
             });
             return;
         }
-        if d.saving_id.is_some() || !versioned {
-            // Versioned: the server answers our save with a conflict (or took it first).
-            // Unversioned: last write wins, and our pending save is the last write.
+        if !versioned {
+            // Last write wins, and our pending edits are the last write.
+            return;
+        }
+        if d.saving_id.is_some() {
+            // The server answers our save with a conflict, or took it first and this
+            // version is newer: decide when the save is settled.
+            if d.pending_remote
+                .as_ref()
+                .is_none_or(|p| p.version < s.version)
+            {
+                d.pending_remote = Some(s);
+            }
             return;
         }
         self.draft_apply_remote(&s.draft_id, s.content, s.version, now);
+    }
+
+    /// The save is settled: handle a server version that arrived meanwhile.
+    fn draft_take_pending_remote(&mut self, draft_id: &str, now: Instant) {
+        let Some(d) = self.drafts.map.get_mut(draft_id) else {
+            return;
+        };
+        if d.saving_id.is_some() {
+            return;
+        }
+        if let Some(s) = d.pending_remote.take() {
+            self.draft_on_remote(s, now);
+        }
     }
 
     /// Local edits meet a newer server version: resolve by the draft's strategy.

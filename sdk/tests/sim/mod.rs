@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::time::Duration;
 
 use pitchey_realtime::core::{
-    Action, Config, Connection, Event, Input, Instant, MessageId, SendError, State,
+    Action, Config, Connection, Event, Input, Instant, MessageId, Resolution, SendError, State,
 };
 use pitchey_realtime::protocol::{
     Ack, ClientFrame, ClientMessage, Connected, DraftConflict, DraftSynced, ErrorCode, ErrorData,
@@ -106,7 +106,14 @@ pub enum Op {
     DisconnectFor { ms: u64 },
     /// Another session of the user saves the draft `draft`.
     RemoteDraftEdit { draft: String, content: Value },
+    /// Another session changes one field of the draft `d1`.
+    RemoteDraftField { field: u8, value: u32 },
+    /// The app edits one field of the draft `d1` (`valid`: the validator's verdict).
+    LocalDraftField { field: u8, value: u32, valid: bool },
 }
+
+/// The draft the random schedules edit.
+pub const SIM_DRAFT: &str = "d1";
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Sched {
@@ -126,6 +133,8 @@ enum Sched {
     AppConnect,
     /// The server's own ping timer.
     ServerPing { sock: u64 },
+    /// The app settles a draft conflict (keeping its content).
+    Resolve { draft: String },
 }
 
 /// What the server knows of one connection.
@@ -183,6 +192,8 @@ pub struct Sim {
     /// Every seq'd frame, for `resume`.
     log: Vec<ServerFrame>,
     drafts: BTreeMap<String, (u64, Value)>,
+    /// The version each applied draft save made, so a re-sent save is acked with it.
+    draft_save_versions: HashMap<String, u64>,
     pub typing_received: u32,
     pub presence_received: u32,
     pub subscribe_frames: u32,
@@ -254,6 +265,7 @@ impl Sim {
             offline_queue: Vec::new(),
             log: Vec::new(),
             drafts: BTreeMap::new(),
+            draft_save_versions: HashMap::new(),
             typing_received: 0,
             presence_received: 0,
             subscribe_frames: 0,
@@ -274,7 +286,7 @@ impl Sim {
             max_queue_depth: 0,
             max_in_flight: 0,
             token_answer_ms: Some(100),
-            auto_resolve: true,
+            auto_resolve: false,
             pending_disconnect: false,
             frames_to_server: 0,
             trace: false,
@@ -430,8 +442,9 @@ impl Sim {
                 self.messages.push(frame);
             }
             Event::DraftConflict { draft_id, .. } if self.auto_resolve => {
-                // Resolved later by the test, or here with the local content.
-                let _ = draft_id;
+                // The user takes a moment, then keeps their version.
+                let at = self.now + Duration::from_millis(500);
+                self.schedule(at, Sched::Resolve { draft: draft_id });
             }
             _ => {}
         }
@@ -547,6 +560,10 @@ impl Sim {
                 self.token_counter += 1;
                 let t = self.valid_token.clone();
                 self.conn.set_token(t, self.now);
+            }
+            Sched::Resolve { draft } => {
+                // The conflict may have been settled meanwhile: then there is nothing to do.
+                let _ = self.conn.draft_resolve(&draft, Resolution::Local, self.now);
             }
             Sched::AppConnect => {
                 self.pending_disconnect = false;
@@ -674,6 +691,36 @@ impl Sim {
                 self.conn.disconnect(self.now);
                 self.pending_disconnect = true;
                 self.schedule(self.now + Duration::from_millis(ms), Sched::AppConnect);
+            }
+            Op::RemoteDraftField { field, value } => {
+                let mut content = self
+                    .drafts
+                    .get(SIM_DRAFT)
+                    .map(|d| d.1.clone())
+                    .filter(Value::is_object)
+                    .unwrap_or_else(|| json!({}));
+                content[format!("f{field}")] = json!(value);
+                self.apply(Op::RemoteDraftEdit {
+                    draft: SIM_DRAFT.into(),
+                    content,
+                });
+            }
+            Op::LocalDraftField {
+                field,
+                value,
+                valid,
+            } => {
+                let Some(st) = self.conn.draft_state(SIM_DRAFT) else {
+                    return;
+                };
+                let mut content = st.content.clone();
+                if !content.is_object() {
+                    content = json!({});
+                }
+                content[format!("f{field}")] = json!(value);
+                self.conn
+                    .draft_update(SIM_DRAFT, content, valid, self.now)
+                    .expect("draft open");
             }
             Op::RemoteDraftEdit { draft, content } => {
                 let entry = self.drafts.entry(draft.clone()).or_insert((0, Value::Null));
@@ -858,9 +905,12 @@ impl Sim {
             }
             ClientMessage::DraftSync(save) => {
                 let id = frame.id.clone().expect("durable draft_sync has an id");
-                if self.applied_set.contains(&id) && self.peer.has("ack") {
-                    let v = self.drafts.get(&save.draft_id).map(|d| d.0);
-                    ack_id(self, &frame.id, v);
+                if self.peer.has("ack")
+                    && let Some(v) = self.draft_save_versions.get(&id).copied()
+                {
+                    // Acked again with the version that save made, not the current one.
+                    let versioned = self.peer.has("draft_conflict");
+                    ack_id(self, &frame.id, versioned.then_some(v));
                     return;
                 }
                 let versioned = self.peer.has("draft_conflict");
@@ -881,8 +931,7 @@ impl Sim {
                 entry.0 += 1;
                 entry.1 = save.content.clone();
                 let v = entry.0;
-                self.applied.push(id.clone());
-                self.applied_set.insert(id);
+                self.draft_save_versions.insert(id, v);
                 ack_id(self, &frame.id, versioned.then_some(v));
             }
             ClientMessage::PitchView(_) | ClientMessage::Unknown { .. } => {
@@ -908,6 +957,16 @@ impl Sim {
         self.refuse_until = Instant::ZERO;
         self.forced_until = Instant::ZERO;
         self.token_answer_ms = Some(100);
+        if let Some(st) = self.conn.draft_state(SIM_DRAFT)
+            && st.dirty
+            && !st.valid
+        {
+            // The user fixes the form.
+            let content = st.content.clone();
+            self.conn
+                .draft_update(SIM_DRAFT, content, true, self.now)
+                .expect("draft open");
+        }
         if matches!(
             self.conn.state(),
             State::AuthFailed | State::Closed | State::AwaitingToken { .. }
