@@ -7,7 +7,10 @@ use std::task::{Context, Poll};
 use futures_util::Stream;
 use serde_json::Value;
 
-use super::{Client, ClientError, EventStream, Lagged};
+use tokio_stream::wrappers::BroadcastStream;
+
+use super::subscription::{Fanout, poll_pick};
+use super::{Client, ClientError, Lagged};
 use crate::core::{DraftOptions, DraftState, Event, Resolution};
 
 /// The app's check that content is complete enough to save (the seed's `validateContent`).
@@ -89,7 +92,7 @@ impl Draft {
     pub fn events(&self) -> DraftEvents {
         DraftEvents {
             id: self.id.clone(),
-            events: self.client.events(),
+            events: BroadcastStream::new(self.client.shared.events.subscribe()),
         }
     }
 }
@@ -105,7 +108,7 @@ impl Drop for Draft {
 /// The events of one draft; see [`Draft::events`].
 pub struct DraftEvents {
     id: String,
-    events: EventStream,
+    events: Fanout,
 }
 
 impl DraftEvents {
@@ -129,16 +132,11 @@ impl Stream for DraftEvents {
     type Item = Result<Event, Lagged>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        loop {
-            match Pin::new(&mut self.events).poll_next(cx) {
-                Poll::Ready(Some(Ok(event))) => {
-                    if draft_of(&event) == Some(self.id.as_str()) {
-                        return Poll::Ready(Some(Ok(event)));
-                    }
-                }
-                other => return other,
-            }
-        }
+        let this = &mut *self;
+        let id = this.id.as_str();
+        poll_pick(&mut this.events, cx, |event| {
+            (draft_of(event) == Some(id)).then(|| Event::clone(event))
+        })
     }
 }
 

@@ -62,7 +62,7 @@ pub(super) struct Driver {
     /// To post the token provider's answer back to ourselves without keeping the
     /// channel open (the driver ends when every `Client` handle is gone).
     pub(super) calls_tx: mpsc::WeakUnboundedSender<Call>,
-    pub(super) events: broadcast::Sender<Event>,
+    pub(super) events: broadcast::Sender<Arc<Event>>,
     pub(super) state: watch::Sender<crate::core::State>,
     pub(super) token_provider: Option<Arc<TokenProvider>>,
 }
@@ -176,7 +176,7 @@ impl Driver {
                 _ => {}
             }
             // No receiver is fine: nobody is listening.
-            let _ = self.events.send(event);
+            let _ = self.events.send(Arc::new(event));
         }
     }
 

@@ -81,7 +81,7 @@ impl ClientBuilder {
     }
 
     /// How many events are buffered for each slow subscriber before it sees
-    /// [`Lagged`] (default 1024).
+    /// [`Lagged`] (default 256).
     pub fn event_buffer(mut self, events: usize) -> Self {
         self.event_buffer = events.max(1);
         self
@@ -123,7 +123,7 @@ impl ClientBuilder {
 
 struct Shared {
     calls: mpsc::UnboundedSender<Call>,
-    events: broadcast::Sender<Event>,
+    events: broadcast::Sender<Arc<Event>>,
     state: watch::Receiver<State>,
 }
 
@@ -150,7 +150,7 @@ impl Client {
         ClientBuilder {
             config,
             token_provider: None,
-            event_buffer: 1024,
+            event_buffer: 256,
         }
     }
 

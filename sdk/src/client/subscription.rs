@@ -2,6 +2,7 @@
 
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::Stream;
@@ -26,6 +27,32 @@ use crate::protocol::{
 pub struct Lagged {
     /// How many events were skipped.
     pub missed: u64,
+}
+
+/// The driver's fan-out of events: each receiver gets an `Arc`, so a subscription that
+/// skips an event pays for a pointer copy, not a clone of the message.
+pub(super) type Fanout = BroadcastStream<Arc<Event>>;
+
+/// Poll `events` until `pick` accepts one; lag is reported, never swallowed.
+pub(super) fn poll_pick<T>(
+    events: &mut Fanout,
+    cx: &mut Context<'_>,
+    mut pick: impl FnMut(&Arc<Event>) -> Option<T>,
+) -> Poll<Option<Result<T, Lagged>>> {
+    loop {
+        match Pin::new(&mut *events).poll_next(cx) {
+            Poll::Ready(Some(Ok(event))) => {
+                if let Some(item) = pick(&event) {
+                    return Poll::Ready(Some(Ok(item)));
+                }
+            }
+            Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(missed)))) => {
+                return Poll::Ready(Some(Err(Lagged { missed })));
+            }
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        }
+    }
 }
 
 /// A payload that a [`Subscription`] yields: picked out of the server messages of its channel.
@@ -69,7 +96,7 @@ channel_message! {
 /// `Err(Lagged)` when the consumer fell behind.
 pub struct Subscription<T> {
     channel: Channel,
-    events: BroadcastStream<Event>,
+    events: Fanout,
     client: Client,
     _payload: PhantomData<fn() -> T>,
 }
@@ -79,7 +106,7 @@ impl<T: ChannelMessage> Subscription<T> {
     pub(super) fn new(
         channel: Channel,
         client: Client,
-        events: broadcast::Receiver<Event>,
+        events: broadcast::Receiver<Arc<Event>>,
     ) -> Self {
         Subscription {
             events: BroadcastStream::new(events),
@@ -110,21 +137,12 @@ impl<T: ChannelMessage> Stream for Subscription<T> {
     type Item = Result<T, Lagged>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        loop {
-            match Pin::new(&mut self.events).poll_next(cx) {
-                Poll::Ready(Some(Ok(Event::Message(frame)))) => {
-                    if let Some(payload) = frame_payload::<T>(&self.channel, &frame) {
-                        return Poll::Ready(Some(Ok(payload)));
-                    }
-                }
-                Poll::Ready(Some(Ok(_))) => {}
-                Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(missed)))) => {
-                    return Poll::Ready(Some(Err(Lagged { missed })));
-                }
-                Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
+        let this = &mut *self;
+        let channel = &this.channel;
+        poll_pick(&mut this.events, cx, |event| match &**event {
+            Event::Message(frame) => frame_payload(channel, frame),
+            _ => None,
+        })
     }
 }
 
@@ -145,7 +163,7 @@ impl<T> std::fmt::Debug for Subscription<T> {
 /// Every event of the client (state changes, messages, acks, drafts...), for apps that
 /// route events themselves. Items are `Err(Lagged)` when the consumer fell behind.
 pub struct EventStream {
-    events: BroadcastStream<Event>,
+    events: Fanout,
 }
 
 impl EventStream {
@@ -165,8 +183,6 @@ impl Stream for EventStream {
     type Item = Result<Event, Lagged>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        Pin::new(&mut self.events).poll_next(cx).map(|item| {
-            item.map(|r| r.map_err(|BroadcastStreamRecvError::Lagged(missed)| Lagged { missed }))
-        })
+        poll_pick(&mut self.events, cx, |event| Some(Event::clone(event)))
     }
 }
