@@ -110,6 +110,7 @@ fn run(case: &Case, totals: &RefCell<Totals>) -> Result<(), TestCaseError> {
     let window = config.in_flight_window;
     let mut sim = Sim::new(config, peer, case.seed);
     sim.auto_resolve = true;
+    sim.refetch_on_continuity_lost = true;
     sim.conn.draft_open(
         SIM_DRAFT,
         Some("pitch".into()),

@@ -58,6 +58,8 @@ pub struct Connection {
     stable_at: Option<Instant>,
     auth_failures: u32,
     ever_connected: bool,
+    /// Sockets that reported `Opened`.
+    sockets_opened: u64,
     session: Option<Connected>,
     actions: VecDeque<Action>,
     pub(super) events: VecDeque<Event>,
@@ -93,6 +95,7 @@ impl Connection {
             stable_at: None,
             auth_failures: 0,
             ever_connected: false,
+            sockets_opened: 0,
             session: None,
             actions: VecDeque::new(),
             events: VecDeque::new(),
@@ -174,6 +177,9 @@ impl Connection {
                 // Nothing to do until the server's `connected`; the attempt's deadline
                 // keeps running so a server that never greets is given up on.
                 trace!("transport opened");
+                if self.link != Link::Down {
+                    self.sockets_opened += 1;
+                }
             }
             Input::Text(text) => {
                 if self.link == Link::Down {
@@ -498,6 +504,34 @@ impl Connection {
         r
     }
 
+    /// The server's version of a draft, fetched by the app out of band (e.g. over HTTP
+    /// after [`Event::ContinuityLost`]). Handled like a `draft_sync` from another
+    /// session: adopted if the draft is clean, otherwise resolved by its strategy.
+    pub fn draft_remote(
+        &mut self,
+        draft_id: &str,
+        content: Value,
+        version: Option<u64>,
+        now: Instant,
+    ) -> Result<(), SendError> {
+        if self.drafts.get(draft_id).is_none() {
+            return Err(SendError::UnknownDraft(draft_id.to_owned()));
+        }
+        self.draft_on_remote(
+            crate::protocol::DraftSynced {
+                draft_id: draft_id.to_owned(),
+                draft_type: None,
+                content,
+                version,
+                updated_at: None,
+                session_id: None,
+            },
+            now,
+        );
+        self.flush(now);
+        Ok(())
+    }
+
     /// The state of an open draft.
     pub fn draft_state(&self, draft_id: &str) -> Option<&DraftState> {
         self.drafts.get(draft_id).map(|d| &d.state)
@@ -665,11 +699,14 @@ impl Connection {
 
     fn on_connected(&mut self, c: Connected, now: Instant) {
         info!(session = %c.session_id, features = ?c.features, "connected");
-        let reconnect = self.ever_connected;
-        self.ever_connected = true;
-        if reconnect {
+        // An earlier socket that reached the server may have carried messages the server
+        // now counts as delivered (its offline queue), even if its `connected` never
+        // reached us: for continuity that is a reconnect too.
+        let reconnect = self.ever_connected || self.sockets_opened > 1;
+        if self.ever_connected {
             self.metrics.reconnects += 1;
         }
+        self.ever_connected = true;
         self.link = Link::Up;
         self.auth_failures = 0;
         self.stable_at = Some(now + self.config.backoff.reset_after);

@@ -10,7 +10,7 @@ use super::{
     ConflictStrategy, Connection, DraftOptions, Event, Instant, MessageId, Resolution, SendError,
     SendFailure,
 };
-use crate::protocol::{ClientFrame, ClientMessage, DraftConflict, DraftSave, DraftSynced, Feature};
+use crate::protocol::{ClientFrame, ClientMessage, DraftConflict, DraftSave, DraftSynced};
 
 /// A conflict waiting for [`Connection::draft_resolve`](super::Connection::draft_resolve).
 #[derive(Debug, Clone, PartialEq)]
@@ -319,9 +319,11 @@ impl Connection {
         self.draft_take_pending_remote(&c.draft_id, now);
     }
 
-    /// Another session saved the draft.
+    /// Another session saved the draft (or the app fetched the server's version).
     pub(super) fn draft_on_remote(&mut self, s: DraftSynced, now: Instant) {
-        let versioned = self.supports(Feature::DraftConflict);
+        // A versioned server sends versions with `draft_sync`; a seed server does not,
+        // and then the last write wins.
+        let versioned = s.version.is_some();
         let Some(d) = self.drafts.map.get_mut(&s.draft_id) else {
             return;
         };

@@ -135,6 +135,8 @@ enum Sched {
     ServerPing { sock: u64 },
     /// The app settles a draft conflict (keeping its content).
     Resolve { draft: String },
+    /// The app refetches the draft over HTTP after `ContinuityLost`.
+    Refetch,
 }
 
 /// What the server knows of one connection.
@@ -223,6 +225,8 @@ pub struct Sim {
     /// Whether the app answers `TokenNeeded` (and how fast).
     pub token_answer_ms: Option<u64>,
     pub auto_resolve: bool,
+    /// Whether the app refetches the draft when told continuity was lost.
+    pub refetch_on_continuity_lost: bool,
     pending_disconnect: bool,
     pub frames_to_server: u32,
     /// Print every frame (debugging a failing schedule).
@@ -287,6 +291,7 @@ impl Sim {
             max_in_flight: 0,
             token_answer_ms: Some(100),
             auto_resolve: false,
+            refetch_on_continuity_lost: false,
             pending_disconnect: false,
             frames_to_server: 0,
             trace: false,
@@ -434,7 +439,13 @@ impl Sim {
                     self.schedule(self.now + Duration::from_millis(ms), Sched::GiveToken);
                 }
             }
-            Event::ContinuityLost => self.continuity_lost += 1,
+            Event::ContinuityLost => {
+                self.continuity_lost += 1;
+                if self.refetch_on_continuity_lost {
+                    let at = self.now + Duration::from_millis(100);
+                    self.schedule(at, Sched::Refetch);
+                }
+            }
             Event::Message(frame) => {
                 if let Some(seq) = frame.seq {
                     self.seqs_seen.push(seq);
@@ -564,6 +575,15 @@ impl Sim {
             Sched::Resolve { draft } => {
                 // The conflict may have been settled meanwhile: then there is nothing to do.
                 let _ = self.conn.draft_resolve(&draft, Resolution::Local, self.now);
+            }
+            Sched::Refetch => {
+                // What `GET` of the draft would return right now.
+                if let Some((version, content)) = self.drafts.get(SIM_DRAFT).cloned() {
+                    let version = self.peer.has("draft_conflict").then_some(version);
+                    let _ = self
+                        .conn
+                        .draft_remote(SIM_DRAFT, content, version, self.now);
+                }
             }
             Sched::AppConnect => {
                 self.pending_disconnect = false;
