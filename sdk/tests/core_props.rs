@@ -16,7 +16,10 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use pitchey_realtime::core::{Config, ConflictStrategy, DraftOptions, State};
+use pitchey_realtime::core::{
+    Action, Config, ConflictStrategy, DraftOptions, Input, Instant, Resolution, State,
+};
+use pitchey_realtime::protocol::{Channel, ClientFrame, ClientMessage, PitchView, Typing};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence};
 use serde_json::json;
@@ -267,4 +270,195 @@ fn random_fault_schedules_keep_every_invariant() {
         panic!("{e}");
     }
     let _ = Duration::ZERO;
+}
+
+/// One step of an arbitrary (hostile or buggy) peer and app.
+#[derive(Debug, Clone)]
+enum Step {
+    Opened,
+    Frame(u8, u64, u64, usize),
+    Garbage(String),
+    Closed(u16),
+    Failed,
+    Timeout(u16),
+    Send(u8),
+    Subscribe(u8),
+    DraftEdit(u8, bool),
+    SetToken,
+    Connect,
+    Disconnect,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        1 => Just(Step::Opened),
+        8 => (0u8..14, any::<u64>(), 0u64..100, any::<usize>())
+            .prop_map(|(k, a, b, i)| Step::Frame(k, a, b, i)),
+        1 => ".{0,40}".prop_map(Step::Garbage),
+        1 => prop_oneof![
+            Just(1000u16), Just(1001), Just(1006), Just(4001), Just(4003), Just(4008),
+            Just(4009), any::<u16>()
+        ]
+        .prop_map(Step::Closed),
+        1 => Just(Step::Failed),
+        4 => any::<u16>().prop_map(Step::Timeout),
+        3 => (0u8..4).prop_map(Step::Send),
+        1 => (0u8..4).prop_map(Step::Subscribe),
+        1 => (0u8..3, any::<bool>()).prop_map(|(f, v)| Step::DraftEdit(f, v)),
+        1 => Just(Step::SetToken),
+        1 => Just(Step::Connect),
+        1 => Just(Step::Disconnect),
+    ]
+}
+
+/// A server frame of kind `k` built from arbitrary numbers; `ids` are ids the client sent.
+fn frame(k: u8, a: u64, b: u64, i: usize, ids: &[String]) -> String {
+    let id = if ids.is_empty() {
+        json!("c-x-1")
+    } else {
+        json!(ids[i % ids.len()])
+    };
+    let features = ["ack", "seq", "resume", "subscribe", "draft_conflict"];
+    let on: Vec<&str> = features
+        .iter()
+        .enumerate()
+        .filter(|(n, _)| a >> n & 1 == 1)
+        .map(|(_, f)| *f)
+        .collect();
+    let v = match k {
+        0 => json!({"type": "connected", "data": {"sessionId": "s", "userId": 1,
+            "heartbeatMs": a % 5 * (b + 1) * 1_000 / 3, "features": on,
+            "rateLimit": {"maxMessages": b, "windowMs": a, "refillRate": (b % 4) as f64 * 0.7},
+            "resumed": a % 3 == 0}}),
+        1 => json!({"type": "ping", "data": {"ts": a}}),
+        2 => json!({"type": "pong", "data": {"ts": a}}),
+        3 => json!({"type": "ack", "data": {"id": id, "version": b}}),
+        4 => json!({"type": "error", "data": {"code": "rate_limited", "message": "",
+            "retryAfterMs": a, "id": id}}),
+        5 => json!({"type": "error", "data": {"code": "invalid_message", "message": "", "id": id}}),
+        6 => json!({"type": "notification", "seq": a % 20 + b, "data": {"id": "n", "type": "t",
+            "title": "x"}}),
+        7 => json!({"type": "draft_conflict", "data": {"draftId": "d1", "serverVersion": b,
+            "serverContent": {"f0": a}}}),
+        8 => json!({"type": "draft_sync", "seq": b, "data": {"draftId": "d1",
+            "content": {"f1": a}, "version": b}}),
+        9 => json!({"type": "draft_sync", "data": {"draftId": "d1", "content": a}}),
+        10 => json!({"type": "disconnected", "data": {"reason": "bye"}}),
+        11 => json!({"type": "mystery", "seq": a, "data": [1, 2]}),
+        12 => json!({"type": "ack", "data": {"id": a.to_string()}}),
+        _ => json!({"type": "connected", "data": {"sessionId": 5}}),
+    };
+    v.to_string()
+}
+
+fn arbitrary_inputs(steps: &[Step], strategy: ConflictStrategy) -> Result<(), TestCaseError> {
+    let mut cfg = Config::new("ws://fuzz/ws").with_token("t");
+    cfg.outbox_capacity = 10;
+    let capacity = cfg.outbox_capacity;
+    let mut c = pitchey_realtime::core::Connection::new(cfg, Instant::ZERO);
+    c.draft_open(
+        SIM_DRAFT,
+        None,
+        json!({}),
+        None,
+        DraftOptions::default().with_strategy(strategy),
+    );
+    c.connect(Instant::ZERO);
+    let mut now = Instant::ZERO;
+    let mut ids: Vec<String> = Vec::new();
+    for s in steps {
+        match s {
+            Step::Opened => c.handle(Input::Opened, now),
+            Step::Frame(k, a, b, i) => c.handle(Input::Text(frame(*k, *a, *b, *i, &ids)), now),
+            Step::Garbage(g) => c.handle(Input::Text(g.clone()), now),
+            Step::Closed(code) => c.handle(
+                Input::Closed {
+                    code: *code,
+                    reason: String::new(),
+                },
+                now,
+            ),
+            Step::Failed => c.handle(
+                Input::Failed {
+                    reason: String::new(),
+                },
+                now,
+            ),
+            Step::Timeout(ms) => {
+                now += Duration::from_millis(u64::from(*ms));
+                if let Some(t) = c.poll_timeout()
+                    && t <= now
+                {
+                    c.handle_timeout(now);
+                    if let Some(t) = c.poll_timeout() {
+                        prop_assert!(t > now, "timer still due after handle_timeout");
+                    }
+                }
+            }
+            Step::Send(n) => {
+                let msg = match n {
+                    0 => ClientMessage::PitchView(PitchView { pitch_id: 1 }),
+                    1 => ClientMessage::Typing(Typing {
+                        conversation_id: 1,
+                        is_typing: true,
+                    }),
+                    2 => ClientMessage::Unknown {
+                        kind: "chat".into(),
+                        data: json!({}),
+                    },
+                    _ => ClientMessage::Ping(Default::default()),
+                };
+                let _ = c.send(msg, now);
+            }
+            Step::Subscribe(p) => {
+                let _ = c.subscribe(Channel::Pitch(u64::from(*p)), now);
+            }
+            Step::DraftEdit(f, valid) => {
+                let _ = c.draft_update(
+                    SIM_DRAFT,
+                    json!({ format!("f{f}"): now.as_millis() }),
+                    *valid,
+                    now,
+                );
+                let _ = c.draft_resolve(SIM_DRAFT, Resolution::Local, now);
+            }
+            Step::SetToken => c.set_token("t2", now),
+            Step::Connect => c.connect(now),
+            Step::Disconnect => c.disconnect(now),
+        }
+        while let Some(a) = c.poll_action() {
+            if let Action::Send(text) = a
+                && let Ok(f) = ClientFrame::decode(&text)
+                && let Some(id) = f.id
+            {
+                ids.push(id);
+            }
+        }
+        while c.poll_event().is_some() {}
+        prop_assert!(c.metrics().queue_depth <= capacity);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 1_000,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
+        ..ProptestConfig::default()
+    })]
+
+    /// Whatever a peer sends and whatever order the app calls in: no panic, no busy loop,
+    /// the outbox stays bounded.
+    #[test]
+    fn arbitrary_inputs_never_panic(
+        steps in prop::collection::vec(step(), 0..120),
+        strategy in prop_oneof![
+            Just(ConflictStrategy::Local),
+            Just(ConflictStrategy::Remote),
+            Just(ConflictStrategy::Merge),
+            Just(ConflictStrategy::Ask),
+        ],
+    ) {
+        arbitrary_inputs(&steps, strategy)?;
+    }
 }

@@ -29,6 +29,8 @@ const CLIENT_CLOSE: u16 = 1000;
 const MAX_CONTROL_IN_FLIGHT: usize = 64;
 /// Used when the server gives `rate_limited` without `retryAfterMs`.
 const DEFAULT_RETRY_AFTER_MS: u64 = 1_000;
+/// The longest pause a `rate_limited` error can impose (the seed's whole window).
+const MAX_RETRY_AFTER_MS: u64 = 60_000;
 
 /// The socket of the current attempt, as far as the core knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -763,7 +765,11 @@ impl Connection {
     /// Handle an `error`; true when the core consumed it.
     fn on_error(&mut self, e: &crate::protocol::ErrorData, now: Instant) -> bool {
         if e.code == ErrorCode::RateLimited {
-            let wait = e.retry_after_ms.unwrap_or(DEFAULT_RETRY_AFTER_MS);
+            // Capped: a server's number must not silence the client for hours.
+            let wait = e
+                .retry_after_ms
+                .unwrap_or(DEFAULT_RETRY_AFTER_MS)
+                .min(MAX_RETRY_AFTER_MS);
             info!(retry_after_ms = wait, "rate limited by the server");
             self.limiter
                 .pause_until(now + std::time::Duration::from_millis(wait));

@@ -80,6 +80,38 @@
 //!   (a JS or FFI callback cannot live in a portable `Send` core).
 //! - [`Connection::token_unavailable`] lets the app say "no token" at once instead of
 //!   waiting for [`Config::token_timeout`].
+//! - [`Connection::draft_remote`] feeds a draft the app refetched over HTTP (after
+//!   [`Event::ContinuityLost`]) through the same path as a `draft_sync` from the server.
+//!
+//! # Limits found by the simulation (and what was done)
+//!
+//! - **Rate mirror and latency.** The server takes a token when a frame arrives, the client
+//!   when it sends; while the server's bucket sits full and frames travel, the server loses
+//!   refill the client counted, so an exact mirror can run ahead by `refill_rate x latency`.
+//!   The mirror keeps that many tokens in reserve
+//!   ([`Config::rate_limit_latency_allowance`], 1 s = 2 of 120 tokens by default). Beyond
+//!   that latency, a `rate_limited` error is handled as below.
+//! - **Order and server-side rate rejections.** Durable messages are written in order and
+//!   the server applies them in order, except when the server rejects one with
+//!   `rate_limited` and accepts a later one already in flight (its limit lifted in
+//!   between): the rejected one is re-sent after the pause and lands later, by at most
+//!   [`Config::in_flight_window`] places. With the mirror above this needs a server whose
+//!   limit differs from what it announced.
+//! - **Continuity.** `ContinuityLost` is emitted on a reconnect to a server without
+//!   `resume`, when nothing was received to resume from, when a resume is refused
+//!   (a second `connected` with `resumed: false`), when the server's `seq` starts over, and
+//!   when a `seq` gap stays open for [`Config::seq_gap_timeout`]. A socket that reached the
+//!   server but failed before its `connected` counts as a connection (the server may have
+//!   sent its offline queue into it).
+//!
+//! # What the server is expected to do (pitchey-v1 additions)
+//!
+//! - Ack a repeated `id` again without applying it twice; for a `draft_sync` the repeated
+//!   ack carries the version *that save* produced, not the draft's current version.
+//! - `subscribe`, `unsubscribe` and `resume` carry ids, so that a `rate_limited` error can
+//!   name the frame to re-send; `error` frames about a message carry its `id`.
+//! - A `resume` may be answered with a second `connected` (`resumed: true/false`) and/or
+//!   with the missed frames; frames already seen (by `seq`) are dropped by the client.
 
 mod backoff;
 mod config;

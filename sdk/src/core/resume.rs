@@ -54,9 +54,13 @@ impl SeqTracker {
             }
             return SeqVerdict::Duplicate;
         }
-        if seq == last + 1 {
+        // Checked: a hostile server could send `u64::MAX`.
+        if last.checked_add(1) == Some(seq) {
             let mut top = seq;
-            while self.ahead.remove(&(top + 1)) {
+            while top
+                .checked_add(1)
+                .is_some_and(|next| self.ahead.remove(&next))
+            {
                 top += 1;
             }
             self.last = Some(top);
@@ -119,6 +123,14 @@ mod tests {
         assert!(s.check_gap(Instant::from_millis(2_000), T));
         assert!(!s.check_gap(Instant::from_millis(9_000), T));
         assert_eq!(s.on_seq(5, Instant::ZERO), SeqVerdict::Fresh);
+    }
+
+    #[test]
+    fn extreme_seqs_do_not_overflow() {
+        let mut s = SeqTracker::default();
+        assert_eq!(s.on_seq(u64::MAX - 1, Instant::ZERO), SeqVerdict::Fresh);
+        assert_eq!(s.on_seq(u64::MAX, Instant::ZERO), SeqVerdict::Fresh);
+        assert_eq!(s.on_seq(u64::MAX, Instant::ZERO), SeqVerdict::Duplicate);
     }
 
     #[test]
