@@ -329,7 +329,7 @@ fn frame(k: u8, a: u64, b: u64, i: usize, ids: &[String]) -> String {
         0 => json!({"type": "connected", "data": {"sessionId": "s", "userId": 1,
             "heartbeatMs": a % 5 * (b + 1) * 1_000 / 3, "features": on,
             "rateLimit": {"maxMessages": b, "windowMs": a, "refillRate": (b % 4) as f64 * 0.7},
-            "resumed": a % 3 == 0}}),
+            "resumed": a.is_multiple_of(3)}}),
         1 => json!({"type": "ping", "data": {"ts": a}}),
         2 => json!({"type": "pong", "data": {"ts": a}}),
         3 => json!({"type": "ack", "data": {"id": id, "version": b}}),
