@@ -41,10 +41,9 @@ fn send_and_ack(c: &mut Criterion) {
         b.iter_batched_ref(
             || connected_core(Instant::from_millis(1)),
             |conn| {
-                let mut now = Instant::from_millis(2);
                 let mut acked = 0;
                 for i in 0..BATCH {
-                    now = Instant::from_millis(2 + i);
+                    let now = Instant::from_millis(2 + i);
                     let msg = ClientMessage::PitchView(PitchView { pitch_id: i % 7 });
                     let _ = conn.send(msg, now);
                     while let Some(action) = conn.poll_action() {
