@@ -57,6 +57,7 @@ struct Case {
     latency: (u64, u64),
     capacity: usize,
     strategy: ConflictStrategy,
+    ack_loss: f64,
     schedule: Vec<(u64, Op)>,
 }
 
@@ -72,15 +73,17 @@ fn case() -> impl Strategy<Value = Case> {
             Just(ConflictStrategy::Merge),
             Just(ConflictStrategy::Ask),
         ],
+        prop_oneof![4 => Just(0.0), 1 => Just(0.2)],
         prop::collection::vec((0..ACTIVE_MS, op()), 0..40),
     )
         .prop_map(
-            |(seed, seed_peer, latency, capacity, strategy, schedule)| Case {
+            |(seed, seed_peer, latency, capacity, strategy, ack_loss, schedule)| Case {
                 seed,
                 seed_peer,
                 latency,
                 capacity,
                 strategy,
+                ack_loss,
                 schedule,
             },
         )
@@ -108,6 +111,7 @@ fn run(case: &Case, totals: &RefCell<Totals>) -> Result<(), TestCaseError> {
         PeerConfig::full()
     };
     peer.latency_ms = case.latency;
+    peer.ack_loss = case.ack_loss;
     let mut config = Config::new("ws://sim/ws");
     config.outbox_capacity = case.capacity;
     let window = config.in_flight_window;

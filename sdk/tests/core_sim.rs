@@ -253,6 +253,25 @@ fn rate_limited_pauses_and_resends() {
 }
 
 #[test]
+fn lost_acks_are_retried_then_reported() {
+    let mut peer = PeerConfig::full();
+    peer.ack_loss = 1.0;
+    let mut sim = Sim::new(config(), peer, 15);
+    sim.run_for(1_000);
+    sim.at(0, Op::SendDurable { n: 2 });
+    sim.run_for(60_000);
+    // Written again after each ack timeout, applied once.
+    assert_eq!(sim.applied.len(), 2);
+    assert!(sim.received_ids >= 4, "{}", sim.received_ids);
+    assert!(sim.failed.is_empty());
+    sim.run_for(600_000);
+    // After `max_send_attempts` writes, reported failed: never silently pending.
+    assert_eq!(sim.failed.len(), 2);
+    assert_eq!(sim.conn.metrics().queue_depth, 0);
+    all_delivered_once(&sim);
+}
+
+#[test]
 fn a_silent_link_is_detected_by_the_heartbeat() {
     let mut sim = Sim::new(config(), PeerConfig::full(), 8);
     sim.run_for(35_000);

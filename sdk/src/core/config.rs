@@ -48,6 +48,10 @@ pub struct Config {
     pub typing_ttl: Duration,
     /// The rate limit assumed until the server announces its own on `connected`.
     pub rate_limit: RateLimit,
+    /// A durable message written this long ago without an ack is written again on the same
+    /// connection (the server de-duplicates by id), so a lost ack cannot stall the
+    /// in-flight window for the rest of a connection the heartbeat keeps alive.
+    pub ack_timeout: Duration,
     /// One-way latency the rate-limit mirror allows for: it keeps `refill_rate` times this
     /// many tokens unspent, because a server bucket that sits full while our frames travel
     /// loses refill the client has counted. Default 1 s (2 tokens at the seed's 2/s).
@@ -82,6 +86,7 @@ impl Config {
             typing_ttl: Duration::from_secs(3),
             rate_limit: RateLimit::default(),
             rate_limit_latency_allowance: Duration::from_secs(1),
+            ack_timeout: Duration::from_secs(30),
             max_send_attempts: 10,
             seq_gap_timeout: Duration::from_secs(2),
             max_subscriptions: 256,

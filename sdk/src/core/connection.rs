@@ -25,6 +25,8 @@ use crate::protocol::{
 
 /// The code the client closes with (normal closure; the reason says why).
 const CLIENT_CLOSE: u16 = 1000;
+/// Overdue acks are handled in batches of this width.
+const ACK_TIMEOUT_SLACK: std::time::Duration = std::time::Duration::from_secs(1);
 /// Control frames remembered for a `rate_limited` retry.
 const MAX_CONTROL_IN_FLIGHT: usize = 64;
 /// Used when the server gives `rate_limited` without `retryAfterMs`.
@@ -251,6 +253,16 @@ impl Connection {
                 }
             }
         }
+        if self.link == Link::Up && self.supports(Feature::Ack) {
+            // Messages due within the next second go too: one wake-up per burst, not one
+            // per message.
+            let n = self
+                .outbox
+                .requeue_overdue(now + ACK_TIMEOUT_SLACK, self.config.ack_timeout);
+            if n > 0 {
+                debug!(n, "no ack in time: writing again");
+            }
+        }
         if self.seq.check_gap(now, self.config.seq_gap_timeout) {
             info!("seq gap did not fill: continuity lost");
             self.events.push_back(Event::ContinuityLost);
@@ -278,6 +290,9 @@ impl Connection {
         }
         if self.link == Link::Up {
             at(self.heartbeat.next_timeout());
+            if self.supports(Feature::Ack) {
+                at(self.outbox.ack_deadline(self.config.ack_timeout));
+            }
             if self.has_sendable() {
                 at(self.limiter.next_available());
             }
@@ -863,7 +878,7 @@ impl Connection {
                     }
                 }
                 Next::Durable(id) => {
-                    if let Some((text, _)) = self.outbox.mark_written(&id) {
+                    if let Some((text, _)) = self.outbox.mark_written(&id, now) {
                         self.write(text);
                     }
                     if !ack {

@@ -18,8 +18,8 @@ pub(crate) enum EphemeralKey {
 enum Status {
     /// Waiting to be written on the current connection.
     Queued,
-    /// Written on the current connection, waiting for its ack.
-    InFlight,
+    /// Written on the current connection at this time, waiting for its ack.
+    InFlight(Instant),
 }
 
 /// A durable message.
@@ -77,7 +77,7 @@ impl Outbox {
     pub(crate) fn in_flight(&self) -> usize {
         self.durable
             .iter()
-            .filter(|d| d.status == Status::InFlight)
+            .filter(|d| matches!(d.status, Status::InFlight(_)))
             .count()
     }
 
@@ -171,9 +171,9 @@ impl Outbox {
     }
 
     /// Mark a durable message written; returns its frame and attempt count.
-    pub(crate) fn mark_written(&mut self, id: &MessageId) -> Option<(String, u32)> {
+    pub(crate) fn mark_written(&mut self, id: &MessageId, now: Instant) -> Option<(String, u32)> {
         let d = self.durable.iter_mut().find(|d| &d.id == id)?;
-        d.status = Status::InFlight;
+        d.status = Status::InFlight(now);
         d.attempts = d.attempts.saturating_add(1);
         Some((d.text.clone(), d.attempts))
     }
@@ -202,6 +202,32 @@ impl Outbox {
         }
     }
 
+    /// When the oldest unacked message will have waited `timeout` for its ack.
+    pub(crate) fn ack_deadline(&self, timeout: Duration) -> Option<Instant> {
+        self.durable
+            .iter()
+            .filter_map(|d| match d.status {
+                Status::InFlight(at) => Some(at + timeout),
+                Status::Queued => None,
+            })
+            .min()
+    }
+
+    /// Messages written `timeout` ago and still not acked are written again (the server
+    /// lost the frame or its ack; it de-duplicates by id). Returns how many.
+    pub(crate) fn requeue_overdue(&mut self, now: Instant, timeout: Duration) -> usize {
+        let mut n = 0;
+        for d in &mut self.durable {
+            if let Status::InFlight(at) = d.status
+                && now >= at + timeout
+            {
+                d.status = Status::Queued;
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// The connection is gone: everything not acked is written again on the next one.
     pub(crate) fn requeue_all(&mut self) {
         for d in &mut self.durable {
@@ -226,7 +252,7 @@ mod tests {
         }
         let mut written = vec![];
         while let Some(Next::Durable(i)) = o.peek_next(2) {
-            o.mark_written(&i);
+            o.mark_written(&i, Instant::ZERO);
             written.push(i);
         }
         assert_eq!(written, vec![id(0), id(1)]);
@@ -234,6 +260,20 @@ mod tests {
         assert!(matches!(o.peek_next(2), Some(Next::Durable(i)) if i == id(2)));
         o.requeue_all();
         assert!(matches!(o.peek_next(2), Some(Next::Durable(i)) if i == id(1)));
+    }
+
+    #[test]
+    fn overdue_messages_are_written_again() {
+        let mut o = Outbox::new(10);
+        o.push_durable(id(1), "a".into(), None).unwrap();
+        o.push_durable(id(2), "b".into(), None).unwrap();
+        o.mark_written(&id(1), Instant::from_millis(0));
+        o.mark_written(&id(2), Instant::from_millis(5_000));
+        let t = Duration::from_secs(30);
+        assert_eq!(o.ack_deadline(t), Some(Instant::from_millis(30_000)));
+        assert_eq!(o.requeue_overdue(Instant::from_millis(30_000), t), 1);
+        assert!(matches!(o.peek_next(10), Some(Next::Durable(i)) if i == id(1)));
+        assert_eq!(o.ack_deadline(t), Some(Instant::from_millis(35_000)));
     }
 
     #[test]
@@ -275,7 +315,9 @@ mod tests {
         o.push_durable(id(1), "v1".into(), None).unwrap();
         assert!(o.replace_unsent(&id(1), "v2".into()));
         assert_eq!(
-            o.mark_written(&id(1)).map(|(t, _)| t).as_deref(),
+            o.mark_written(&id(1), Instant::ZERO)
+                .map(|(t, _)| t)
+                .as_deref(),
             Some("v2")
         );
         o.requeue_all();

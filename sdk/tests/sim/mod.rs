@@ -43,6 +43,8 @@ pub struct PeerConfig {
     pub server_ping_every: Option<Duration>,
     /// One-way latency range in milliseconds.
     pub latency_ms: (u64, u64),
+    /// Probability that the server applies a durable message but never acks it.
+    pub ack_loss: f64,
 }
 
 impl PeerConfig {
@@ -55,6 +57,7 @@ impl PeerConfig {
             heartbeat_ms: 30_000,
             server_ping_every: Some(Duration::from_secs(20)),
             latency_ms: (5, 80),
+            ack_loss: 0.0,
         }
     }
 
@@ -200,6 +203,8 @@ pub struct Sim {
     pub presence_received: u32,
     pub subscribe_frames: u32,
     pub resume_frames: u32,
+    /// Acks the server "forgot" (`PeerConfig::ack_loss`).
+    pub acks_lost: u32,
 
     // --- app / observations ---
     /// Durable ids `send` accepted, in order.
@@ -274,6 +279,7 @@ impl Sim {
             presence_received: 0,
             subscribe_frames: 0,
             resume_frames: 0,
+            acks_lost: 0,
             accepted: Vec::new(),
             acked: HashSet::new(),
             failed: HashSet::new(),
@@ -869,7 +875,12 @@ impl Sim {
             }
         }
         let ack = self.peer.has("ack");
+        let ack_loss = self.peer.ack_loss;
         let ack_id = |sim: &mut Sim, id: &Option<String>, version: Option<u64>| {
+            if ack_loss > 0.0 && sim.rng.random_bool(ack_loss.min(1.0)) {
+                sim.acks_lost += 1;
+                return;
+            }
             if ack && let Some(id) = id {
                 sim.reply(ServerMessage::Ack(Ack {
                     id: id.clone(),
