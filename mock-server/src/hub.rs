@@ -273,27 +273,13 @@ impl Hub {
             }
             _ => None,
         };
-        let features = if self.seed_mode() {
-            Vec::new()
-        } else {
-            Feature::ALL.iter().map(|f| f.as_str().to_owned()).collect()
-        };
-        let connected = Connected {
-            session_id: session_id.clone(),
-            user_id: uid,
-            protocol: Some(SUBPROTOCOL.to_owned()),
-            heartbeat_ms: Some(self.config.heartbeat_ms),
-            rate_limit: (!self.seed_mode()).then_some(self.config.rate_limit),
-            features,
-            resumed: (!self.seed_mode())
-                .then(|| replay.as_ref().is_some_and(|(r, _)| r.gap.is_none())),
-        };
-        let mut first_frames = vec![encode(ServerMessage::Connected(connected))];
+        let resumed = replay.as_ref().is_some_and(|(r, _)| r.gap.is_none());
+        let mut first_frames = vec![self.connected_frame(&session_id, uid, resumed)];
         first_frames.extend(queued.into_iter().map(|q| q.text));
         if let Some((r, seqs)) = replay {
             delivered.extend(seqs);
             if let Some(gap) = r.gap {
-                first_frames.push(error_frame(ErrorCode::NotFound, gap, None));
+                tracing::info!(user = uid, "{gap}");
             }
             first_frames.extend(r.frames);
         }
@@ -321,6 +307,26 @@ impl Hub {
             session_id,
             first_frames,
         })
+    }
+
+    /// A `connected` frame. `resumed` says whether a resume was honoured in full; the field
+    /// (like `features` and `rateLimit`) is left out in seed-compatible mode.
+    pub(crate) fn connected_frame(&self, session_id: &str, user: u64, resumed: bool) -> FrameText {
+        let seed = self.seed_mode();
+        let features = if seed {
+            Vec::new()
+        } else {
+            Feature::ALL.iter().map(|f| f.as_str().to_owned()).collect()
+        };
+        encode(ServerMessage::Connected(Connected {
+            session_id: session_id.to_owned(),
+            user_id: user,
+            protocol: Some(SUBPROTOCOL.to_owned()),
+            heartbeat_ms: Some(self.config.heartbeat_ms),
+            rate_limit: (!seed).then_some(self.config.rate_limit),
+            features,
+            resumed: (!seed).then_some(resumed),
+        }))
     }
 
     /// Forget a session (idempotent). The user goes offline with its last session.
@@ -400,15 +406,10 @@ impl Hub {
         st.by_user.get(&user).cloned().unwrap_or_default()
     }
 
-    /// A durable message for `user`: numbered (`seq`), logged for `resume`, sent to the user's
-    /// sessions except `except`, or queued when the user has no session at all.
-    fn deliver_durable(
-        &self,
-        st: &mut HubState,
-        user: u64,
-        msg: ServerMessage,
-        except: Option<SessionKey>,
-    ) -> Delivery {
+    /// A durable message for `user`: numbered (`seq`), logged for `resume`, sent to every
+    /// session of the user (so that each sees every seq: no gaps), or queued when the user has
+    /// no session at all.
+    fn deliver_durable(&self, st: &mut HubState, user: u64, msg: ServerMessage) -> Delivery {
         let mut frame = ServerFrame::new(msg);
         let seq = (!self.seed_mode()).then(|| st.store.next_seq(user));
         if let Some(seq) = seq {
@@ -437,9 +438,8 @@ impl Hub {
                 queued: self.config.offline_queue_cap > 0,
             };
         }
-        let targets = sessions.into_iter().filter(|k| Some(*k) != except);
         Delivery {
-            live: self.route(st, targets, &text),
+            live: self.route(st, sessions, &text),
             queued: false,
         }
     }
@@ -550,7 +550,6 @@ impl Hub {
             st,
             user,
             ServerMessage::DashboardUpdate(DashboardUpdate { metrics }),
-            None,
         );
     }
 
@@ -627,7 +626,14 @@ impl Hub {
                     updated_at: Some(updated_at),
                     session_id: Some(session_id.to_owned()),
                 };
-                self.deliver_durable(st, user, ServerMessage::DraftSync(synced), Some(key));
+                // To the other sessions only, so not durable: a `seq` skipped by the saving
+                // session would look like a lost frame to it. A session that was away learns
+                // of the new version from `draft_conflict` on its next save.
+                let others: Vec<SessionKey> = Self::sessions_of(st, user)
+                    .into_iter()
+                    .filter(|k| *k != key)
+                    .collect();
+                self.route(st, others, &encode(ServerMessage::DraftSync(synced)));
                 DraftOutcome::Accepted { version }
             }
         }
@@ -671,12 +677,7 @@ impl Hub {
         let mut guard = self.lock();
         let st = &mut *guard;
         let notification = self.make_notification(st, n);
-        let d = self.deliver_durable(
-            st,
-            user,
-            ServerMessage::Notification(notification.clone()),
-            None,
-        );
+        let d = self.deliver_durable(st, user, ServerMessage::Notification(notification.clone()));
         (notification, d)
     }
 
@@ -697,7 +698,7 @@ impl Hub {
     /// `POST /api/ws/upload-progress`.
     pub(crate) fn upload_progress(&self, user: u64, p: UploadProgress) -> Delivery {
         let mut guard = self.lock();
-        self.deliver_durable(&mut guard, user, ServerMessage::UploadProgress(p), None)
+        self.deliver_durable(&mut guard, user, ServerMessage::UploadProgress(p))
     }
 
     /// `POST /api/ws/announce`: a `system` notification to every connected user.
@@ -715,7 +716,7 @@ impl Hub {
             },
         );
         for user in &users {
-            self.deliver_durable(st, *user, ServerMessage::Notification(n.clone()), None);
+            self.deliver_durable(st, *user, ServerMessage::Notification(n.clone()));
         }
         users.len()
     }
@@ -742,7 +743,7 @@ impl Hub {
                 data: json!({ "followerId": follower }),
             },
         );
-        self.deliver_durable(st, followee, ServerMessage::Notification(n), None);
+        self.deliver_durable(st, followee, ServerMessage::Notification(n));
         self.push_dashboard(st, followee);
         true
     }

@@ -62,7 +62,9 @@
 //! - **`draft_sync {draftId, draftType?, content, baseVersion?}`**: per user and draft. When
 //!   `baseVersion` is the current version (0 for a new draft) or absent (seed clients: last
 //!   write wins) it is stored as version+1, acked `{id, version}`, and the user's *other*
-//!   sessions get `draft_sync {.., version, updatedAt, sessionId}`. Otherwise
+//!   connected sessions get `draft_sync {.., version, updatedAt, sessionId}` (not numbered,
+//!   not queued: a session that was away learns of a newer version through `draft_conflict`
+//!   on its next save). Otherwise
 //!   `draft_conflict {draftId, baseVersion, serverVersion, serverContent}` carrying the
 //!   message's `id` in the envelope (and no ack). Users never see each other's drafts.
 //! - **`subscribe` / `unsubscribe {channel}`** (addition): `pitch:N` and `presence:N` answer with
@@ -73,15 +75,19 @@
 //!   `dedup_window_ms` (per user, across sessions) is acked again with the same answer and not
 //!   applied twice.
 //! - **`seq` and `resume`** (additions): durable server messages (`notification`,
-//!   `dashboard_update`, `upload_progress`, and `draft_sync` to other sessions) carry a per-user
-//!   increasing `seq` and go to a bounded replay log (`replay_log_cap`). A session skips the
-//!   seqs of `draft_sync`s it caused itself, so seqs may have gaps. `resume {lastSeq}` replays
-//!   the logged frames after `lastSeq` that this session has not had (those from before it
-//!   connected and not in its offline queue), with their original `seq`, then acks. When some
-//!   are no longer kept (or `lastSeq` is ahead of the server, e.g. after a restart) an
-//!   `error {code: not_found, message: "resume: ..."}` comes first: refetch state.
-//!   `?lastSeq=N` on the upgrade URL does the same at connect time, and `connected.resumed`
-//!   is then `true` when nothing was missing (`false` otherwise and without `lastSeq`).
+//!   `dashboard_update`, `upload_progress`) carry a per-user `seq` (1, 2, 3, ...), go to
+//!   *every* session of the user (so a session connected throughout sees no gaps) and to a
+//!   bounded replay log (`replay_log_cap`); an offline user's are queued. Everything else
+//!   (`presence_update`, `user_typing`, `pitch_stats_update`, `draft_sync` to other sessions,
+//!   `ack`, `error`, ...) has no `seq`. `resume {lastSeq}` is answered with a second
+//!   `connected` frame (same `sessionId`) whose `resumed` is `true` when everything after
+//!   `lastSeq` is still kept and `false` when some of it is gone (or `lastSeq` is ahead of the
+//!   server's counter, e.g. after a restart: state is in memory): continuity is lost, refetch.
+//!   Then come the logged frames after `lastSeq` that this session has not had (from before it
+//!   connected and not in its offline queue), with their original `seq`, then the `ack`.
+//!   `?lastSeq=N` on the upgrade URL does the same at connect time: `connected.resumed` says
+//!   whether it was honoured in full, and the missed frames follow the offline queue. A
+//!   server restarted without state counts from 1 again.
 //! - **Announcements**: `notification` of type `system` to every connected user.
 //! - **Shutdown** (SIGINT/SIGTERM, [`RunningServer::shutdown`]): `disconnected {reason}` then
 //!   close 1001 to every session; new connections get 503.

@@ -121,6 +121,7 @@ async fn main() -> ExitCode {
             "generated for this run: use the tokens below (or set JWT_SECRET and use `token`)"
         }
     };
+    let signal = shutdown_signal();
     let server = match start(config).await {
         Ok(s) => s,
         Err(e) => {
@@ -160,30 +161,37 @@ async fn main() -> ExitCode {
         },
     );
 
-    wait_for_signal().await;
+    signal.await;
     server.shutdown().await;
     ExitCode::SUCCESS
 }
 
-/// SIGINT (Ctrl-C) or SIGTERM.
-async fn wait_for_signal() {
+/// Registers the SIGINT (Ctrl-C) and SIGTERM handlers at once (so that a signal arriving
+/// right after the banner is not lost to the default action); await it to wait for one.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let int = signal(SignalKind::interrupt());
+        let term = signal(SignalKind::terminate());
+        async move {
+            match (int, term) {
+                (Ok(mut int), Ok(mut term)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

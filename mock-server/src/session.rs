@@ -389,11 +389,16 @@ impl Session {
                 self.ack(id, none).await?;
             }
             ClientMessage::Resume(r) if !seed => {
+                // Answered like the connect-time resume: a `connected` saying whether it was
+                // honoured in full, then the missed frames, then the ack.
                 let replay = self.hub.resume(self.key, r.last_seq);
-                if let Some(gap) = replay.gap {
-                    self.send(error_frame(ErrorCode::NotFound, gap, id.clone()))
-                        .await?;
+                if let Some(gap) = &replay.gap {
+                    tracing::info!(user = uid, "{gap}");
                 }
+                let connected =
+                    self.hub
+                        .connected_frame(&self.session_id, uid, replay.gap.is_none());
+                self.send(connected).await?;
                 for frame in replay.frames {
                     self.send(frame).await?;
                 }

@@ -73,10 +73,10 @@ async fn silent_session_is_closed_after_the_timeout() {
 
 #[tokio::test]
 async fn a_session_that_pings_is_kept() {
-    let server = server_with(|c| c.session_timeout_ms = 600).await;
+    let server = server_with(|c| c.session_timeout_ms = 1000).await;
     let (mut chatty, _) = connect(&server, 2).await;
-    // 8 pings 100 ms apart span longer than the timeout.
-    for _ in 0..8 {
+    // 12 pings 100 ms apart span longer than the timeout.
+    for _ in 0..12 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         send(&mut chatty, json!({"type": "ping"})).await;
         assert_eq!(next_frame(&mut chatty).await["type"], "pong");

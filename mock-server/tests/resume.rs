@@ -26,6 +26,10 @@ async fn resume_replays_what_was_delivered_to_other_sessions_while_away() {
         json!({"type": "resume", "id": "r", "data": {"lastSeq": 1}}),
     )
     .await;
+    // The answer: a `connected` saying the resume is honoured in full, then what was missed.
+    let answer = next_frame(&mut laptop).await;
+    assert_eq!(answer["type"], "connected");
+    assert_eq!(answer["data"]["resumed"], true);
     let two = next_frame(&mut laptop).await;
     assert_eq!(
         (two["seq"].clone(), two["data"]["title"].clone()),
@@ -71,11 +75,12 @@ async fn resume_does_not_repeat_the_offline_queue() {
         json!({"type": "resume", "id": "r", "data": {"lastSeq": 0}}),
     )
     .await;
+    assert_eq!(next_frame(&mut ws).await["data"]["resumed"], true);
     assert_eq!(next_frame(&mut ws).await["type"], "ack");
 }
 
 #[tokio::test]
-async fn resume_older_than_the_log_says_so_then_replays_what_is_left() {
+async fn resume_older_than_the_log_answers_resumed_false_then_replays_what_is_left() {
     let server = server_with(|c| c.replay_log_cap = 2).await;
     let (mut phone, _) = connect(&server, 7).await;
     for t in ["1", "2", "3", "4"] {
@@ -89,28 +94,23 @@ async fn resume_older_than_the_log_says_so_then_replays_what_is_left() {
         json!({"type": "resume", "id": "r", "data": {"lastSeq": 1}}),
     )
     .await;
-    let e = next_frame(&mut laptop).await;
-    assert_eq!(e["type"], "error");
-    assert_eq!(e["data"]["code"], "not_found");
-    assert_eq!(e["data"]["id"], "r");
-    assert!(
-        e["data"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("resume:")
-    );
+    let answer = next_frame(&mut laptop).await;
+    assert_eq!(answer["type"], "connected");
+    assert_eq!(answer["data"]["resumed"], false);
+    // What is left is still sent.
     assert_eq!(next_frame(&mut laptop).await["seq"], 3);
     assert_eq!(next_frame(&mut laptop).await["seq"], 4);
     assert_eq!(next_frame(&mut laptop).await["type"], "ack");
 }
 
 #[tokio::test]
-async fn resume_from_the_future_says_so() {
+async fn resume_from_the_future_answers_resumed_false() {
     let server = server().await;
     let (mut ws, _) = connect(&server, 7).await;
     send(&mut ws, json!({"type": "resume", "data": {"lastSeq": 99}})).await;
-    let e = next_frame(&mut ws).await;
-    assert_eq!(e["data"]["code"], "not_found");
+    let answer = next_frame(&mut ws).await;
+    assert_eq!(answer["type"], "connected");
+    assert_eq!(answer["data"]["resumed"], false);
     assert!(frames_before_pong(&mut ws).await.is_empty());
 }
 
@@ -132,5 +132,31 @@ async fn last_seq_on_the_url_resumes_at_connect() {
     let url = format!("{}?token={}&lastSeq=50", server.ws_url(), server.token(7));
     let (mut ws, connected) = connect_url(&url).await;
     assert_eq!(connected["data"]["resumed"], false);
-    assert_eq!(next_frame(&mut ws).await["data"]["code"], "not_found");
+    assert!(frames_before_pong(&mut ws).await.is_empty());
+}
+
+#[tokio::test]
+async fn every_session_sees_every_seq_without_gaps() {
+    let server = server().await;
+    let (mut a, _) = connect(&server, 7).await;
+    let (mut b, _) = connect(&server, 7).await;
+    notify(&server, 7, "1").await;
+    // A draft saved by `a` reaches `b` without a seq, so neither sees a gap.
+    send(
+        &mut a,
+        json!({"type": "draft_sync", "id": "d", "data": {"draftId": "x", "content": {}, "baseVersion": 0}}),
+    )
+    .await;
+    notify(&server, 7, "2").await;
+    for ws in [&mut a, &mut b] {
+        let mut seqs = Vec::new();
+        while seqs.len() < 2 {
+            let f = next_frame(ws).await;
+            match f["type"].as_str() {
+                Some("notification") => seqs.push(f["seq"].as_u64().unwrap()),
+                _ => assert!(f.get("seq").is_none(), "{f}"),
+            }
+        }
+        assert_eq!(seqs, vec![1, 2]);
+    }
 }
