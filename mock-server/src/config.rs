@@ -58,6 +58,9 @@ pub struct ServerConfig {
     pub session_outbox_cap: usize,
     /// How long a closing session waits for the client's close frame.
     pub close_grace: Duration,
+    /// A write to a client that takes longer than this ends the session (a client that stopped
+    /// reading must not hold a task forever).
+    pub write_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -83,6 +86,7 @@ impl Default for ServerConfig {
             dedup_cap: 1000,
             session_outbox_cap: 1024,
             close_grace: Duration::from_secs(2),
+            write_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -120,6 +120,7 @@ pub(crate) fn router(hub: Shared) -> Router {
     let mut router = Router::new()
         .route("/ws", get(ws_upgrade))
         .route("/api/ws/health", get(health))
+        .route("/metrics", get(metrics))
         .route("/api/ws/stats", get(stats))
         .route("/api/ws/notify", post(notify))
         .route("/api/ws/presence/{user_id}", get(presence))
@@ -184,6 +185,18 @@ async fn ws_upgrade(
 /// `GET /api/ws/health` (no auth).
 async fn health(State(hub): State<Shared>) -> Json<Value> {
     Json(hub.health())
+}
+
+/// `GET /metrics` (no auth, like most Prometheus targets): the stats counters as
+/// Prometheus text.
+async fn metrics(State(hub): State<Shared>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        hub.prometheus(),
+    )
 }
 
 /// `GET /api/ws/stats` (admin).

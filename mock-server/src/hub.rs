@@ -849,6 +849,83 @@ impl Hub {
         })
     }
 
+    /// Body of `GET /metrics`: the numbers of [`Hub::stats`] in Prometheus text format.
+    pub(crate) fn prometheus(&self) -> String {
+        let stats = self.stats();
+        let series: [(&str, &str, &str, &str); 12] = [
+            (
+                "connections",
+                "gauge",
+                "connections",
+                "open WebSocket sessions",
+            ),
+            ("users", "gauge", "users", "users with at least one session"),
+            ("channels", "gauge", "channels", "channels with subscribers"),
+            (
+                "connectionsTotal",
+                "counter",
+                "connections_total",
+                "sessions opened",
+            ),
+            (
+                "messagesIn",
+                "counter",
+                "messages_in_total",
+                "frames received",
+            ),
+            (
+                "messagesOut",
+                "counter",
+                "messages_out_total",
+                "frames written",
+            ),
+            (
+                "rateLimited",
+                "counter",
+                "rate_limited_total",
+                "messages refused by the rate limit",
+            ),
+            (
+                "invalidMessages",
+                "counter",
+                "invalid_messages_total",
+                "malformed, invalid or unknown messages",
+            ),
+            (
+                "authFailures",
+                "counter",
+                "auth_failures_total",
+                "refused tokens",
+            ),
+            (
+                "offlineQueued",
+                "gauge",
+                "offline_queue_depth",
+                "frames waiting in offline queues",
+            ),
+            (
+                "offlineDropped",
+                "counter",
+                "offline_dropped_total",
+                "queued frames dropped for room",
+            ),
+            (
+                "slowConsumersDropped",
+                "counter",
+                "slow_consumers_dropped_total",
+                "sessions dropped for falling behind",
+            ),
+        ];
+        let mut out = String::new();
+        for (key, kind, name, help) in series {
+            let value = stats[key].as_u64().unwrap_or(0);
+            out.push_str(&format!(
+                "# HELP pitchey_ws_{name} {help}\n# TYPE pitchey_ws_{name} {kind}\npitchey_ws_{name} {value}\n"
+            ));
+        }
+        out
+    }
+
     /// Body of `GET /api/ws/stats`.
     pub(crate) fn stats(&self) -> Value {
         let st = self.lock();

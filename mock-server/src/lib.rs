@@ -19,6 +19,7 @@
 //! | --- | --- | --- |
 //! | `GET /ws` | token in `?token=` or `Authorization: Bearer` | WebSocket, subprotocol `pitchey-v1`; 401 before the upgrade on a missing, malformed, wrongly signed, non-HS256 (`alg: none`) or expired token. `?lastSeq=N` resumes at connect time. |
 //! | `GET /api/ws/health` | none | `{status, protocol, connections, uptimeSecs, seedCompatible}` |
+//! | `GET /metrics` | none | the same counters as Prometheus text (`pitchey_ws_*`) |
 //! | `GET /api/ws/stats` | admin | connections, users, sessions per user, messages in/out, rate-limit hits, invalid messages, auth failures, offline queue depth and drops |
 //! | `POST /api/ws/notify` | any token | `{userId, notification: {type, title, message, data}}`: a `notification` live, or queued for an offline user |
 //! | `GET /api/ws/presence/{userId}` | any token | `{userId, status, lastSeen}` (never seen: `offline`, no `lastSeen`) |
@@ -32,7 +33,7 @@
 //! | `POST /api/dev/token` | none; only with `dev_tokens` (`--demo`) | `{userId, admin?, username?, ttlSecs?}` gives `{token}` |
 //!
 //! Errors are JSON `{error, message}` with 400 / 401 / 403 / 503. The `/api/ws/*` rows above
-//! `follow` are the seed's; `follow`, `pitches`, `dashboard`, `faults` and `dev/token` are ours.
+//! `follow` are the seed's; `follow`, `pitches`, `dashboard`, `faults`, `dev/token` and `/metrics` are ours.
 //!
 //! ## Messages
 //! - **`connected`** first: `sessionId`, `userId`, `protocol`, `heartbeatMs`, and (additions)

@@ -124,10 +124,18 @@ impl Session {
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
         }
-        self.socket
-            .send(Message::Text(text.as_ref().into()))
-            .await
-            .map_err(|_| Gone)
+        let write = self.socket.send(Message::Text(text.as_ref().into()));
+        match timeout(self.hub.config.write_timeout, write).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Gone),
+            Err(_) => {
+                tracing::warn!(
+                    user = self.user.user_id,
+                    "write timed out: dropping session"
+                );
+                Err(Gone)
+            }
+        }
     }
 
     async fn send_msg(&mut self, msg: ServerMessage) -> Result<(), Gone> {
@@ -459,8 +467,13 @@ fn strip_position(s: &str) -> String {
     }
 }
 
-/// Send `notice`, then a close frame, then wait (bounded) for the client's close frame.
+/// Send `notice`, then a close frame, then wait for the client's close frame; all within
+/// `grace`, however the client behaves.
 async fn close(socket: &mut WebSocket, ending: Ending, grace: Duration) {
+    let _ = timeout(grace, close_handshake(socket, ending)).await;
+}
+
+async fn close_handshake(socket: &mut WebSocket, ending: Ending) {
     if let Some(notice) = ending.notice {
         let _ = socket.send(Message::Text(notice.as_ref().into())).await;
     }
@@ -472,12 +485,9 @@ async fn close(socket: &mut WebSocket, ending: Ending, grace: Duration) {
         return;
     }
     // Drain until the client answers the close (or the connection ends).
-    let _ = timeout(grace, async {
-        while let Some(Ok(msg)) = socket.recv().await {
-            if matches!(msg, Message::Close(_)) {
-                break;
-            }
+    while let Some(Ok(msg)) = socket.recv().await {
+        if matches!(msg, Message::Close(_)) {
+            break;
         }
-    })
-    .await;
+    }
 }

@@ -150,3 +150,23 @@ async fn connecting_during_shutdown_is_refused() {
     shutdown.await.unwrap();
     assert!(tokio_tungstenite::connect_async(url).await.is_err());
 }
+
+#[tokio::test]
+async fn metrics_are_prometheus_text() {
+    let server = server().await;
+    let (_ws, _) = connect(&server, 1).await;
+    let mut stream = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.unwrap();
+    assert!(raw.starts_with("HTTP/1.1 200"));
+    assert!(raw.contains("# TYPE pitchey_ws_connections gauge"));
+    assert!(raw.contains("\npitchey_ws_connections 1\n"));
+    assert!(raw.contains("pitchey_ws_messages_in_total"));
+}
