@@ -334,11 +334,89 @@ fn resume_fills_what_was_missed_without_duplicates() {
     assert_eq!(sim.conn.state(), &State::Connected);
     assert_eq!(sim.resume_frames, 1);
     assert_eq!(sim.continuity_lost, 0);
-    // The offline queue and the resume replay overlap: the core drops the duplicates.
     let mut seqs = sim.seqs_seen.clone();
     seqs.sort_unstable();
     assert_eq!(seqs, vec![1, 2, 3, 4]);
-    assert!(sim.conn.metrics().duplicates_dropped >= 2);
+}
+
+#[test]
+fn own_draft_saves_leave_seq_gaps_that_are_not_losses() {
+    let mut sim = Sim::new(config(), PeerConfig::full(), 16);
+    sim.run_for(1_000);
+    sim.conn
+        .draft_open("d", None, json!({}), None, DraftOptions::default());
+    sim.at(0, Op::ServerPush);
+    sim.run_for(500);
+    sim.conn
+        .draft_update("d", json!({"a": 1}), true, sim.now)
+        .expect("open");
+    sim.conn.draft_save_now("d", sim.now).expect("save");
+    sim.pump();
+    sim.run_for(500);
+    // The server numbered the echo of our save for our other sessions and skipped it here.
+    sim.at(0, Op::ServerPush);
+    sim.run_for(10_000);
+    assert_eq!(sim.seqs_seen, vec![1, 3]);
+    assert_eq!(
+        sim.continuity_lost, 0,
+        "a gap the server explains is no loss"
+    );
+    assert!(sim.resume_frames >= 1, "the gap was checked with a resume");
+}
+
+#[test]
+fn duplicate_seqs_are_dropped_and_a_refused_resume_is_continuity_lost() {
+    let t = Instant::ZERO;
+    let mut c = Connection::new(config().with_token("t"), t);
+    c.connect(t);
+    let connected = r#"{"type":"connected","data":{"sessionId":"s","userId":1,
+        "features":["ack","seq","resume"]}}"#;
+    c.handle(Input::Opened, t);
+    c.handle(Input::Text(connected.into()), t);
+    let note = |seq: u64| {
+        format!(
+            r#"{{"type":"notification","seq":{seq},"data":{{"id":"n","type":"t","title":"x"}}}}"#
+        )
+    };
+    c.handle(Input::Text(note(5)), t);
+    c.handle(Input::Text(note(5)), t);
+    c.handle(Input::Text(note(4)), t);
+    let messages = std::iter::from_fn(|| c.poll_event())
+        .filter(|e| matches!(e, Event::Message(f) if f.seq.is_some()))
+        .count();
+    assert_eq!(messages, 1);
+    assert_eq!(c.metrics().duplicates_dropped, 2);
+
+    // Reconnect: the core resumes from seq 5 and the server cannot.
+    c.handle(
+        Input::Closed {
+            code: 1006,
+            reason: String::new(),
+        },
+        t,
+    );
+    c.handle(Input::Opened, t);
+    c.handle(Input::Text(connected.into()), t);
+    let resume = std::iter::from_fn(|| c.poll_action())
+        .find_map(|a| match a {
+            Action::Send(text) if text.contains("\"resume\"") => Some(text),
+            _ => None,
+        })
+        .expect("resume sent");
+    assert!(resume.contains("\"lastSeq\":5"), "{resume}");
+    let id = pitchey_realtime::protocol::ClientFrame::decode(&resume)
+        .expect("frame")
+        .id
+        .expect("resume has an id");
+    while c.poll_event().is_some() {}
+    c.handle(
+        Input::Text(format!(
+            r#"{{"type":"error","data":{{"code":"not_found","message":"resume: gone","id":"{id}"}}}}"#
+        )),
+        t,
+    );
+    let events: Vec<Event> = std::iter::from_fn(|| c.poll_event()).collect();
+    assert!(events.contains(&Event::ContinuityLost), "{events:?}");
 }
 
 #[test]

@@ -263,9 +263,8 @@ impl Connection {
                 debug!(n, "no ack in time: writing again");
             }
         }
-        if self.seq.check_gap(now, self.config.seq_gap_timeout) {
-            info!("seq gap did not fill: continuity lost");
-            self.events.push_back(Event::ContinuityLost);
+        if self.seq.gap_expired(now, self.config.seq_gap_timeout) {
+            self.on_seq_gap();
         }
         self.drafts_on_timeout(now);
         self.flush(now);
@@ -765,6 +764,35 @@ impl Connection {
         self.resume_asked = false;
     }
 
+    /// A `seq` gap stayed open: ask the server for what we missed, or give up on it.
+    fn on_seq_gap(&mut self) {
+        if self
+            .subs
+            .pending
+            .iter()
+            .any(|c| matches!(c, Control::Resume(_)))
+        {
+            return; // Not even written yet (rate limit): wait for it.
+        }
+        // A resume written a whole gap timeout ago and not answered is presumed lost (its
+        // ack may have been); ask again. At most once per `seq_gap_timeout`.
+        self.control_in_flight
+            .retain(|(_, c)| !matches!(c, Control::Resume(_)));
+        match self.seq.last() {
+            // The replay fills the gap; its ack settles what it did not fill (the reference
+            // server skips the echo of a session's own draft saves, so gaps are normal).
+            Some(last) if self.supports(Feature::Resume) && self.supports(Feature::Ack) => {
+                debug!(last, "seq gap: resuming");
+                self.subs.pending.push_back(Control::Resume(last));
+            }
+            _ => {
+                info!("seq gap did not fill: continuity lost");
+                self.events.push_back(Event::ContinuityLost);
+                self.seq.close_gaps();
+            }
+        }
+    }
+
     fn on_ack(&mut self, id: &str, version: Option<u64>, now: Instant) {
         if let Some(entry) = self.outbox.remove(id) {
             trace!(id, "acked");
@@ -772,8 +800,13 @@ impl Connection {
             if let Some(draft_id) = entry.draft_id {
                 self.draft_on_saved(&draft_id, &entry.id, version, now);
             }
-        } else {
-            self.control_in_flight.retain(|(i, _)| i != id);
+        } else if let Some(i) = self.control_in_flight.iter().position(|(c, _)| c == id) {
+            let (_, control) = self.control_in_flight.remove(i);
+            if let Control::Resume(_) = control {
+                // The server sent everything it had for us before this ack.
+                self.resume_asked = false;
+                self.seq.close_gaps();
+            }
         }
     }
 
@@ -798,6 +831,17 @@ impl Connection {
             return true;
         }
         let Some(id) = &e.id else { return false };
+        if let Some(i) = self.control_in_flight.iter().position(|(c, _)| c == id)
+            && matches!(self.control_in_flight[i].1, Control::Resume(_))
+        {
+            // The server cannot replay (it lost or dropped what we missed): refetch.
+            self.control_in_flight.remove(i);
+            info!(message = %e.message, "resume refused: continuity lost");
+            self.events.push_back(Event::ContinuityLost);
+            self.resume_asked = false;
+            self.seq.reset();
+            return true;
+        }
         if let Some(entry) = self.outbox.remove(id) {
             warn!(id = %entry.id, code = %e.code, "message rejected by the server");
             let failure = SendFailure::Rejected(e.clone());

@@ -30,9 +30,10 @@ pub(crate) struct SeqTracker {
 }
 
 impl SeqTracker {
-    /// The `lastSeq` to resume from.
+    /// The `lastSeq` to resume from: every seq up to it was seen, so the server's replay
+    /// fills any gap above it (frames we already have are dropped as duplicates).
     pub(crate) fn last(&self) -> Option<u64> {
-        self.ahead.last().copied().or(self.last)
+        self.last
     }
 
     /// Forget everything: the next seq seen is the new baseline.
@@ -74,22 +75,29 @@ impl SeqTracker {
         SeqVerdict::Fresh
     }
 
-    /// When an open gap will be declared lost.
+    /// When an open gap is due for a look.
     pub(crate) fn gap_deadline(&self, timeout: Duration) -> Option<Instant> {
         self.gap_since.map(|t| t + timeout)
     }
 
-    /// True (once) when a gap stayed open past `timeout` or grew too wide: frames were
-    /// lost. The tracker then moves past the gap.
-    pub(crate) fn check_gap(&mut self, now: Instant, timeout: Duration) -> bool {
+    /// True when a gap stayed open past `timeout` or grew too wide. The caller resumes (or
+    /// gives up with [`SeqTracker::close_gaps`]); the timer starts over meanwhile.
+    pub(crate) fn gap_expired(&mut self, now: Instant, timeout: Duration) -> bool {
         let expired = self.gap_since.is_some_and(|t| now >= t + timeout);
-        if !(expired || self.ahead.len() > MAX_AHEAD) {
-            return false;
+        if expired || self.ahead.len() > MAX_AHEAD {
+            self.gap_since = Some(now);
+            return true;
         }
+        false
+    }
+
+    /// Accept the gaps as they are: the server replayed what it had for us (what it did not
+    /// send was not ours, e.g. the echo of our own draft save), or it is lost and the app
+    /// was told. Tracking goes on from the highest seq seen.
+    pub(crate) fn close_gaps(&mut self) {
         self.last = self.ahead.last().copied().or(self.last);
         self.ahead.clear();
         self.gap_since = None;
-        true
     }
 }
 
@@ -111,17 +119,24 @@ mod tests {
         assert_eq!(s.gap_deadline(T), None);
         assert_eq!(s.last(), Some(7));
         assert_eq!(s.on_seq(7, t), SeqVerdict::Duplicate);
-        assert!(!s.check_gap(Instant::from_millis(10_000), T));
+        assert!(!s.gap_expired(Instant::from_millis(10_000), T));
     }
 
     #[test]
-    fn gap_expires_once() {
+    fn gap_expires_then_closes() {
         let mut s = SeqTracker::default();
         s.on_seq(1, Instant::ZERO);
         s.on_seq(4, Instant::ZERO);
-        assert!(!s.check_gap(Instant::from_millis(1_999), T));
-        assert!(s.check_gap(Instant::from_millis(2_000), T));
-        assert!(!s.check_gap(Instant::from_millis(9_000), T));
+        assert_eq!(s.last(), Some(1), "resume from below the gap");
+        assert!(!s.gap_expired(Instant::from_millis(1_999), T));
+        assert!(s.gap_expired(Instant::from_millis(2_000), T));
+        // The timer started over while the caller resumes.
+        assert_eq!(s.gap_deadline(T), Some(Instant::from_millis(4_000)));
+        assert_eq!(s.on_seq(2, Instant::ZERO), SeqVerdict::Fresh);
+        s.close_gaps();
+        assert_eq!(s.last(), Some(4));
+        assert_eq!(s.gap_deadline(T), None);
+        assert_eq!(s.on_seq(3, Instant::ZERO), SeqVerdict::Duplicate);
         assert_eq!(s.on_seq(5, Instant::ZERO), SeqVerdict::Fresh);
     }
 

@@ -149,6 +149,8 @@ struct ServerConn {
     tokens: f64,
     last_refill: Instant,
     subscribed: HashSet<String>,
+    /// Seqs this connection has had (sent, or skipped as the echo of its own save).
+    delivered: HashSet<u64>,
 }
 
 /// A virtual time + network + server + app harness around one [`Connection`].
@@ -347,7 +349,11 @@ impl Sim {
     }
 
     fn send_to_client(&mut self, frame: ServerFrame) {
-        if let Some(sock) = self.server.as_ref().map(|s| s.sock) {
+        if let Some(sc) = self.server.as_mut() {
+            if let Some(seq) = frame.seq {
+                sc.delivered.insert(seq);
+            }
+            let sock = sc.sock;
             self.transmit(sock, false, frame.encode());
         }
     }
@@ -802,6 +808,7 @@ impl Sim {
             tokens: f64::from(self.peer.rate_limit.max_messages),
             last_refill: self.now,
             subscribed: HashSet::new(),
+            delivered: HashSet::new(),
         });
         let connected = Connected {
             session_id: format!("s-{sock}"),
@@ -826,6 +833,10 @@ impl Sim {
 
     fn reply(&mut self, message: ServerMessage) {
         self.send_to_client(ServerFrame::new(message));
+    }
+
+    fn reply_frame(&mut self, frame: ServerFrame) {
+        self.send_to_client(frame);
     }
 
     fn server_receive(&mut self, text: &str) {
@@ -923,10 +934,28 @@ impl Sim {
                     "resume sent to a server without it"
                 );
                 self.resume_frames += 1;
+                // Like the reference server: an error first when it cannot replay, then
+                // what this connection has not had, then the ack.
+                if r.last_seq > self.seq {
+                    self.reply_frame(ServerFrame::new(ServerMessage::Error(ErrorData {
+                        code: ErrorCode::NotFound,
+                        message: "resume: lastSeq is ahead of this server".into(),
+                        retry_after_ms: None,
+                        id: frame.id.clone(),
+                    })));
+                }
+                let delivered = self
+                    .server
+                    .as_ref()
+                    .map(|s| s.delivered.clone())
+                    .unwrap_or_default();
                 let missed: Vec<ServerFrame> = self
                     .log
                     .iter()
-                    .filter(|f| f.seq.is_some_and(|s| s > r.last_seq))
+                    .filter(|f| {
+                        f.seq
+                            .is_some_and(|s| s > r.last_seq && !delivered.contains(&s))
+                    })
                     .cloned()
                     .collect();
                 for f in missed {
@@ -956,13 +985,33 @@ impl Sim {
                         server_version: entry.0,
                         server_content: entry.1.clone(),
                     };
-                    self.reply(ServerMessage::DraftConflict(c));
+                    // The reference server puts the save's id on the conflict.
+                    self.reply_frame(ServerFrame::new(ServerMessage::DraftConflict(c)).with_id(id));
                     return;
                 }
                 entry.0 += 1;
                 entry.1 = save.content.clone();
                 let v = entry.0;
+                let echo = DraftSynced {
+                    draft_id: save.draft_id.clone(),
+                    draft_type: save.draft_type.clone(),
+                    content: save.content.clone(),
+                    version: versioned.then_some(v),
+                    updated_at: None,
+                    session_id: Some("s-this".into()),
+                };
                 self.draft_save_versions.insert(id, v);
+                if self.peer.has("seq") {
+                    // The echo for the user's other sessions takes a seq; this connection
+                    // skips it: a gap the client must not take for a loss.
+                    self.seq += 1;
+                    let seq = self.seq;
+                    self.log
+                        .push(ServerFrame::new(ServerMessage::DraftSync(echo)).with_seq(seq));
+                    if let Some(sc) = self.server.as_mut() {
+                        sc.delivered.insert(seq);
+                    }
+                }
                 ack_id(self, &frame.id, versioned.then_some(v));
             }
             ClientMessage::PitchView(_) | ClientMessage::Unknown { .. } => {
