@@ -117,3 +117,17 @@ async fn bad_input_is_counted_in_stats() {
     .await;
     assert_eq!(stats["invalidMessages"], 1);
 }
+
+#[tokio::test]
+async fn default_limit_is_64_kib() {
+    let server = server().await;
+    assert_eq!(server.config().max_frame_bytes, 64 * 1024);
+    let (mut ws, _) = connect(&server, 1).await;
+    let fits = json!({"type": "ping", "data": {"pad": "x".repeat(60 * 1024)}});
+    send(&mut ws, fits).await;
+    assert_eq!(next_frame(&mut ws).await["type"], "pong");
+    let big = json!({"type": "ping", "data": {"pad": "x".repeat(65 * 1024)}});
+    send(&mut ws, big).await;
+    let (code, _, _) = expect_close(&mut ws).await;
+    assert_eq!(code, 1009);
+}
