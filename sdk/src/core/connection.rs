@@ -700,7 +700,7 @@ impl Connection {
             }
             ServerMessage::Error(e) if self.on_error(e, now) => return,
             ServerMessage::DraftConflict(c) => {
-                self.draft_on_conflict(c.clone(), now);
+                self.draft_on_conflict(c.clone(), frame.id.as_deref(), now);
             }
             ServerMessage::DraftSync(s) => {
                 self.draft_on_remote(s.clone(), now);

@@ -294,10 +294,17 @@ impl Connection {
     }
 
     /// The server refused our save: its base was stale.
-    pub(super) fn draft_on_conflict(&mut self, c: DraftConflict, now: Instant) {
+    /// `id`: the refused save's id, when the server puts it on the conflict.
+    pub(super) fn draft_on_conflict(&mut self, c: DraftConflict, id: Option<&str>, now: Instant) {
         let Some(d) = self.drafts.map.get_mut(&c.draft_id) else {
             return;
         };
+        if let (Some(id), Some(saving)) = (id, &d.saving_id)
+            && id != saving.as_str()
+        {
+            // About an earlier save, already settled: the current one gets its own answer.
+            return;
+        }
         if let Some(id) = d.saving_id.take() {
             d.saving_content = None;
             d.state.saving = false;

@@ -98,20 +98,27 @@
 //!   [`Config::in_flight_window`] places. With the mirror above this needs a server whose
 //!   limit differs from what it announced.
 //! - **Continuity.** `ContinuityLost` is emitted on a reconnect to a server without
-//!   `resume`, when nothing was received to resume from, when a resume is refused
-//!   (a second `connected` with `resumed: false`), when the server's `seq` starts over, and
-//!   when a `seq` gap stays open for [`Config::seq_gap_timeout`]. A socket that reached the
-//!   server but failed before its `connected` counts as a connection (the server may have
-//!   sent its offline queue into it).
+//!   `resume`, or with nothing received to resume from; when a `resume` is refused (an
+//!   `error` carrying its id, or a second `connected` with `resumed: false`); when the
+//!   server's `seq` starts over; and, on servers without `resume`, when a `seq` gap stays
+//!   open for [`Config::seq_gap_timeout`]. With `resume`, a gap that stays open is checked
+//!   with a `resume` instead: the reference server skips the `seq` of the echo of a
+//!   session's own draft save, so gaps are normal there, and the ack of the `resume` (after
+//!   the replay) settles what the replay did not fill. A socket that reached the server but
+//!   failed before its `connected` counts as a connection (the server may have sent its
+//!   offline queue into it).
 //!
 //! # What the server is expected to do (pitchey-v1 additions)
 //!
+//! As the reference server (`pitchey-mock-server`) does:
 //! - Ack a repeated `id` again without applying it twice; for a `draft_sync` the repeated
 //!   ack carries the version *that save* produced, not the draft's current version.
-//! - `subscribe`, `unsubscribe` and `resume` carry ids, so that a `rate_limited` error can
-//!   name the frame to re-send; `error` frames about a message carry its `id`.
-//! - A `resume` may be answered with a second `connected` (`resumed: true/false`) and/or
-//!   with the missed frames; frames already seen (by `seq`) are dropped by the client.
+//! - Answer `resume {lastSeq}` with an `error` carrying the resume's `id` when it cannot
+//!   replay everything, then the frames this session has not had, then the ack.
+//! - Put the `id` of a message on the `error` about it (and on a `draft_conflict`).
+//!
+//! The core gives `subscribe`, `unsubscribe` and `resume` ids too, so that a `rate_limited`
+//! error can name the frame to write again.
 
 mod backoff;
 mod config;
