@@ -103,6 +103,17 @@
 //! the public [`config::DEMO_JWT_SECRET`] so that `pitchey-mock-server token --user 7` (which
 //! uses the same fallback) matches, and serves `POST /api/dev/token`.
 //!
+//! ## Left out of the seed, and why
+//! - Redis pub/sub fan-out and an embedded store: one process with in-memory state is what a
+//!   frontend developer needs; the [`store::Store`] trait and the hub's routing are the seams
+//!   for issue 4 (persistence, several instances).
+//! - The seed's analytics service and its `WS_ANALYTICS_ENABLED`, `WS_PRESENCE_TRACKING_ENABLED`,
+//!   `ENABLE_WEBSOCKETS`, `WEBSOCKET_ENDPOINT`, `WEBSOCKET_PROTOCOL` and `WS_CLEANUP_INTERVAL`
+//!   variables: counters are in `/api/ws/stats` and `/metrics`, the endpoint is always `/ws`,
+//!   and sessions time out on their own timers instead of a periodic sweep.
+//! - Conversation membership: the mock has no conversations, so typing is routed by
+//!   subscription (or to everyone in seed-compatible mode).
+//!
 //! ## Structure
 //! [`config`], [`auth`], [`rate_limit`], [`store`] (durable state behind the `Store` trait:
 //! seqs, replay logs, offline queues, drafts, de-dup window; in memory today), `hub` (sessions,
