@@ -8,7 +8,7 @@ use crate::protocol::RateLimit;
 ///
 /// Build with [`Config::new`] and adjust the public fields; every field has a default taken
 /// from the seed or the design document.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct Config {
     /// The WebSocket endpoint, e.g. `wss://api.pitchey.com/ws`. The core appends `?token=`.
@@ -103,6 +103,36 @@ impl Config {
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.rng_seed = seed;
         self
+    }
+}
+
+/// Written out by hand so that the token never reaches a log.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("rng_seed", &self.rng_seed)
+            .field("backoff", &self.backoff)
+            .field("outbox_capacity", &self.outbox_capacity)
+            .field("in_flight_window", &self.in_flight_window)
+            .field("max_message_bytes", &self.max_message_bytes)
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("heartbeat_timeout", &self.heartbeat_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("token_timeout", &self.token_timeout)
+            .field("max_auth_failures", &self.max_auth_failures)
+            .field("typing_ttl", &self.typing_ttl)
+            .field("rate_limit", &self.rate_limit)
+            .field(
+                "rate_limit_latency_allowance",
+                &self.rate_limit_latency_allowance,
+            )
+            .field("ack_timeout", &self.ack_timeout)
+            .field("max_send_attempts", &self.max_send_attempts)
+            .field("seq_gap_timeout", &self.seq_gap_timeout)
+            .field("max_subscriptions", &self.max_subscriptions)
+            .finish()
     }
 }
 

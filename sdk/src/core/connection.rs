@@ -34,6 +34,16 @@ const DEFAULT_RETRY_AFTER_MS: u64 = 1_000;
 /// The longest pause a `rate_limited` error can impose (the seed's whole window).
 const MAX_RETRY_AFTER_MS: u64 = 60_000;
 
+/// A token: kept out of `Debug` output, so logging a `Connection` cannot leak it.
+#[derive(Clone)]
+struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 /// The socket of the current attempt, as far as the core knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Link {
@@ -53,7 +63,7 @@ pub struct Connection {
     pub(super) config: Config,
     state: State,
     link: Link,
-    token: Option<String>,
+    token: Option<Secret>,
     rng: SmallRng,
     id_prefix: String,
     next_id: u64,
@@ -91,7 +101,7 @@ impl Connection {
         Connection {
             state: State::Idle,
             link: Link::Down,
-            token: config.token.clone(),
+            token: config.token.clone().map(Secret),
             rng,
             id_prefix,
             next_id: 0,
@@ -152,7 +162,7 @@ impl Connection {
     /// A fresh token from the app's provider. Used for every later connection attempt;
     /// in `AwaitingToken` or `AuthFailed` it starts reconnecting.
     pub fn set_token(&mut self, token: impl Into<String>, now: Instant) {
-        self.token = Some(token.into());
+        self.token = Some(Secret(token.into()));
         match self.state {
             State::AwaitingToken { .. } => self.schedule_retry(now),
             State::AuthFailed => {
@@ -572,7 +582,7 @@ impl Connection {
             });
             self.teardown(now, "reconnecting".into());
         }
-        let Some(token) = self.token.clone() else {
+        let Some(Secret(token)) = self.token.clone() else {
             self.await_token(now);
             return;
         };
@@ -1001,6 +1011,20 @@ fn connect_url(url: &str, token: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_never_shows_the_token() {
+        let mut c = Connection::new(
+            Config::new("ws://h/ws?x=1").with_token("s3cr3t"),
+            Instant::ZERO,
+        );
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+        c.connect(Instant::ZERO);
+        let action = c.poll_action().expect("connect");
+        let shown = format!("{action:?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("ws://h/ws?x=1&token=<redacted>"), "{shown}");
+    }
 
     #[test]
     fn token_is_percent_encoded_in_the_url() {

@@ -32,7 +32,9 @@ pub enum Input {
 }
 
 /// Something the driver must do, in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` output hides the token (in `token` and in the URL), so actions can be logged.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Action {
     /// Open a WebSocket to `url` (it already carries `?token=`; subprotocol `pitchey-v1`).
     /// Native drivers may also send `Authorization: Bearer {token}`.
@@ -52,6 +54,34 @@ pub enum Action {
         /// Close reason.
         reason: String,
     },
+}
+
+impl fmt::Debug for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Connect { url, .. } => {
+                // Everything from `token=` to the next `&` goes.
+                let shown = match url.find("token=") {
+                    Some(i) => {
+                        let rest = &url[i..];
+                        let end = rest.find('&').map_or(url.len(), |j| i + j);
+                        format!("{}token=<redacted>{}", &url[..i], &url[end..])
+                    }
+                    None => url.clone(),
+                };
+                f.debug_struct("Connect")
+                    .field("url", &shown)
+                    .field("token", &"<redacted>")
+                    .finish()
+            }
+            Action::Send(text) => f.debug_tuple("Send").field(text).finish(),
+            Action::Close { code, reason } => f
+                .debug_struct("Close")
+                .field("code", code)
+                .field("reason", reason)
+                .finish(),
+        }
+    }
 }
 
 /// A client-made message id (`c-<session prefix>-<counter>`), unique per `Connection`.
