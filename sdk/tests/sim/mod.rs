@@ -236,6 +236,8 @@ pub struct Sim {
     pub refetch_on_continuity_lost: bool,
     pending_disconnect: bool,
     pub frames_to_server: u32,
+    /// Set while the app itself calls `connect` (which may skip a backoff delay).
+    app_connected: bool,
     /// Print every frame (debugging a failing schedule).
     pub trace: bool,
 }
@@ -303,6 +305,7 @@ impl Sim {
             pending_disconnect: false,
             frames_to_server: 0,
             trace: false,
+            app_connected: false,
         };
         sim.conn.connect(now);
         sim.pump();
@@ -436,6 +439,13 @@ impl Sim {
                         *next_at - self.now
                     );
                 }
+                // And no attempt before its time, unless the app called `connect`.
+                if s == State::Connecting
+                    && !self.app_connected
+                    && let Some((_, State::Reconnecting { next_at, .. })) = self.states.last()
+                {
+                    assert!(self.now >= *next_at, "attempt before its backoff delay");
+                }
                 self.states.push((self.now, s));
             }
             Event::Acked(id) => {
@@ -522,6 +532,7 @@ impl Sim {
             };
             self.step(s);
             self.pump();
+            self.app_connected = false;
         }
     }
 
@@ -599,6 +610,7 @@ impl Sim {
             }
             Sched::AppConnect => {
                 self.pending_disconnect = false;
+                self.app_connected = true;
                 self.conn.connect(self.now);
             }
             Sched::ServerPing { sock } => {
@@ -1053,8 +1065,10 @@ impl Sim {
         ) {
             let t = self.valid_token.clone();
             self.conn.set_token(t, self.now);
+            self.app_connected = true;
             self.conn.connect(self.now);
             self.pump();
+            self.app_connected = false;
         }
         self.run_for(ms);
     }
