@@ -1,12 +1,30 @@
 //! Property tests of the sans-IO core: thousands of random fault schedules in virtual time.
 //!
-//! Each case is a random schedule of faults (dropped links, silent deaths, server
-//! restarts, refused connects, token expiry, forced rate limits, explicit disconnects)
-//! interleaved with app traffic (bursts of durable sends, typing, presence, subscriptions)
-//! and server pushes, over five virtual minutes, followed by ten minutes of healthy
-//! network. The harness itself asserts, at every step, that backoff delays stay within
-//! their bounds, that no timer is left due after `handle_timeout` (no busy loop) and that
-//! no message is acked twice; the checks below cover the rest.
+//! Each case is a random schedule of faults (dropped links, silent deaths, server restarts
+//! that lose what was in flight, refused connects, token expiry answered late or not at all,
+//! forced rate limits, explicit disconnects, a server that loses acks) interleaved with app
+//! traffic (bursts of durable sends, typing, presence, subscriptions, draft edits under one
+//! of the four conflict strategies) and server pushes and edits from another session, over
+//! five virtual minutes against a full or a seed-compatible peer, followed by ten minutes of
+//! healthy network.
+//!
+//! Checked at every step by the harness (`sim/mod.rs`): every backoff delay within
+//! `BackoffConfig::max_delay` and no attempt before it; no timer still due after
+//! `handle_timeout` (no busy loop); no message acked twice. Checked per case below:
+//! - every durable message `send` accepted is applied by the server exactly once (it
+//!   de-duplicates by id) or reported failed; on a seed server at most once (no acks, so a
+//!   message written into a dying socket can be lost: that is the seed protocol);
+//! - the server applied them in send order (messages it refused with `rate_limited` and
+//!   applied later excepted, bounded by the in-flight window);
+//! - the server's own token bucket was never overdrawn;
+//! - timer wake-ups per virtual second stay small; outbox depth within capacity; in-flight
+//!   within the window; every refused send came with an event;
+//! - after healing: connected, outbox empty, subscriptions restored on the server, every
+//!   server push seen once or `ContinuityLost` emitted, the draft converged with the server
+//!   (same content and version, nothing dirty, saving or in conflict).
+//!
+//! A second property feeds arbitrary frames (valid, hostile, garbage) and app calls in any
+//! order: no panic, no busy loop, bounded outbox.
 //!
 //! `SIM_CASES` overrides the number of schedules (default 2000).
 
