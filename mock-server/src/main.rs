@@ -1,5 +1,6 @@
 //! `pitchey-mock-server`: run the reference server, or mint a dev token.
 
+use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -86,7 +87,7 @@ async fn main() -> ExitCode {
         let ttl = Duration::from_secs(ttl_secs);
         return match mint_named_token(&secret, user, username.as_deref(), admin, ttl) {
             Ok(token) => {
-                println!("{token}");
+                let _ = writeln!(std::io::stdout(), "{token}");
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -138,7 +139,9 @@ async fn main() -> ExitCode {
     let ttl = Duration::from_secs(24 * 3600);
     let token = mint_named_token(&secret, user, name, false, ttl).unwrap_or_default();
     let admin = mint_named_token(&secret, 999, Some("admin"), true, ttl).unwrap_or_default();
-    println!(
+    // A closed stdout (the reader went away) must not take the server down with a panic.
+    let _ = writeln!(
+        std::io::stdout(),
         "\npitchey-mock-server (protocol pitchey-v1{})\n\
          \x20 WebSocket: {ws}?token=<JWT>\n\
          \x20 HTTP:      {http}/api/ws/health\n\
