@@ -274,7 +274,18 @@ impl Hub {
             _ => None,
         };
         let resumed = replay.as_ref().is_some_and(|(r, _)| r.gap.is_none());
-        let mut first_frames = vec![self.connected_frame(&session_id, uid, resumed)];
+        // Everything up to `last_seq` is behind this connection: the frames that follow
+        // (offline queue, replay) all have higher seqs. A client that has no seq yet takes
+        // it as its baseline, so that a later reconnect can resume from it.
+        let following = queued
+            .iter()
+            .filter_map(|q| q.seq)
+            .chain(replay.iter().flat_map(|(_, seqs)| seqs.iter().copied()));
+        let last_seq = following
+            .min()
+            .map_or(connect_seq, |first| first.saturating_sub(1));
+        let mut first_frames =
+            vec![self.connected_frame(&session_id, uid, resumed, Some(last_seq))];
         first_frames.extend(queued.into_iter().map(|q| q.text));
         if let Some((r, seqs)) = replay {
             delivered.extend(seqs);
@@ -311,7 +322,15 @@ impl Hub {
 
     /// A `connected` frame. `resumed` says whether a resume was honoured in full; the field
     /// (like `features` and `rateLimit`) is left out in seed-compatible mode.
-    pub(crate) fn connected_frame(&self, session_id: &str, user: u64, resumed: bool) -> FrameText {
+    /// `last_seq` is the baseline announced to the client (`None` on a resume answer, where
+    /// the client has its own).
+    pub(crate) fn connected_frame(
+        &self,
+        session_id: &str,
+        user: u64,
+        resumed: bool,
+        last_seq: Option<u64>,
+    ) -> FrameText {
         let seed = self.seed_mode();
         let features = if seed {
             Vec::new()
@@ -326,6 +345,7 @@ impl Hub {
             rate_limit: (!seed).then_some(self.config.rate_limit),
             features,
             resumed: (!seed).then_some(resumed),
+            last_seq: last_seq.filter(|_| !seed),
         }))
     }
 

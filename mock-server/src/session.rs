@@ -405,7 +405,7 @@ impl Session {
                 }
                 let connected =
                     self.hub
-                        .connected_frame(&self.session_id, uid, replay.gap.is_none());
+                        .connected_frame(&self.session_id, uid, replay.gap.is_none(), None);
                 self.send(connected).await?;
                 for frame in replay.frames {
                     self.send(frame).await?;

@@ -14,8 +14,6 @@ const CONNECTED: &str = r#"{"type":"connected","data":{"sessionId":"s-1","userId
 fn connected_core(now: Instant) -> Connection {
     let mut config = Config::new("ws://bench/ws").with_token("t");
     config.outbox_capacity = 10_000;
-    // The rate-limit reserve scales with the refill rate; this scripted server is unlimited.
-    config.rate_limit_latency_allowance = std::time::Duration::ZERO;
     let mut conn = Connection::new(config, now);
     conn.connect(now);
     conn.handle(Input::Opened, now);
@@ -43,7 +41,9 @@ fn send_and_ack(c: &mut Criterion) {
             |conn| {
                 let mut acked = 0;
                 for i in 0..BATCH {
-                    let now = Instant::from_millis(2 + i);
+                    // Ten seconds after connecting: the mirrored bucket has refilled to the
+                    // server's announced size.
+                    let now = Instant::from_millis(10_000 + i);
                     let msg = ClientMessage::PitchView(PitchView { pitch_id: i % 7 });
                     let _ = conn.send(msg, now);
                     while let Some(action) = conn.poll_action() {

@@ -217,12 +217,7 @@ async fn sdk_clients(server: &RunningServer, args: Args) -> Result<Figures, Stri
     for user in 0..args.connections {
         let client = Client::builder(server.ws_url())
             .token(server.token(user as u64 + 1))
-            .configure(|c| {
-                c.outbox_capacity = args.messages.max(100);
-                // The rate-limit reserve scales with the refill rate; against this
-                // deliberately unlimited server it would otherwise hold back most tokens.
-                c.rate_limit_latency_allowance = Duration::from_millis(1);
-            })
+            .configure(|c| c.outbox_capacity = args.messages.max(100))
             .build();
         client.connect().map_err(|e| e.to_string())?;
         client

@@ -9,7 +9,7 @@
 //! let client = Client::builder("ws://127.0.0.1:8001/ws").token("<jwt>").build();
 //! client.connect()?;
 //! let mut notifications = client.notifications().await?;
-//! client.report_pitch_view(42)?;
+//! client.report_pitch_view(42).await?;
 //! while let Some(Ok(n)) = notifications.next().await {
 //!     println!("{}: {}", n.title, n.message);
 //! }

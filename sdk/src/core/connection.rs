@@ -758,6 +758,12 @@ impl Connection {
                 self.seq.reset();
             }
         }
+        // After the resume decision: a new baseline must not paper over what was missed.
+        if c.supports(Feature::Seq)
+            && let Some(baseline) = c.last_seq
+        {
+            self.seq.set_baseline(baseline);
+        }
         self.subs
             .on_connected(resume, c.supports(Feature::Subscribe));
         self.session = Some(c);

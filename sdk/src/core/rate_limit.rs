@@ -9,7 +9,8 @@
 //! is refilling: the refill the server could not store is refill the client counted, so
 //! the client can be ahead by up to `refill_rate * one-way latency` (the property tests
 //! found this). The client therefore keeps a reserve of that many tokens, for a latency
-//! allowance of `Config::rate_limit_latency_allowance` (1 s: 2 tokens of 120 by default).
+//! allowance of `Config::rate_limit_latency_allowance` (1 s: 2 tokens of 120 by default),
+//! capped at a quarter of the bucket.
 
 use std::time::Duration;
 
@@ -60,9 +61,14 @@ impl RateLimiter {
         self.per_ms = if per_ms.is_finite() { per_ms as u64 } else { 0 };
         self.tokens = self.tokens.min(self.capacity);
         let allowance_ms = u64::try_from(self.allowance.as_millis()).unwrap_or(u64::MAX);
-        // At least one token must stay usable, whatever the allowance.
+        // Never more than a quarter of the bucket (and at least one token usable): against
+        // a fast-refilling server, `refill * allowance` would otherwise hold back almost
+        // the whole bucket and throttle the client to one frame per refill tick (the load
+        // generator found this). The rare overshoot that leaves is met by `rate_limited`,
+        // which pauses and re-sends.
         self.reserve = allowance_ms
             .saturating_mul(self.per_ms)
+            .min(self.capacity / 4)
             .min(self.capacity - UNIT);
     }
 
@@ -186,10 +192,26 @@ mod tests {
         }
         assert_eq!(sent, 8, "2 tokens (1 s at 2/s) kept in reserve");
         assert_eq!(r.next_available(), Some(Instant::from_millis(500)));
-        // A huge allowance still leaves one token usable.
-        let mut r = RateLimiter::new(limit(3, 2.0), Duration::from_secs(3_600), t0);
+        // A huge allowance holds back at most a quarter of the bucket...
+        let mut r = RateLimiter::new(limit(100, 2.0), Duration::from_secs(3_600), t0);
+        let mut sent = 0;
+        while r.try_take(t0) {
+            sent += 1;
+        }
+        assert_eq!(sent, 75);
+        // ... and a one-token bucket stays usable.
+        let mut r = RateLimiter::new(limit(1, 2.0), Duration::from_secs(3_600), t0);
         assert!(r.try_take(t0));
-        assert!(!r.try_take(t0));
+    }
+
+    #[test]
+    fn a_fast_refilling_server_does_not_throttle_to_one_frame_per_tick() {
+        // 1e6 burst, 1e6/s: `refill * allowance` alone would reserve the whole bucket.
+        let t0 = Instant::ZERO;
+        let mut r = RateLimiter::new(limit(1_000_000, 1_000_000.0), Duration::from_secs(1), t0);
+        for _ in 0..10_000 {
+            assert!(r.try_take(t0));
+        }
     }
 
     #[test]

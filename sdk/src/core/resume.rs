@@ -41,6 +41,14 @@ impl SeqTracker {
         *self = SeqTracker::default();
     }
 
+    /// Take the server's announced baseline (`connected.lastSeq`) when nothing was seen
+    /// yet: every seq up to it is behind us.
+    pub(crate) fn set_baseline(&mut self, last: u64) {
+        if self.last.is_none() && self.ahead.is_empty() {
+            self.last = Some(last);
+        }
+    }
+
     pub(crate) fn on_seq(&mut self, seq: u64, now: Instant) -> SeqVerdict {
         let Some(last) = self.last else {
             self.last = Some(seq);

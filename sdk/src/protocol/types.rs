@@ -88,6 +88,11 @@ pub struct Connected {
     /// True when the server honoured a `resume` for this session (addition).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resumed: Option<bool>,
+    /// The user's `seq` just before the first frame this connection delivers (addition):
+    /// a client that has received no `seq` yet takes it as its baseline, so that it can
+    /// `resume` after a reconnect even if nothing numbered arrived in between.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seq: Option<u64>,
 }
 
 impl Connected {

@@ -833,6 +833,14 @@ impl Sim {
                 .then_some(self.peer.rate_limit),
             features: self.peer.features.iter().map(|f| f.to_string()).collect(),
             resumed: self.peer.has("resume").then_some(false),
+            // Like the reference server: the seq just before the first frame that follows.
+            last_seq: self.peer.has("seq").then(|| {
+                self.offline_queue
+                    .iter()
+                    .filter_map(|f| f.seq)
+                    .min()
+                    .map_or(self.seq, |first| first - 1)
+            }),
         };
         self.send_to_client(ServerFrame::new(ServerMessage::Connected(connected)));
         for frame in std::mem::take(&mut self.offline_queue) {

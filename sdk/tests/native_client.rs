@@ -1,0 +1,737 @@
+//! The native client against the real reference server over loopback sockets.
+//!
+//! Every test starts its own `pitchey-mock-server` on port 0. Timeouts only bound how long
+//! a test waits for something that must happen; nothing asserts on timing.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use pitchey_mock_server::{RunningServer, ServerConfig, start};
+use pitchey_realtime::client::ChannelMessage as _;
+use pitchey_realtime::client::{
+    Client, ClientError, Draft, DraftConfig, DraftEvents, EventStream, Subscription,
+};
+use pitchey_realtime::core::{ConflictStrategy, DraftOptions, Event, Resolution, SendError, State};
+use pitchey_realtime::protocol::{
+    Channel, ClientMessage, DraftSynced, Notification, PitchView, Presence, PresenceStatus,
+    ServerFrame, ServerMessage, UploadStatus,
+};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn server_with(f: impl FnOnce(&mut ServerConfig)) -> RunningServer {
+    let mut config = ServerConfig::for_tests();
+    f(&mut config);
+    start(config).await.expect("server starts")
+}
+
+async fn server() -> RunningServer {
+    server_with(|_| {}).await
+}
+
+fn client_for(server: &RunningServer, user: u64) -> Client {
+    Client::builder(server.ws_url())
+        .token(server.token(user))
+        .build()
+}
+
+async fn connected_client(server: &RunningServer, user: u64) -> Client {
+    let client = client_for(server, user);
+    client.connect().expect("driver running");
+    timeout(WAIT, client.connected())
+        .await
+        .expect("connects in time")
+        .expect("connects");
+    client
+}
+
+/// The next item of a subscription, within the wait limit.
+async fn next<T: pitchey_realtime::client::ChannelMessage>(sub: &mut Subscription<T>) -> T {
+    timeout(WAIT, sub.next())
+        .await
+        .expect("an item within the wait limit")
+        .expect("stream open")
+        .expect("not lagged")
+}
+
+/// Wait for the first event of `events` that `pick` accepts. Make the stream before the
+/// action whose event it waits for, so that the event cannot slip past.
+async fn event<R>(events: &mut EventStream, mut pick: impl FnMut(&Event) -> Option<R>) -> R {
+    timeout(WAIT, async {
+        loop {
+            let event = events
+                .recv()
+                .await
+                .expect("client alive")
+                .expect("not lagged");
+            if let Some(r) = pick(&event) {
+                return r;
+            }
+        }
+    })
+    .await
+    .expect("the event within the wait limit")
+}
+
+/// A minimal HTTP/1.1 POST with a bearer token, over a plain TcpStream.
+async fn post(server: &RunningServer, path: &str, token: &str, body: Value) -> (u16, Value) {
+    let addr = server.local_addr();
+    let body = body.to_string();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = TcpStream::connect(addr).await.expect("http connect");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("http write");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .await
+        .expect("http read");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let json = response
+        .split_once("\r\n\r\n")
+        .and_then(|(_, b)| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    (status, json)
+}
+
+#[tokio::test]
+async fn receives_every_seed_message_type() {
+    let server = server().await;
+    let alice = connected_client(&server, 1).await; // creator
+    let bob = connected_client(&server, 2).await; // investor
+
+    // notification (POST /api/ws/notify)
+    let mut notifications = alice.notifications().await.unwrap();
+    let (status, _) = post(
+        &server,
+        "/api/ws/notify",
+        &server.token(2),
+        json!({"userId":1,"notification":{"type":"message","title":"Hi","message":"from bob"}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let n = next(&mut notifications).await;
+    assert_eq!((n.kind.as_str(), n.title.as_str()), ("message", "Hi"));
+
+    // upload_progress (POST /api/ws/upload-progress)
+    let mut uploads = alice.uploads().await.unwrap();
+    let (status, _) = post(
+        &server,
+        "/api/ws/upload-progress",
+        &server.token(1),
+        json!({"uploadId":"u-1","fileName":"deck.pdf","progress":42,"status":"uploading"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let u = next(&mut uploads).await;
+    assert_eq!(
+        (u.upload_id.as_str(), u.status),
+        ("u-1", UploadStatus::Uploading)
+    );
+
+    // pitch_view -> pitch_stats_update to subscribers of the pitch
+    let mut stats = alice.pitch_stats(42).await.unwrap();
+    bob.report_pitch_view(42).await.unwrap();
+    let s = loop {
+        let s = next(&mut stats).await;
+        if s.view_count >= 1 {
+            break s;
+        }
+    };
+    assert_eq!(s.pitch_id, 42);
+    assert!(s.recent_viewers.iter().any(|v| v.user_id == 2), "{s:?}");
+
+    // presence_update to subscribers of presence:2
+    let mut presence = alice.presence(2).await.unwrap();
+    bob.set_presence(PresenceStatus::Away).await.unwrap();
+    let p = loop {
+        let p = next(&mut presence).await;
+        if p.status == PresenceStatus::Away {
+            break p;
+        }
+    };
+    assert_eq!(p.user_id, 2);
+
+    // user_typing to subscribers of the conversation, never back to the typist
+    let mut typing = alice.typing(12).await.unwrap();
+    let mut own_typing = bob.typing(12).await.unwrap();
+    bob.set_typing(12, true).await.unwrap();
+    let t = next(&mut typing).await;
+    assert_eq!((t.user_id, t.is_typing), (2, true));
+    assert!(
+        timeout(Duration::from_millis(300), own_typing.next())
+            .await
+            .is_err(),
+        "typist got its own typing"
+    );
+
+    // dashboard_update: a follow changes the creator's metrics
+    let mut dashboard = alice.dashboard().await.unwrap();
+    let (status, _) = post(
+        &server,
+        "/api/ws/follow",
+        &server.token(2),
+        json!({"userId":1}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let d = next(&mut dashboard).await;
+    assert_eq!(d.followers, 1);
+
+    // draft_sync from another session of the same user
+    let alice2 = connected_client(&server, 1).await;
+    let draft = alice
+        .draft(
+            "pitch_42",
+            DraftConfig {
+                draft_type: Some("pitch".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut alice2_drafts = alice2
+        .subscribe::<DraftSynced>(Channel::Draft("pitch_42".into()))
+        .await
+        .unwrap();
+    draft.update(json!({"title":"Night Train"})).await.unwrap();
+    draft.save().await.unwrap();
+    let synced = next(&mut alice2_drafts).await;
+    assert_eq!(synced.content, json!({"title":"Night Train"}));
+    assert_eq!(synced.version, Some(1));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn outbox_survives_a_server_restart_and_nothing_is_lost() {
+    let first = server().await;
+    let addr = first.local_addr();
+    let secret = first.config().jwt_secret.clone();
+    let client = connected_client(&first, 7).await;
+    let mut events = client.events();
+    first.shutdown().await;
+    event(&mut events, |e| {
+        matches!(e, Event::StateChanged(State::Reconnecting { .. })).then_some(())
+    })
+    .await;
+
+    // Offline: these wait in the outbox.
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        ids.push(
+            client
+                .report_pitch_view(9)
+                .await
+                .expect("queued while offline"),
+        );
+    }
+    assert_eq!(client.metrics().await.unwrap().queue_depth, 20);
+
+    // The server comes back on the same port, with the same secret.
+    let second = server_with(|c| {
+        c.bind = addr;
+        c.jwt_secret = secret;
+    })
+    .await;
+    let watcher = connected_client(&second, 8).await;
+    let mut stats = watcher.pitch_stats(9).await.unwrap();
+
+    // Every queued view gets acked...
+    let mut acked = std::collections::HashSet::new();
+    let mut events = client.events();
+    timeout(WAIT, async {
+        while acked.len() < ids.len() {
+            if let Some(Ok(Event::Acked(id))) = events.recv().await {
+                acked.insert(id);
+            }
+        }
+    })
+    .await
+    .expect("all queued messages acked after the restart");
+    assert!(ids.iter().all(|id| acked.contains(id)));
+    // ... and applied once each: the view count reaches exactly 20.
+    timeout(WAIT, async {
+        loop {
+            if next(&mut stats).await.view_count == 20 {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("view count reaches 20");
+    assert_eq!(client.metrics().await.unwrap().queue_depth, 0);
+    let m = client.metrics().await.unwrap();
+    assert!(m.reconnects >= 1, "{m:?}");
+    second.shutdown().await;
+}
+
+#[tokio::test]
+async fn expired_token_is_refreshed_through_the_provider() {
+    let server = server().await;
+    let fresh = server.token(5);
+    let asked = Arc::new(AtomicUsize::new(0));
+    let asked_in = asked.clone();
+    let client = Client::builder(server.ws_url())
+        .token(server.token_with_ttl(5, Duration::ZERO))
+        .token_provider(move || {
+            asked_in.fetch_add(1, Ordering::SeqCst);
+            let token = fresh.clone();
+            async move { Some(token) }
+        })
+        .build();
+    client.connect().unwrap();
+    timeout(WAIT, client.connected())
+        .await
+        .expect("in time")
+        .expect("connects with the fresh token");
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn no_token_from_the_provider_means_auth_failed_not_a_retry_loop() {
+    let server = server().await;
+    let asked = Arc::new(AtomicUsize::new(0));
+    let asked_in = asked.clone();
+    let client = Client::builder(server.ws_url())
+        .token("not-a-jwt")
+        .token_provider(move || {
+            asked_in.fetch_add(1, Ordering::SeqCst);
+            async { None }
+        })
+        .build();
+    client.connect().unwrap();
+    let err = timeout(WAIT, client.connected())
+        .await
+        .expect("settles in time")
+        .unwrap_err();
+    assert_eq!(err, ClientError::Stopped(State::AuthFailed));
+    // It stays stopped: no hot loop of attempts.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(client.state(), State::AuthFailed);
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
+    assert!(client.metrics().await.unwrap().connect_attempts <= 2);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn full_queue_is_an_error_and_an_event_never_a_silent_drop() {
+    let server = server().await;
+    let client = Client::builder(server.ws_url())
+        .token(server.token(3))
+        .configure(|c| c.outbox_capacity = 5)
+        .build();
+    // Not connected: everything waits in the outbox.
+    let mut events = client.events();
+    for _ in 0..5 {
+        client
+            .report_pitch_view(1)
+            .await
+            .expect("room in the queue");
+    }
+    let err = client.report_pitch_view(1).await.unwrap_err();
+    assert_eq!(err, ClientError::Send(SendError::QueueFull { capacity: 5 }));
+    let saw_event = timeout(WAIT, async {
+        loop {
+            if let Some(Ok(Event::QueueFull)) = events.recv().await {
+                return true;
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    assert!(saw_event, "QueueFull event");
+    // The five accepted ones are delivered once connected.
+    client.connect().unwrap();
+    let mut acks = 0;
+    timeout(WAIT, async {
+        while acks < 5 {
+            if let Some(Ok(Event::Acked(_))) = events.recv().await {
+                acks += 1;
+            }
+        }
+    })
+    .await
+    .expect("the five queued messages are acked");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_burst_is_paced_under_the_servers_rate_limit() {
+    // A small, fast bucket so that pacing shows in a short test: 20 burst, 100/s refill.
+    let server = server_with(|c| {
+        c.rate_limit.max_messages = 20;
+        c.rate_limit.refill_rate = 100.0;
+    })
+    .await;
+    let client = Client::builder(server.ws_url())
+        .token(server.token(4))
+        .configure(|c| c.outbox_capacity = 200)
+        .build();
+    client.connect().unwrap();
+    client.connected().await.unwrap();
+    let mut events = client.events();
+    let mut ids = Vec::new();
+    for i in 0..200 {
+        ids.push(client.report_pitch_view(i % 3).await.expect("queued"));
+    }
+    let mut acked = 0;
+    timeout(Duration::from_secs(30), async {
+        while acked < ids.len() {
+            match events.recv().await {
+                Some(Ok(Event::Acked(_))) => acked += 1,
+                Some(Ok(Event::Message(f))) => {
+                    if let ServerMessage::Error(e) = &f.message {
+                        panic!("server error during the burst: {e:?}");
+                    }
+                }
+                Some(Ok(Event::SendFailed(id, why))) => panic!("{id} failed: {why}"),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("all 200 acked");
+    server.shutdown().await;
+}
+
+async fn draft_pair(
+    server: &RunningServer,
+    strategy: ConflictStrategy,
+) -> (
+    Client,
+    Client,
+    pitchey_realtime::client::Draft,
+    pitchey_realtime::client::Draft,
+) {
+    let a = connected_client(server, 11).await;
+    let b = connected_client(server, 11).await;
+    let options = DraftOptions::default()
+        .with_strategy(strategy)
+        .with_auto_save_interval(Duration::from_secs(3600));
+    let base = json!({"title":"Night Train","logline":"A heist","budget":1});
+    let config = DraftConfig {
+        draft_type: Some("pitch".into()),
+        initial: base,
+        base_version: Some(0),
+        options,
+        validator: None,
+    };
+    let da = a.draft("pitch_1", config.clone()).await.unwrap();
+    let db = b.draft("pitch_1", config).await.unwrap();
+    (a, b, da, db)
+}
+
+fn saved_at_least(v: u64) -> impl FnMut(&Event) -> Option<()> {
+    move |e| matches!(e, Event::DraftSaved { version: Some(got), .. } if *got >= v).then_some(())
+}
+
+/// Both sessions start from version 0. `b` edits (dirty, unsaved); meanwhile `a` saves v1,
+/// which reaches `b` as a `draft_sync` on top of its unsaved edit; then `b` saves on its
+/// stale base. Returns `b`'s draft events, made before any of this.
+async fn conflicting_edits(
+    a: &Client,
+    da: &Draft,
+    db: &Draft,
+    local: Value,
+    remote: Value,
+) -> DraftEvents {
+    let b_events = db.events();
+    let mut a_events = a.events();
+    db.update(local).await.unwrap();
+    da.update(remote).await.unwrap();
+    da.save().await.unwrap();
+    event(&mut a_events, saved_at_least(1)).await;
+    // A save while a conflict is pending may be refused; the strategy decides then.
+    let _ = db.save().await;
+    b_events
+}
+
+async fn next_draft_event<R>(
+    events: &mut DraftEvents,
+    mut pick: impl FnMut(&Event) -> Option<R>,
+) -> R {
+    timeout(WAIT, async {
+        loop {
+            let event = events
+                .recv()
+                .await
+                .expect("client alive")
+                .expect("not lagged");
+            if let Some(r) = pick(&event) {
+                return r;
+            }
+        }
+    })
+    .await
+    .expect("the draft event within the wait limit")
+}
+
+#[tokio::test]
+async fn draft_conflict_strategy_local_keeps_the_local_edit() {
+    let server = server().await;
+    let (a, _b, da, db) = draft_pair(&server, ConflictStrategy::Local).await;
+    let mut events =
+        conflicting_edits(&a, &da, &db, json!({"title":"B"}), json!({"title":"A"})).await;
+    next_draft_event(&mut events, saved_at_least(2)).await;
+    let state = db.state().await.unwrap();
+    assert_eq!(state.content, json!({"title":"B"}));
+    assert!(state.base_version >= Some(2), "{state:?}");
+    // And the other session converges on it.
+    let mut a_events = da.events();
+    let converged = timeout(WAIT, async {
+        loop {
+            if da.state().await.unwrap().content == json!({"title":"B"}) {
+                return;
+            }
+            let _ = a_events.recv().await;
+        }
+    })
+    .await;
+    assert!(converged.is_ok(), "a sees b's content");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn draft_conflict_strategy_remote_adopts_the_server_version() {
+    let server = server().await;
+    let (a, _b, da, db) = draft_pair(&server, ConflictStrategy::Remote).await;
+    let mut events =
+        conflicting_edits(&a, &da, &db, json!({"title":"B"}), json!({"title":"A"})).await;
+    next_draft_event(&mut events, |e| {
+        matches!(e, Event::DraftUpdated { .. }).then_some(())
+    })
+    .await;
+    let state = db.state().await.unwrap();
+    assert_eq!(state.content, json!({"title":"A"}));
+    assert!(!state.dirty);
+    assert_eq!(state.base_version, Some(1));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn draft_conflict_strategy_merge_keeps_both_sides_fields() {
+    let server = server().await;
+    let (a, _b, da, db) = draft_pair(&server, ConflictStrategy::Merge).await;
+    let mut events = conflicting_edits(
+        &a,
+        &da,
+        &db,
+        json!({"title":"Night Train","logline":"A heist on rails","budget":1}),
+        json!({"title":"Night Train","logline":"A heist","budget":2}),
+    )
+    .await;
+    next_draft_event(&mut events, saved_at_least(2)).await;
+    assert_eq!(
+        db.state().await.unwrap().content,
+        json!({"title":"Night Train","logline":"A heist on rails","budget":2})
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn draft_conflict_merge_of_the_same_field_falls_back_to_ask() {
+    let server = server().await;
+    let (a, _b, da, db) = draft_pair(&server, ConflictStrategy::Merge).await;
+    let mut events =
+        conflicting_edits(&a, &da, &db, json!({"title":"B"}), json!({"title":"A"})).await;
+    let (local, remote) = next_draft_event(&mut events, |e| match e {
+        Event::DraftConflict { local, remote, .. } => Some((local.clone(), remote.clone())),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        (local, remote),
+        (json!({"title":"B"}), json!({"title":"A"}))
+    );
+    db.resolve_with_remote().await.unwrap();
+    let state = db.state().await.unwrap();
+    assert_eq!(state.content, json!({"title":"A"}));
+    assert!(state.conflict.is_none());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn draft_conflict_strategy_ask_lets_the_app_choose() {
+    let server = server().await;
+    let (a, _b, da, db) = draft_pair(&server, ConflictStrategy::Ask).await;
+    let mut events =
+        conflicting_edits(&a, &da, &db, json!({"title":"B"}), json!({"title":"A"})).await;
+    let (base, local, remote) = next_draft_event(&mut events, |e| match e {
+        Event::DraftConflict {
+            base,
+            local,
+            remote,
+            ..
+        } => Some((base.clone(), local.clone(), remote.clone())),
+        _ => None,
+    })
+    .await;
+    assert_eq!(base["title"], "Night Train");
+    assert_eq!(
+        (local, remote),
+        (json!({"title":"B"}), json!({"title":"A"}))
+    );
+    assert!(db.state().await.unwrap().conflict.is_some());
+    db.resolve(Resolution::Content(json!({"title":"A+B"})))
+        .await
+        .unwrap();
+    next_draft_event(&mut events, saved_at_least(2)).await;
+    assert_eq!(db.state().await.unwrap().content, json!({"title":"A+B"}));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn falls_back_gracefully_against_a_seed_compatible_server() {
+    let server = server_with(|c| c.seed_compatible = true).await;
+    let alice = connected_client(&server, 1).await;
+    let bob = connected_client(&server, 2).await;
+
+    // No `ack` feature: a durable send is done once written.
+    let id = bob
+        .send_confirmed(ClientMessage::PitchView(PitchView { pitch_id: 5 }))
+        .await
+        .expect("done once written");
+    assert!(!id.as_str().is_empty());
+
+    // No `subscribe` feature: the seed delivers stats to everyone; the subscription
+    // still filters them by pitch.
+    let mut stats = alice.pitch_stats(6).await.unwrap();
+    bob.report_pitch_view(6).await.unwrap();
+    let s = next(&mut stats).await;
+    assert_eq!(s.pitch_id, 6);
+
+    // Notifications arrive as in the seed.
+    let mut notifications = alice.notifications().await.unwrap();
+    post(
+        &server,
+        "/api/ws/notify",
+        &server.token(2),
+        json!({"userId":1,"notification":{"type":"follow","title":"New follower","message":"bob"}}),
+    )
+    .await;
+    assert_eq!(next(&mut notifications).await.kind, "follow");
+
+    // Drafts are last-write-wins: a save goes through without conflict handling.
+    let draft = alice.draft("d", DraftConfig::default()).await.unwrap();
+    let mut draft_events = draft.events();
+    draft.update(json!({"x":1})).await.unwrap();
+    draft.save().await.unwrap();
+    next_draft_event(&mut draft_events, |e| {
+        matches!(e, Event::DraftSaved { .. }).then_some(())
+    })
+    .await;
+    // Nothing went wrong on the wire.
+    let m = alice.metrics().await.unwrap();
+    assert_eq!(m.invalid_frames, 0);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn dropping_a_subscription_unsubscribes_only_when_the_last_handle_goes() {
+    let server = server().await;
+    let alice = connected_client(&server, 1).await;
+    let bob = connected_client(&server, 2).await;
+    let mut first = alice.pitch_stats(77).await.unwrap();
+    let second = alice.pitch_stats(77).await.unwrap();
+    drop(second);
+    bob.send_confirmed(ClientMessage::PitchView(PitchView { pitch_id: 77 }))
+        .await
+        .unwrap();
+    loop {
+        if next(&mut first).await.view_count >= 1 {
+            break;
+        }
+    }
+    drop(first);
+    // The server handles alice's frames in order: once this is acked, so is the unsubscribe.
+    alice
+        .send_confirmed(ClientMessage::PitchView(PitchView { pitch_id: 1000 }))
+        .await
+        .unwrap();
+    let mut events = alice.events();
+    bob.send_confirmed(ClientMessage::PitchView(PitchView { pitch_id: 77 }))
+        .await
+        .unwrap();
+    let stats_for_77 = timeout(Duration::from_millis(500), async {
+        loop {
+            match events.recv().await {
+                Some(Ok(Event::Message(f))) if f.message.channel() == Some(Channel::Pitch(77)) => {
+                    return;
+                }
+                None => std::future::pending::<()>().await,
+                _ => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        stats_for_77.is_err(),
+        "stats still arrive after the last handle was dropped"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_graceful_server_shutdown_makes_the_client_reconnect() {
+    let server = server().await;
+    let addr = server.local_addr();
+    let secret = server.config().jwt_secret.clone();
+    let client = connected_client(&server, 9).await;
+    let mut events = client.events();
+    server.shutdown().await;
+    let saw_disconnected = timeout(WAIT, async {
+        loop {
+            match events.recv().await {
+                Some(Ok(Event::Message(f)))
+                    if matches!(f.message, ServerMessage::Disconnected(_)) =>
+                {
+                    return true;
+                }
+                Some(Ok(Event::StateChanged(State::Reconnecting { .. }))) => return false,
+                None => return false,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("in time");
+    assert!(
+        saw_disconnected,
+        "the app sees the server's disconnected frame"
+    );
+    let _again = server_with(|c| {
+        c.bind = addr;
+        c.jwt_secret = secret;
+    })
+    .await;
+    timeout(WAIT, client.connected())
+        .await
+        .expect("reconnects in time")
+        .unwrap();
+}
+
+#[test]
+fn channel_message_extracts_only_its_type() {
+    let frame =
+        ServerFrame::decode(r#"{"type":"presence_update","data":{"userId":3,"status":"online"}}"#)
+            .unwrap();
+    assert!(Presence::extract(&frame.message).is_some());
+    assert!(Notification::extract(&frame.message).is_none());
+}
