@@ -476,6 +476,20 @@ fn typing_is_coalesced_and_dropped_when_stale() {
 }
 
 #[test]
+fn presence_is_said_again_after_a_reconnect() {
+    // The server marks a reconnecting user online: the app's `away` must be restored.
+    let mut sim = Sim::new(config(), PeerConfig::full(), 14);
+    sim.run_for(1_000);
+    sim.at(0, Op::Presence);
+    sim.run_for(1_000);
+    assert_eq!(sim.presence_received, 1);
+    sim.at(0, Op::DropLink);
+    sim.run_for(10_000);
+    assert_eq!(sim.conn.state(), &State::Connected);
+    assert_eq!(sim.presence_received, 2);
+}
+
+#[test]
 fn disconnect_is_final_until_connect() {
     let mut sim = Sim::new(config(), PeerConfig::full(), 13);
     sim.run_for(1_000);

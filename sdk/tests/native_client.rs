@@ -79,12 +79,18 @@ async fn event<R>(events: &mut EventStream, mut pick: impl FnMut(&Event) -> Opti
     .expect("the event within the wait limit")
 }
 
-/// A minimal HTTP/1.1 POST with a bearer token, over a plain TcpStream.
-async fn post(server: &RunningServer, path: &str, token: &str, body: Value) -> (u16, Value) {
+/// A minimal HTTP/1.1 request with a bearer token, over a plain TcpStream.
+async fn http(
+    server: &RunningServer,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let addr = server.local_addr();
-    let body = body.to_string();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
     let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
@@ -108,6 +114,22 @@ async fn post(server: &RunningServer, path: &str, token: &str, body: Value) -> (
         .and_then(|(_, b)| serde_json::from_str(b).ok())
         .unwrap_or(Value::Null);
     (status, json)
+}
+
+async fn post(server: &RunningServer, path: &str, token: &str, body: Value) -> (u16, Value) {
+    http(server, "POST", path, token, Some(body)).await
+}
+
+/// Inject a fault for `user` through the server's admin endpoint.
+async fn fault(server: &RunningServer, fault: &str, user: u64) {
+    let (status, body) = post(
+        server,
+        &format!("/api/ws/faults/{fault}"),
+        &server.admin_token(999),
+        json!({"userId": user}),
+    )
+    .await;
+    assert_eq!(status, 200, "fault {fault}: {body}");
 }
 
 #[tokio::test]
@@ -734,4 +756,122 @@ fn channel_message_extracts_only_its_type() {
             .unwrap();
     assert!(Presence::extract(&frame.message).is_some());
     assert!(Notification::extract(&frame.message).is_none());
+}
+
+#[tokio::test]
+async fn a_dropped_link_resumes_and_nothing_pushed_meanwhile_is_missed() {
+    let server = server().await;
+    // A quiet client: nothing numbered has reached it before the drop, so only the
+    // server's `connected.lastSeq` baseline lets it resume.
+    let client = connected_client(&server, 21).await;
+    let mut notifications = client.notifications().await.unwrap();
+    let mut events = client.events();
+    fault(&server, "drop", 21).await;
+    for i in 0..3 {
+        post(
+            &server,
+            "/api/ws/notify",
+            &server.token(1),
+            json!({"userId":21,"notification":{"type":"message","title":format!("m{i}"),"message":""}}),
+        )
+        .await;
+    }
+    let mut titles = Vec::new();
+    for _ in 0..3 {
+        titles.push(next(&mut notifications).await.title);
+    }
+    titles.sort();
+    assert_eq!(titles, ["m0", "m1", "m2"]);
+    // Exactly once each, and the app was not told to refetch.
+    assert!(
+        timeout(Duration::from_millis(300), notifications.next())
+            .await
+            .is_err(),
+        "a duplicate"
+    );
+    while let Ok(Some(Ok(e))) = timeout(Duration::from_millis(50), events.recv()).await {
+        assert_ne!(e, Event::ContinuityLost);
+    }
+    assert!(client.metrics().await.unwrap().reconnects >= 1);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_token_expired_mid_session_is_refreshed_and_the_session_goes_on() {
+    let server = server().await;
+    let asked = Arc::new(AtomicUsize::new(0));
+    let asked_in = asked.clone();
+    let secret = server.config().jwt_secret.clone();
+    let client = Client::builder(server.ws_url())
+        .token(server.token(22))
+        .token_provider(move || {
+            asked_in.fetch_add(1, Ordering::SeqCst);
+            let secret = secret.clone();
+            async move {
+                // A token minted after the expiry (the server refuses only older ones;
+                // `iat` has one-second resolution).
+                tokio::time::sleep(Duration::from_millis(1100)).await;
+                pitchey_mock_server::auth::mint_token(&secret, 22, false, Duration::from_secs(3600))
+                    .ok()
+            }
+        })
+        .build();
+    client.connect().unwrap();
+    client.connected().await.unwrap();
+    let mut events = client.events();
+    fault(&server, "expire-token", 22).await;
+    event(&mut events, |e| {
+        matches!(e, Event::TokenNeeded).then_some(())
+    })
+    .await;
+    event(&mut events, |e| {
+        matches!(e, Event::StateChanged(State::Connected)).then_some(())
+    })
+    .await;
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
+    client
+        .send_confirmed(ClientMessage::PitchView(PitchView { pitch_id: 3 }))
+        .await
+        .unwrap();
+    server.shutdown().await;
+}
+
+async fn presence_of(server: &RunningServer, user: u64) -> Value {
+    let path = format!("/api/ws/presence/{user}");
+    http(server, "GET", &path, &server.token(1), None).await.1
+}
+
+#[tokio::test]
+async fn presence_is_restored_on_the_server_after_a_reconnect() {
+    let server = server().await;
+    let alice = connected_client(&server, 23).await;
+    alice.set_presence(PresenceStatus::Away).await.unwrap();
+    let away = timeout(WAIT, async {
+        while presence_of(&server, 23).await["status"] != "away" {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(away.is_ok(), "away set");
+    let mut events = alice.events();
+    fault(&server, "drop", 23).await;
+    event(&mut events, |e| {
+        matches!(e, Event::StateChanged(State::Connected)).then_some(())
+    })
+    .await;
+    let restored = timeout(WAIT, async {
+        loop {
+            let p = presence_of(&server, 23).await;
+            if p["status"] == "away" && alice.metrics().await.unwrap().queue_depth == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        restored.is_ok(),
+        "the server shows the app's status again, not `online`"
+    );
+    server.shutdown().await;
 }

@@ -85,6 +85,9 @@ pub struct Connection {
     /// (the newest [`MAX_CONTROL_IN_FLIGHT`]).
     control_in_flight: Vec<(String, Control)>,
     seq: SeqTracker,
+    /// The last presence the app set: a server marks a reconnecting user `online`, so
+    /// it is said again after every reconnect.
+    presence: Option<String>,
     resume_asked: bool,
     pub(super) drafts: Drafts,
     metrics: Metrics,
@@ -119,6 +122,7 @@ impl Connection {
             subs: Subscriptions::default(),
             control_in_flight: Vec::new(),
             seq: SeqTracker::default(),
+            presence: None,
             resume_asked: false,
             drafts: Drafts::default(),
             metrics: Metrics::default(),
@@ -371,6 +375,9 @@ impl Connection {
             Some(key) => {
                 let text = frame.encode();
                 self.check_size(&text)?;
+                if key == EphemeralKey::Presence {
+                    self.presence = Some(text.clone());
+                }
                 self.outbox.push_ephemeral(key, text, now)
             }
             None => {
@@ -743,6 +750,14 @@ impl Connection {
             std::time::Duration::from_millis,
         );
         self.heartbeat.start(now, interval);
+
+        if reconnect
+            && let Some(text) = self.presence.clone()
+            && self.outbox.push_ephemeral(EphemeralKey::Presence, text, now).is_err()
+        {
+            // Not silent: the app's status is stale on the server until its next change.
+            warn!("outbox full: presence not restored after reconnect");
+        }
 
         let mut resume = None;
         self.resume_asked = false;
