@@ -753,7 +753,10 @@ impl Connection {
 
         if reconnect
             && let Some(text) = self.presence.clone()
-            && self.outbox.push_ephemeral(EphemeralKey::Presence, text, now).is_err()
+            && self
+                .outbox
+                .push_ephemeral(EphemeralKey::Presence, text, now)
+                .is_err()
         {
             // Not silent: the app's status is stale on the server until its next change.
             warn!("outbox full: presence not restored after reconnect");
