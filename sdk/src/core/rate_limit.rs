@@ -56,10 +56,13 @@ impl RateLimiter {
     /// whose bucket spans connections must not be tripped right after a reconnect).
     pub(crate) fn set_limit(&mut self, limit: RateLimit, now: Instant) {
         self.refill(now);
+        let spent = self.capacity.saturating_sub(self.tokens);
         self.capacity = u64::from(limit.max_messages.max(1)) * UNIT;
         let per_ms = (limit.refill_rate.max(0.0) * 1_000.0).floor();
         self.per_ms = if per_ms.is_finite() { per_ms as u64 } else { 0 };
-        self.tokens = self.tokens.min(self.capacity);
+        // Keep what was spent, not what was left: a server announcing a bigger bucket
+        // than our default must not be used as if its bucket were as small as ours.
+        self.tokens = self.capacity.saturating_sub(spent);
         let allowance_ms = u64::try_from(self.allowance.as_millis()).unwrap_or(u64::MAX);
         // Never more than a quarter of the bucket (and at least one token usable): against
         // a fast-refilling server, `refill * allowance` would otherwise hold back almost
@@ -176,10 +179,12 @@ mod tests {
         for _ in 0..100 {
             assert!(r.try_take(t0));
         }
+        // A bigger bucket: the 100 spent stay spent, the rest is usable at once.
+        r.set_limit(limit(1_000, 1.0), t0);
+        assert_eq!(r.tokens_left(t0), 900);
+        // A smaller one than what was spent: nothing left until it refills.
         r.set_limit(limit(50, 1.0), t0);
-        assert_eq!(r.tokens_left(t0), 20);
-        r.set_limit(limit(10, 1.0), t0);
-        assert_eq!(r.tokens_left(t0), 10);
+        assert_eq!(r.tokens_left(t0), 0);
     }
 
     #[test]
