@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use pitchey_mock_server::{RunningServer, ServerConfig, start};
 use pitchey_realtime::client::ChannelMessage as _;
 use pitchey_realtime::client::{
-    Client, ClientError, Draft, DraftConfig, DraftEvents, EventStream, Subscription,
+    Client, ClientError, Draft, DraftConfig, DraftEvents, Lagged, Subscription,
 };
 use pitchey_realtime::core::{ConflictStrategy, DraftOptions, Event, Resolution, SendError, State};
 use pitchey_realtime::protocol::{
@@ -60,13 +60,17 @@ async fn next<T: pitchey_realtime::client::ChannelMessage>(sub: &mut Subscriptio
         .expect("not lagged")
 }
 
-/// Wait for the first event of `events` that `pick` accepts. Make the stream before the
-/// action whose event it waits for, so that the event cannot slip past.
-async fn event<R>(events: &mut EventStream, mut pick: impl FnMut(&Event) -> Option<R>) -> R {
+/// Wait for the first event of `events` (a client's or a draft's) that `pick` accepts.
+/// Make the stream before the action whose event it waits for, so that the event cannot
+/// slip past.
+async fn event<R>(
+    events: &mut (impl futures_util::Stream<Item = Result<Event, Lagged>> + Unpin),
+    mut pick: impl FnMut(&Event) -> Option<R>,
+) -> R {
     timeout(WAIT, async {
         loop {
             let event = events
-                .recv()
+                .next()
                 .await
                 .expect("client alive")
                 .expect("not lagged");
@@ -485,33 +489,13 @@ async fn conflicting_edits(
     b_events
 }
 
-async fn next_draft_event<R>(
-    events: &mut DraftEvents,
-    mut pick: impl FnMut(&Event) -> Option<R>,
-) -> R {
-    timeout(WAIT, async {
-        loop {
-            let event = events
-                .recv()
-                .await
-                .expect("client alive")
-                .expect("not lagged");
-            if let Some(r) = pick(&event) {
-                return r;
-            }
-        }
-    })
-    .await
-    .expect("the draft event within the wait limit")
-}
-
 #[tokio::test]
 async fn draft_conflict_strategy_local_keeps_the_local_edit() {
     let server = server().await;
     let (a, _b, da, db) = draft_pair(&server, ConflictStrategy::Local).await;
     let mut events =
         conflicting_edits(&a, &da, &db, json!({"title":"B"}), json!({"title":"A"})).await;
-    next_draft_event(&mut events, saved_at_least(2)).await;
+    event(&mut events, saved_at_least(2)).await;
     let state = db.state().await.unwrap();
     assert_eq!(state.content, json!({"title":"B"}));
     assert!(state.base_version >= Some(2), "{state:?}");
@@ -536,7 +520,7 @@ async fn draft_conflict_strategy_remote_adopts_the_server_version() {
     let (a, _b, da, db) = draft_pair(&server, ConflictStrategy::Remote).await;
     let mut events =
         conflicting_edits(&a, &da, &db, json!({"title":"B"}), json!({"title":"A"})).await;
-    next_draft_event(&mut events, |e| {
+    event(&mut events, |e| {
         matches!(e, Event::DraftUpdated { .. }).then_some(())
     })
     .await;
@@ -559,7 +543,7 @@ async fn draft_conflict_strategy_merge_keeps_both_sides_fields() {
         json!({"title":"Night Train","logline":"A heist","budget":2}),
     )
     .await;
-    next_draft_event(&mut events, saved_at_least(2)).await;
+    event(&mut events, saved_at_least(2)).await;
     assert_eq!(
         db.state().await.unwrap().content,
         json!({"title":"Night Train","logline":"A heist on rails","budget":2})
@@ -573,7 +557,7 @@ async fn draft_conflict_merge_of_the_same_field_falls_back_to_ask() {
     let (a, _b, da, db) = draft_pair(&server, ConflictStrategy::Merge).await;
     let mut events =
         conflicting_edits(&a, &da, &db, json!({"title":"B"}), json!({"title":"A"})).await;
-    let (local, remote) = next_draft_event(&mut events, |e| match e {
+    let (local, remote) = event(&mut events, |e| match e {
         Event::DraftConflict { local, remote, .. } => Some((local.clone(), remote.clone())),
         _ => None,
     })
@@ -595,7 +579,7 @@ async fn draft_conflict_strategy_ask_lets_the_app_choose() {
     let (a, _b, da, db) = draft_pair(&server, ConflictStrategy::Ask).await;
     let mut events =
         conflicting_edits(&a, &da, &db, json!({"title":"B"}), json!({"title":"A"})).await;
-    let (base, local, remote) = next_draft_event(&mut events, |e| match e {
+    let (base, local, remote) = event(&mut events, |e| match e {
         Event::DraftConflict {
             base,
             local,
@@ -614,7 +598,7 @@ async fn draft_conflict_strategy_ask_lets_the_app_choose() {
     db.resolve(Resolution::Content(json!({"title":"A+B"})))
         .await
         .unwrap();
-    next_draft_event(&mut events, saved_at_least(2)).await;
+    event(&mut events, saved_at_least(2)).await;
     assert_eq!(db.state().await.unwrap().content, json!({"title":"A+B"}));
     server.shutdown().await;
 }
@@ -655,7 +639,7 @@ async fn falls_back_gracefully_against_a_seed_compatible_server() {
     let mut draft_events = draft.events();
     draft.update(json!({"x":1})).await.unwrap();
     draft.save().await.unwrap();
-    next_draft_event(&mut draft_events, |e| {
+    event(&mut draft_events, |e| {
         matches!(e, Event::DraftSaved { .. }).then_some(())
     })
     .await;

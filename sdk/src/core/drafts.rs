@@ -74,6 +74,13 @@ pub(crate) struct Drafts {
 }
 
 impl Drafts {
+    /// An open draft, or the error the app gets for an id it never opened.
+    fn open_mut(&mut self, draft_id: &str) -> Result<&mut Draft, SendError> {
+        self.map
+            .get_mut(draft_id)
+            .ok_or_else(|| SendError::UnknownDraft(draft_id.to_owned()))
+    }
+
     pub(crate) fn open(
         &mut self,
         draft_id: String,
@@ -133,11 +140,7 @@ impl Connection {
         valid: bool,
         now: Instant,
     ) -> Result<(), SendError> {
-        let d = self
-            .drafts
-            .map
-            .get_mut(draft_id)
-            .ok_or_else(|| SendError::UnknownDraft(draft_id.to_owned()))?;
+        let d = self.drafts.open_mut(draft_id)?;
         d.state.content = content;
         d.state.valid = valid;
         d.state.dirty = true;
@@ -165,11 +168,7 @@ impl Connection {
         forced: bool,
         now: Instant,
     ) -> Result<(), SendError> {
-        let d = self
-            .drafts
-            .map
-            .get_mut(draft_id)
-            .ok_or_else(|| SendError::UnknownDraft(draft_id.to_owned()))?;
+        let d = self.drafts.open_mut(draft_id)?;
         d.next_save_at = None;
         if !d.state.dirty || d.state.conflict.is_some() {
             return Ok(());
@@ -464,11 +463,7 @@ impl Connection {
         resolution: Resolution,
         now: Instant,
     ) -> Result<(), SendError> {
-        let d = self
-            .drafts
-            .map
-            .get_mut(draft_id)
-            .ok_or_else(|| SendError::UnknownDraft(draft_id.to_owned()))?;
+        let d = self.drafts.open_mut(draft_id)?;
         let c = d
             .state
             .conflict
