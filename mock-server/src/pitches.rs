@@ -12,6 +12,8 @@ struct PitchRecord {
     owner: Option<u64>,
     views: u64,
     viewers: HashSet<u64>,
+    /// Unique viewers counted elsewhere (shared stats from Redis), at least.
+    unique_floor: u64,
     /// Newest first.
     recent: VecDeque<RecentViewer>,
 }
@@ -56,6 +58,19 @@ impl PitchBook {
         self.pitches.entry(pitch_id).or_default().owner = Some(owner);
     }
 
+    /// Who owns a pitch, if known.
+    pub fn owner(&self, pitch_id: u64) -> Option<u64> {
+        self.pitches.get(&pitch_id).and_then(|r| r.owner)
+    }
+
+    /// Take stats counted across instances (through Redis): counts never go down.
+    pub fn apply_shared(&mut self, stats: &PitchStats) {
+        let rec = self.pitches.entry(stats.pitch_id).or_default();
+        rec.views = rec.views.max(stats.view_count);
+        rec.unique_floor = rec.unique_floor.max(stats.unique_viewers);
+        rec.recent = stats.recent_viewers.iter().cloned().collect();
+    }
+
     /// Current stats of a pitch, if it was ever seen.
     pub fn stats(&self, pitch_id: u64) -> Option<PitchStats> {
         self.pitches
@@ -68,7 +83,7 @@ impl PitchBook {
         PitchStats {
             pitch_id,
             view_count: rec.map_or(0, |r| r.views),
-            unique_viewers: rec.map_or(0, |r| r.viewers.len() as u64),
+            unique_viewers: rec.map_or(0, |r| (r.viewers.len() as u64).max(r.unique_floor)),
             recent_viewers: rec.map_or_else(Vec::new, |r| r.recent.iter().cloned().collect()),
         }
     }

@@ -54,6 +54,13 @@ impl PresenceBook {
         self.followers.entry(followee).or_default().insert(follower)
     }
 
+    /// Every (follower, followee) pair.
+    pub fn follows(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.following
+            .iter()
+            .flat_map(|(f, set)| set.iter().map(move |e| (*f, *e)))
+    }
+
     /// Who follows `user`.
     pub fn followers_of(&self, user: u64) -> impl Iterator<Item = u64> + '_ {
         self.followers.get(&user).into_iter().flatten().copied()

@@ -1,0 +1,820 @@
+//! Several instances through Redis (`--redis-url`): the link between this process and Redis.
+//!
+//! One task owns the connections: a subscription to [`CHANNEL`] and a multiplexed connection
+//! for commands. The hub hands it [`Cmd`]s without waiting (an unbounded channel: the hub's
+//! lock never awaits); the task runs each as one Lua script or `PUBLISH`, so that state in
+//! Redis and the publication that announces it change together. Every instance, this one
+//! included, delivers what it *receives* on the subscription ([`crate::hub`]'s `remote`
+//! module): one subscription per instance and one session per instance means each session
+//! gets each publication once.
+//!
+//! When Redis is unreachable the task runs each command on this instance alone (the hub's
+//! single-process path), logs the outage once, and reconnects with capped, jittered
+//! exponential backoff; on reconnecting it re-asserts which users have sessions here.
+
+use std::collections::HashSet;
+use std::sync::{Mutex, Weak};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use pitchey_realtime::protocol::{
+    DraftSynced, Notification, PitchStats, Presence, PresenceStatus, RecentViewer, UserTyping,
+};
+use rand::Rng;
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, Script};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch};
+
+use crate::hub::Hub;
+
+/// The Pub/Sub channel every instance publishes to and subscribes to.
+pub const CHANNEL: &str = "pitchey:events";
+
+/// Limit on one round trip to Redis: an unanswered command counts as an outage.
+const IO_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often a quiet link checks that Redis still answers.
+const PING_EVERY: Duration = Duration::from_secs(1);
+/// Backoff between reconnect attempts: doubles from the first to the cap, with jitter.
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_CAP: Duration = Duration::from_secs(5);
+
+/// Whether the instance reaches Redis (`redis` in `/api/ws/stats`, `pitchey_redis_up`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisStatus {
+    /// No `--redis-url`: one process on its own.
+    Disabled,
+    /// Connected and subscribed.
+    Up,
+    /// Configured but unreachable: local delivery only, reconnecting.
+    Down,
+}
+
+impl RedisStatus {
+    /// `"up"`, `"down"` or `"disabled"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RedisStatus::Disabled => "disabled",
+            RedisStatus::Up => "up",
+            RedisStatus::Down => "down",
+        }
+    }
+}
+
+/// Why the Redis link could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisLinkError {
+    /// The URL does not parse as a Redis URL.
+    #[error("invalid Redis URL {url:?}: {source}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What the client said.
+        source: redis::RedisError,
+    },
+}
+
+/// A publication: who sent it and what happened.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Envelope {
+    /// The publishing instance's id.
+    pub origin: String,
+    /// The event.
+    pub event: Event,
+}
+
+/// What crosses instances. The JSON of `durable`, `presence` and `pitch_stats` is completed by
+/// Lua scripts (seq, status, counts), so field names here are part of those scripts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(crate) enum Event {
+    /// A durable frame for `user` (encoded without `seq`), numbered by Redis. `queued`: the
+    /// user had no session on any instance, so it waits in the Redis offline queue.
+    Durable {
+        user: u64,
+        frame: String,
+        seq: u64,
+        #[serde(default)]
+        queued: bool,
+    },
+    /// A user's presence changed (decided in Redis across instances). `at`: Unix seconds.
+    Presence { at: u64, presence: Presence },
+    /// Someone is typing.
+    Typing { typing: UserTyping },
+    /// A pitch's shared stats after a view.
+    PitchStats { stats: PitchStats },
+    /// A draft accepted for `user`; `from` is the saving session's key on the origin.
+    Draft {
+        user: u64,
+        from: u64,
+        synced: DraftSynced,
+    },
+    /// An announcement: each instance numbers it for its own users.
+    Announce { notification: Notification },
+    /// `follower` follows `followee`.
+    Follow { follower: u64, followee: u64 },
+    /// A pitch's owner (and starting views).
+    PitchOwner { pitch: u64, owner: u64, views: u64 },
+}
+
+/// A local presence transition, decided across instances by the presence script.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PresenceChange {
+    /// This instance got the user's first session.
+    Connected,
+    /// This instance lost the user's last session.
+    Disconnected,
+    /// The user set a status.
+    Set(PresenceStatus),
+}
+
+/// A command from the hub to the link.
+#[derive(Debug, Clone)]
+pub(crate) enum Cmd {
+    /// Publish as is.
+    Publish(Event),
+    /// Number (`INCR`, never below `floor + 1`), queue if the user is offline everywhere,
+    /// publish. With `once`, only the first command with that key is carried out (every
+    /// instance numbers an announcement for its users; a user on two instances gets it once).
+    Durable {
+        user: u64,
+        frame: String,
+        floor: u64,
+        once: Option<String>,
+    },
+    /// A presence transition at Unix second `at`.
+    Presence {
+        user: u64,
+        change: PresenceChange,
+        at: u64,
+    },
+    /// A pitch view; `floor_*`: this instance's counts, which Redis must not fall below
+    /// (Redis may have restarted without them).
+    PitchView {
+        pitch: u64,
+        viewer: RecentViewer,
+        floor_views: u64,
+        floor_unique: u64,
+    },
+}
+
+/// The hub's handle on the link.
+pub(crate) struct RedisLink {
+    /// This instance's id: random per process.
+    pub instance: String,
+    client: Client,
+    tx: mpsc::UnboundedSender<Cmd>,
+    rx: Mutex<Option<mpsc::UnboundedReceiver<Cmd>>>,
+    status: watch::Sender<RedisStatus>,
+    /// The command connection while up, for queries from HTTP handlers.
+    conn: Mutex<Option<MultiplexedConnection>>,
+    /// Users this instance numbered durable frames for while Redis was away: their counters
+    /// are raised in Redis on reconnecting, so that no instance hands those seqs out again.
+    numbered_alone: Mutex<HashSet<u64>>,
+}
+
+fn key_seq(user: u64) -> String {
+    format!("pitchey:seq:{user}")
+}
+fn key_online(user: u64) -> String {
+    format!("pitchey:online:{user}")
+}
+fn key_queue(user: u64) -> String {
+    format!("pitchey:queue:{user}")
+}
+fn key_presence(user: u64) -> String {
+    format!("pitchey:presence:{user}")
+}
+fn key_following(user: u64) -> String {
+    format!("pitchey:following:{user}")
+}
+fn key_followers(user: u64) -> String {
+    format!("pitchey:followers:{user}")
+}
+
+const DURABLE_LUA: &str = r#"
+if ARGV[6] ~= '' and not redis.call('SET', ARGV[6], '1', 'NX', 'EX', 3600) then return 0 end
+local s = redis.call('INCR', KEYS[1])
+local floor = tonumber(ARGV[1])
+if s <= floor then s = floor + 1; redis.call('SET', KEYS[1], s) end
+local queued = redis.call('SCARD', KEYS[2]) == 0
+local payload = ARGV[2] .. string.format('%d', s) .. ',"queued":' .. tostring(queued) .. ARGV[3]
+local cap = tonumber(ARGV[4])
+if queued and cap > 0 then
+  redis.call('RPUSH', KEYS[3], payload)
+  redis.call('LTRIM', KEYS[3], -cap, -1)
+end
+redis.call('PUBLISH', ARGV[5], payload)
+return s
+"#;
+
+const PRESENCE_LUA: &str = r#"
+local old = redis.call('HGET', KEYS[2], 'status') or 'offline'
+local new = old
+if ARGV[2] == 'connect' then
+  redis.call('SADD', KEYS[1], ARGV[1])
+  redis.call('SADD', KEYS[3], ARGV[4])
+  if old == 'offline' then new = 'online' end
+elseif ARGV[2] == 'disconnect' then
+  redis.call('SREM', KEYS[1], ARGV[1])
+  redis.call('SREM', KEYS[3], ARGV[4])
+  if redis.call('SCARD', KEYS[1]) == 0 then new = 'offline' end
+else
+  new = ARGV[3]
+end
+if new == old and redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('HSET', KEYS[2], 'status', new, 'lastSeen', ARGV[5], 'at', ARGV[8])
+redis.call('PUBLISH', ARGV[7], ARGV[6] .. '"status":"' .. new .. '","lastSeen":"' .. ARGV[5] .. '"}}}')
+return 1
+"#;
+
+const PITCH_LUA: &str = r#"
+local v = redis.call('HINCRBY', KEYS[1], 'views', 1)
+local fv = tonumber(ARGV[3]) + 1
+if v < fv then v = fv; redis.call('HSET', KEYS[1], 'views', v) end
+redis.call('SADD', KEYS[2], ARGV[1])
+local u = math.max(redis.call('SCARD', KEYS[2]), tonumber(ARGV[4]))
+local needle = '"userId":' .. ARGV[1] .. ','
+for _, r in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
+  if string.find(r, needle, 1, true) then redis.call('LREM', KEYS[3], 0, r) end
+end
+redis.call('LPUSH', KEYS[3], ARGV[2])
+redis.call('LTRIM', KEYS[3], 0, 9)
+local recent = redis.call('LRANGE', KEYS[3], 0, -1)
+redis.call('PUBLISH', ARGV[7], ARGV[5] .. '"viewCount":' .. string.format('%d', v) ..
+  ',"uniqueViewers":' .. string.format('%d', u) .. ',"recentViewers":[' ..
+  table.concat(recent, ',') .. ']' .. ARGV[6])
+return v
+"#;
+
+const SEQ_MAX_LUA: &str = r#"
+local n = tonumber(ARGV[1])
+if (tonumber(redis.call('GET', KEYS[1])) or 0) < n then redis.call('SET', KEYS[1], n) end
+return 0
+"#;
+
+const TAKE_LUA: &str = r#"
+redis.call('SADD', KEYS[2], ARGV[1])
+local items = redis.call('LRANGE', KEYS[1], 0, -1)
+redis.call('DEL', KEYS[1])
+return items
+"#;
+
+/// The JSON of `origin` and `event` up to (not including) the fields a script appends.
+fn head(origin: &str, kind: &str, fields: &str) -> String {
+    let origin = serde_json::Value::from(origin);
+    format!(r#"{{"origin":{origin},"event":{{"kind":"{kind}",{fields}"#)
+}
+
+impl RedisLink {
+    /// A link to `url` (nothing is connected until [`RedisLink::spawn`]).
+    pub(crate) fn new(url: &str) -> Result<Self, RedisLinkError> {
+        let client = Client::open(url).map_err(|source| RedisLinkError::InvalidUrl {
+            url: url.to_owned(),
+            source,
+        })?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let instance = format!("i-{:016x}", rand::rng().random::<u64>());
+        Ok(RedisLink {
+            instance,
+            client,
+            tx,
+            rx: Mutex::new(Some(rx)),
+            status: watch::channel(RedisStatus::Down).0,
+            conn: Mutex::new(None),
+            numbered_alone: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Up or down.
+    pub(crate) fn status(&self) -> RedisStatus {
+        *self.status.borrow()
+    }
+
+    /// Hand a command to the link task (never blocks).
+    pub(crate) fn send(&self, cmd: Cmd) {
+        // The receiver lives as long as the task; after shutdown there is nothing to deliver.
+        let _ = self.tx.send(cmd);
+    }
+
+    fn set_conn(&self, conn: Option<MultiplexedConnection>) {
+        *self.conn.lock().unwrap_or_else(|e| e.into_inner()) = conn;
+    }
+
+    /// `user` got a seq from this instance's own counter (Redis away).
+    pub(crate) fn numbered_alone(&self, user: u64) {
+        self.numbered_alone
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(user);
+    }
+
+    /// The command connection, while up.
+    fn conn(&self) -> Option<MultiplexedConnection> {
+        if self.status() != RedisStatus::Up {
+            return None;
+        }
+        self.conn.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Start the link task; waits up to `first_wait` for the first connection so that a
+    /// server that starts next to a running Redis is up from its first session.
+    pub(crate) async fn spawn(
+        hub: &std::sync::Arc<Hub>,
+        stop: watch::Receiver<bool>,
+        first_wait: Duration,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let link = hub.redis_link()?;
+        let rx = link.rx.lock().unwrap_or_else(|e| e.into_inner()).take()?;
+        let mut status = link.status.subscribe();
+        let task = tokio::spawn(run(std::sync::Arc::downgrade(hub), rx, stop));
+        let _ = tokio::time::timeout(first_wait, status.wait_for(|s| *s == RedisStatus::Up)).await;
+        Some(task)
+    }
+
+    /// Take the Redis offline queue of `user` and mark `user` as having a session here
+    /// (before the session registers, so that nothing published after this is queued).
+    /// `None` when Redis is unreachable.
+    pub(crate) async fn take_queue(&self, user: u64) -> Option<Vec<Envelope>> {
+        let mut conn = self.conn()?;
+        let script = Script::new(TAKE_LUA);
+        let mut inv = script.key(key_queue(user));
+        inv.key(key_online(user)).arg(&self.instance);
+        let items: Vec<String> = tokio::time::timeout(IO_TIMEOUT, inv.invoke_async(&mut conn))
+            .await
+            .ok()?
+            .ok()?;
+        Some(
+            items
+                .iter()
+                .filter_map(|s| serde_json::from_str::<Envelope>(s).ok())
+                .collect(),
+        )
+    }
+
+    /// A user's presence as Redis has it; `None` when Redis is unreachable.
+    pub(crate) async fn presence(&self, user: u64) -> Option<Presence> {
+        let mut conn = self.conn()?;
+        let cmd = redis::cmd("HGETALL").arg(key_presence(user)).clone();
+        let map: std::collections::HashMap<String, String> =
+            tokio::time::timeout(IO_TIMEOUT, cmd.query_async(&mut conn))
+                .await
+                .ok()?
+                .ok()?;
+        let status = match map.get("status").map(String::as_str) {
+            Some("online") => PresenceStatus::Online,
+            Some("away") => PresenceStatus::Away,
+            _ => PresenceStatus::Offline,
+        };
+        Some(Presence {
+            user_id: user,
+            status,
+            last_seen: map.get("lastSeen").cloned(),
+        })
+    }
+
+    /// Whom `user` follows that is online or away, from Redis; `None` when unreachable.
+    pub(crate) async fn following_online(&self, user: u64) -> Option<Vec<Presence>> {
+        let mut conn = self.conn()?;
+        let cmd = redis::cmd("SMEMBERS").arg(key_following(user)).clone();
+        let mut followed: Vec<u64> = tokio::time::timeout(IO_TIMEOUT, cmd.query_async(&mut conn))
+            .await
+            .ok()?
+            .ok()?;
+        followed.sort_unstable();
+        let mut out = Vec::new();
+        for f in followed {
+            let p = self.presence(f).await?;
+            if p.status != PresenceStatus::Offline {
+                out.push(p);
+            }
+        }
+        Some(out)
+    }
+}
+
+/// Capped exponential backoff with jitter (half to full delay), reset on success.
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    fn new() -> Self {
+        Backoff {
+            next: BACKOFF_FIRST,
+        }
+    }
+
+    fn reset(&mut self) {
+        self.next = BACKOFF_FIRST;
+    }
+
+    fn delay(&mut self) -> Duration {
+        let d = self.next;
+        self.next = (self.next * 2).min(BACKOFF_CAP);
+        let half = d / 2;
+        half + half.mul_f64(rand::rng().random::<f64>())
+    }
+}
+
+/// Why an up link went down.
+#[derive(Debug, thiserror::Error)]
+enum LinkDown {
+    #[error("{0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("no answer in time")]
+    Timeout,
+    #[error("subscription ended (connection closed)")]
+    SubscriptionEnded,
+}
+
+/// How a stretch of the link's life ended.
+enum Ended {
+    Stopped,
+    Down(LinkDown),
+}
+
+async fn timed<T>(
+    f: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> Result<T, LinkDown> {
+    match tokio::time::timeout(IO_TIMEOUT, f).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(LinkDown::Timeout),
+    }
+}
+
+/// The link task: connect, serve, and on failure fall back and reconnect, until `stop`.
+async fn run(
+    hub: Weak<Hub>,
+    mut rx: mpsc::UnboundedReceiver<Cmd>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = Backoff::new();
+    // Whether this outage was already logged: once per outage, not per attempt or message.
+    let mut outage_logged = false;
+    let mut ever_up = false;
+    loop {
+        let Some(strong) = hub.upgrade() else { return };
+        let Some(link) = strong.redis_link() else {
+            return;
+        };
+        let connected = tokio::select! {
+            r = connect(&link.client) => r,
+            _ = stopped(&mut stop) => return,
+        };
+        drop(strong);
+        match connected {
+            Ok((conn, stream)) => {
+                backoff.reset();
+                let ended = serve(&hub, conn, stream, &mut rx, &mut stop, ever_up).await;
+                ever_up = true;
+                match ended {
+                    Ended::Stopped => return,
+                    Ended::Down(e) => {
+                        tracing::warn!(
+                            error = %e,
+                            "redis: connection lost; serving local sessions only, reconnecting with backoff"
+                        );
+                        outage_logged = true;
+                    }
+                }
+            }
+            Err(e) if !outage_logged => {
+                tracing::warn!(
+                    error = %e,
+                    "redis: unreachable; serving local sessions only, reconnecting with backoff"
+                );
+                outage_logged = true;
+            }
+            Err(e) => tracing::debug!(error = %e, "redis: reconnect failed"),
+        }
+        if let Some(hub) = hub.upgrade()
+            && let Some(link) = hub.redis_link()
+        {
+            link.set_conn(None);
+            link.status.send_replace(RedisStatus::Down);
+        }
+        // Down: run commands locally until the next attempt.
+        let until = tokio::time::Instant::now() + backoff.delay();
+        loop {
+            tokio::select! {
+                cmd = rx.recv() => match (cmd, hub.upgrade()) {
+                    (Some(cmd), Some(hub)) => hub.remote_fallback(cmd),
+                    _ => return,
+                },
+                _ = tokio::time::sleep_until(until) => break,
+                _ = stopped(&mut stop) => return,
+            }
+        }
+    }
+}
+
+/// Resolves once `stop` is set (or its sender is gone). The borrow `wait_for` returns is
+/// dropped here: it must not live across the callers' awaits.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+async fn connect(
+    client: &Client,
+) -> Result<(MultiplexedConnection, redis::aio::PubSubStream), LinkDown> {
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(IO_TIMEOUT))
+        .set_response_timeout(Some(IO_TIMEOUT));
+    let conn = timed(client.get_multiplexed_async_connection_with_config(&config)).await?;
+    let mut pubsub = timed(client.get_async_pubsub()).await?;
+    timed(pubsub.subscribe(CHANNEL)).await?;
+    Ok((conn, pubsub.into_on_message()))
+}
+
+/// Serve an up link until it fails or `stop`.
+async fn serve(
+    hub: &Weak<Hub>,
+    mut conn: MultiplexedConnection,
+    mut stream: redis::aio::PubSubStream,
+    rx: &mut mpsc::UnboundedReceiver<Cmd>,
+    stop: &mut watch::Receiver<bool>,
+    reconnect: bool,
+) -> Ended {
+    let scripts = Scripts::new();
+    {
+        let Some(hub) = hub.upgrade() else {
+            return Ended::Stopped;
+        };
+        let Some(link) = hub.redis_link() else {
+            return Ended::Stopped;
+        };
+        // Re-assert who has sessions here: Redis may have restarted empty, or this instance
+        // may have lost users while away.
+        if let Err(e) = resync(&hub, link, &scripts, &mut conn).await {
+            return Ended::Down(e);
+        }
+        link.set_conn(Some(conn.clone()));
+        link.status.send_replace(RedisStatus::Up);
+        if reconnect {
+            tracing::info!("redis: reconnected; cross-instance delivery resumed");
+        } else {
+            tracing::info!(instance = %link.instance, "redis: connected");
+        }
+    }
+    let mut ping = tokio::time::interval(PING_EVERY);
+    loop {
+        tokio::select! {
+            msg = stream.next() => {
+                let Some(msg) = msg else {
+                    return Ended::Down(LinkDown::SubscriptionEnded);
+                };
+                let Some(hub) = hub.upgrade() else { return Ended::Stopped };
+                match msg.get_payload::<String>() {
+                    Ok(payload) => hub.remote_receive(&payload),
+                    Err(e) => tracing::warn!(error = %e, "redis: unreadable publication"),
+                }
+            }
+            cmd = rx.recv() => {
+                let (Some(cmd), Some(hub)) = (cmd, hub.upgrade()) else {
+                    return Ended::Stopped;
+                };
+                let Some(link) = hub.redis_link() else { return Ended::Stopped };
+                if let Err(e) = exec(&hub, link, &scripts, &mut conn, cmd.clone()).await {
+                    // Not published: this instance's sessions still get it.
+                    hub.remote_fallback(cmd);
+                    return Ended::Down(e);
+                }
+            }
+            _ = ping.tick() => {
+                if let Err(e) = timed(redis::cmd("PING").query_async::<String>(&mut conn)).await {
+                    return Ended::Down(e);
+                }
+            }
+            _ = stopped(stop) => return Ended::Stopped,
+        }
+    }
+}
+
+struct Scripts {
+    durable: Script,
+    presence: Script,
+    pitch: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        Scripts {
+            durable: Script::new(DURABLE_LUA),
+            presence: Script::new(PRESENCE_LUA),
+            pitch: Script::new(PITCH_LUA),
+        }
+    }
+}
+
+/// Run one command against Redis.
+async fn exec(
+    hub: &Hub,
+    link: &RedisLink,
+    scripts: &Scripts,
+    conn: &mut MultiplexedConnection,
+    cmd: Cmd,
+) -> Result<(), LinkDown> {
+    let me = &link.instance;
+    match cmd {
+        Cmd::Publish(event) => {
+            if let Event::Follow { follower, followee } = &event {
+                let mut p = redis::pipe();
+                p.sadd(key_following(*follower), *followee)
+                    .sadd(key_followers(*followee), *follower);
+                timed(p.query_async::<()>(conn)).await?;
+            }
+            let env = Envelope {
+                origin: me.clone(),
+                event,
+            };
+            let payload = serde_json::to_string(&env).unwrap_or_default();
+            timed(
+                redis::cmd("PUBLISH")
+                    .arg(CHANNEL)
+                    .arg(payload)
+                    .query_async::<i64>(conn),
+            )
+            .await?;
+        }
+        Cmd::Durable {
+            user,
+            frame,
+            floor,
+            once,
+        } => {
+            let frame_json = serde_json::Value::from(frame).to_string();
+            let h = head(
+                me,
+                "durable",
+                &format!(r#""user":{user},"frame":{frame_json},"seq":"#),
+            );
+            let mut inv = scripts.durable.key(key_seq(user));
+            inv.key(key_online(user))
+                .key(key_queue(user))
+                .arg(floor)
+                .arg(h)
+                .arg("}}")
+                .arg(hub.config.offline_queue_cap)
+                .arg(CHANNEL)
+                .arg(once.unwrap_or_default());
+            timed(inv.invoke_async::<u64>(conn)).await?;
+        }
+        Cmd::Presence { user, change, at } => {
+            let (change, status) = match change {
+                PresenceChange::Connected => ("connect", ""),
+                PresenceChange::Disconnected => ("disconnect", ""),
+                PresenceChange::Set(s) => (
+                    "set",
+                    match s {
+                        PresenceStatus::Online => "online",
+                        PresenceStatus::Away => "away",
+                        PresenceStatus::Offline => "offline",
+                    },
+                ),
+            };
+            let h = head(
+                me,
+                "presence",
+                &format!(r#""at":{at},"presence":{{"userId":{user},"#),
+            );
+            let mut inv = scripts.presence.key(key_online(user));
+            inv.key(key_presence(user))
+                .key(format!("pitchey:instance:{me}:users"))
+                .arg(me)
+                .arg(change)
+                .arg(status)
+                .arg(user)
+                .arg(crate::time::iso_from_unix(at))
+                .arg(h)
+                .arg(CHANNEL)
+                .arg(at);
+            timed(inv.invoke_async::<i64>(conn)).await?;
+        }
+        Cmd::PitchView {
+            pitch,
+            viewer,
+            floor_views,
+            floor_unique,
+        } => {
+            let entry = serde_json::to_string(&viewer).unwrap_or_default();
+            let h = head(
+                me,
+                "pitch_stats",
+                &format!(r#""stats":{{"pitchId":{pitch},"#),
+            );
+            let mut inv = scripts.pitch.key(format!("pitchey:pitch:{pitch}"));
+            inv.key(format!("pitchey:pitch:{pitch}:viewers"))
+                .key(format!("pitchey:pitch:{pitch}:recent"))
+                .arg(viewer.user_id)
+                .arg(entry)
+                .arg(floor_views)
+                .arg(floor_unique)
+                .arg(h)
+                .arg("}}}")
+                .arg(CHANNEL);
+            timed(inv.invoke_async::<i64>(conn)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// After (re)connecting: every user with a session here is marked so in Redis, users that
+/// left while Redis was away are taken out, and this instance's follow graph is written back.
+async fn resync(
+    hub: &Hub,
+    link: &RedisLink,
+    scripts: &Scripts,
+    conn: &mut MultiplexedConnection,
+) -> Result<(), LinkDown> {
+    let me = &link.instance;
+    // Seqs handed out here alone during the outage: Redis's counters must not fall below.
+    let alone: Vec<u64> = link
+        .numbered_alone
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .drain()
+        .collect();
+    let seq_max = Script::new(SEQ_MAX_LUA);
+    for user in alone {
+        let mut inv = seq_max.key(key_seq(user));
+        inv.arg(hub.last_seq(user));
+        if let Err(e) = timed(inv.invoke_async::<i64>(conn)).await {
+            link.numbered_alone(user);
+            return Err(e);
+        }
+    }
+    let (local_users, follows) = hub.remote_snapshot();
+    let listed: Vec<u64> = timed(
+        redis::cmd("SMEMBERS")
+            .arg(format!("pitchey:instance:{me}:users"))
+            .query_async(conn),
+    )
+    .await?;
+    let now = crate::time::unix_secs();
+    let gone = listed.iter().filter(|u| !local_users.contains(u)).copied();
+    let changes = local_users
+        .iter()
+        .map(|u| (*u, PresenceChange::Connected))
+        .chain(gone.map(|u| (u, PresenceChange::Disconnected)))
+        .collect::<Vec<_>>();
+    for (user, change) in changes {
+        exec(
+            hub,
+            link,
+            scripts,
+            conn,
+            Cmd::Presence {
+                user,
+                change,
+                at: now,
+            },
+        )
+        .await?;
+    }
+    if !follows.is_empty() {
+        let mut p = redis::pipe();
+        for (follower, followee) in follows {
+            p.sadd(key_following(follower), followee)
+                .sadd(key_followers(followee), follower);
+        }
+        timed(p.query_async::<()>(conn)).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_the_cap_with_jitter() {
+        let mut b = Backoff::new();
+        let delays: Vec<Duration> = (0..10).map(|_| b.delay()).collect();
+        assert!(delays[0] >= BACKOFF_FIRST / 2 && delays[0] <= BACKOFF_FIRST);
+        assert!(delays.iter().all(|d| *d <= BACKOFF_CAP));
+        assert!(delays[9] >= BACKOFF_CAP / 2);
+        b.reset();
+        assert!(b.delay() <= BACKOFF_FIRST);
+    }
+
+    #[test]
+    fn script_completed_envelopes_parse() {
+        let h = head("i-1", "durable", r#""user":7,"frame":"{}","seq":"#);
+        let payload = format!(r#"{h}5,"queued":false}}}}"#);
+        let env: Envelope = serde_json::from_str(&payload).unwrap();
+        assert!(matches!(
+            env.event,
+            Event::Durable {
+                user: 7,
+                seq: 5,
+                queued: false,
+                ..
+            }
+        ));
+        let h = head("i-1", "presence", r#""at":9,"presence":{"userId":3,"#);
+        let payload = format!(r#"{h}"status":"away","lastSeen":"x"}}}}}}"#);
+        let env: Envelope = serde_json::from_str(&payload).unwrap();
+        assert!(matches!(env.event, Event::Presence { at: 9, .. }));
+    }
+}
