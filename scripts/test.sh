@@ -20,6 +20,12 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "the core builds for the browser without tokio (wasm32-unknown-unknown, no default features)"
 cargo check -p pitchey-realtime --no-default-features --target wasm32-unknown-unknown
 
+step "redis-server (the reference server's several-instance tests start their own on a free loopback port)"
+command -v redis-server >/dev/null || {
+  if [ "$(id -u)" -eq 0 ]; then apt-get update && apt-get install -y redis-server
+  else sudo apt-get update && sudo apt-get install -y redis-server; fi
+}
+
 step "tests: protocol, sans-IO core simulations, native client and reference server over loopback"
 cargo test --workspace --all-targets
 cargo test --workspace --doc
