@@ -586,7 +586,24 @@ async fn serve(
                     return Ended::Down(e);
                 }
             }
-            _ = stopped(stop) => return Ended::Stopped,
+            _ = stopped(stop) => {
+                // Leave Redis as the other instances should see it: what is still queued,
+                // then this instance's users gone (offline unless connected elsewhere).
+                if let Some(hub) = hub.upgrade()
+                    && let Some(link) = hub.redis_link()
+                {
+                    let leave = async {
+                        while let Ok(cmd) = rx.try_recv() {
+                            if exec(&hub, link, &scripts, &mut conn, cmd).await.is_err() {
+                                return;
+                            }
+                        }
+                        let _ = resync(&hub, link, &scripts, &mut conn).await;
+                    };
+                    let _ = tokio::time::timeout(IO_TIMEOUT, leave).await;
+                }
+                return Ended::Stopped;
+            }
         }
     }
 }
