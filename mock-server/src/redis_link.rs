@@ -1,11 +1,11 @@
 //! Several instances through Redis (`--redis-url`): the link between this process and Redis.
 //!
 //! One task owns the connections: a subscription to [`CHANNEL`] and a multiplexed connection
-//! for commands. The hub hands it [`Cmd`]s without waiting (an unbounded channel: the hub's
+//! for commands. The hub hands it commands without waiting (an unbounded channel: the hub's
 //! lock never awaits); the task runs each as one Lua script or `PUBLISH`, so that state in
 //! Redis and the publication that announces it change together. Every instance, this one
-//! included, delivers what it *receives* on the subscription ([`crate::hub`]'s `remote`
-//! module): one subscription per instance and one session per instance means each session
+//! included, delivers what it *receives* on the subscription (the `hub::remote` module):
+//! each instance has one subscription and each session lives on one instance, so each session
 //! gets each publication once.
 //!
 //! When Redis is unreachable the task runs each command on this instance alone (the hub's
