@@ -2,6 +2,7 @@
 //! variables and by the command line.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use pitchey_realtime::protocol::RateLimit;
@@ -61,6 +62,9 @@ pub struct ServerConfig {
     /// A write to a client that takes longer than this ends the session (a client that stopped
     /// reading must not hold a task forever).
     pub write_timeout: Duration,
+    /// Keep durable state (seqs, replay logs, offline queues, drafts, de-dup ids) in an
+    /// embedded store in this directory (`--data-dir`, `WS_DATA_DIR`); in memory when `None`.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -87,6 +91,7 @@ impl Default for ServerConfig {
             session_outbox_cap: 1024,
             close_grace: Duration::from_secs(2),
             write_timeout: Duration::from_secs(10),
+            data_dir: None,
         }
     }
 }
@@ -120,7 +125,8 @@ impl ServerConfig {
     /// `WS_RATE_LIMIT_MAX_MESSAGES`, `WS_RATE_LIMIT_WINDOW_MS`, `WS_RATE_LIMIT_REFILL_RATE`,
     /// `WS_HEARTBEAT_INTERVAL`, `WS_SESSION_TIMEOUT`, `WS_MESSAGE_QUEUE_ENABLED`) and ours
     /// (`WS_RATE_LIMIT_CLOSE_AFTER`, `WS_MAX_FRAME_BYTES`, `WS_READ_BUFFER_BYTES`,
-    /// `WS_OFFLINE_QUEUE_CAP`, `WS_REPLAY_LOG_CAP`, `WS_DEDUP_WINDOW_MS`), and `JWT_SECRET`.
+    /// `WS_OFFLINE_QUEUE_CAP`, `WS_REPLAY_LOG_CAP`, `WS_DEDUP_WINDOW_MS`, `WS_DATA_DIR`), and
+    /// `JWT_SECRET`.
     ///
     /// When `JWT_SECRET` is unset the secret is generated and a loud warning is logged: tokens
     /// then only come from the server itself (its banner, [`crate::RunningServer::token`]).
@@ -176,6 +182,9 @@ impl ServerConfig {
         }
         if let Some(v) = parse(&get, "WS_DEDUP_WINDOW_MS", "whole number")? {
             c.dedup_window_ms = v;
+        }
+        if let Some(dir) = get("WS_DATA_DIR").filter(|d| !d.trim().is_empty()) {
+            c.data_dir = Some(PathBuf::from(dir));
         }
         Ok(c)
     }

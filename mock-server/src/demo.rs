@@ -59,7 +59,7 @@ pub(crate) async fn run(hub: Arc<Hub>, mut stop: watch::Receiver<bool>) {
                 upload_progress = (upload_progress + 20.0).min(100.0);
                 let done = upload_progress >= 100.0;
                 let total = 10_485_760_u64;
-                hub.upload_progress(
+                let sent = hub.upload_progress(
                     DEMO_MAIN_USER,
                     UploadProgress {
                         upload_id: format!("u-{upload_n}"),
@@ -74,6 +74,9 @@ pub(crate) async fn run(hub: Arc<Hub>, mut stop: watch::Receiver<bool>) {
                         },
                     },
                 );
+                if let Err(e) = sent {
+                    tracing::error!(error = %e, "demo upload_progress not stored");
+                }
                 if done {
                     upload_progress = 0.0;
                     upload_n += 1;
@@ -126,7 +129,7 @@ fn notification(hub: &Hub) {
         options.into_iter().nth(i)
     };
     if let Some((kind, title, message, data)) = n {
-        hub.notify(
+        let sent = hub.notify(
             DEMO_MAIN_USER,
             NewNotification {
                 kind: kind.into(),
@@ -135,6 +138,9 @@ fn notification(hub: &Hub) {
                 data,
             },
         );
+        if let Err(e) = sent {
+            tracing::error!(error = %e, "demo notification not stored");
+        }
     }
 }
 

@@ -41,6 +41,9 @@ pub enum ApiError {
     /// Fault injection: connections are refused for a while (503).
     #[error("connections are refused for a while (fault injection)")]
     Refusing,
+    /// The durable store could not commit the write; nothing was promised (500).
+    #[error("storage failed: {0}")]
+    Store(#[from] crate::store::StoreError),
 }
 
 impl IntoResponse for ApiError {
@@ -51,6 +54,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             ApiError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
             ApiError::Refusing => (StatusCode::SERVICE_UNAVAILABLE, "refusing_connections"),
+            ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         (
             status,
@@ -219,7 +223,7 @@ async fn notify(
     body: Result<Json<NotifyBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(body) = body?;
-    let (notification, d) = hub.notify(body.user_id, body.notification);
+    let (notification, d) = hub.notify(body.user_id, body.notification)?;
     Ok(Json(json!({
         "delivered": d.live > 0,
         "sessions": d.live,
@@ -268,7 +272,7 @@ async fn upload_progress(
         }
         _ => caller.0.user_id,
     };
-    let d = hub.upload_progress(target, body.progress);
+    let d = hub.upload_progress(target, body.progress)?;
     Ok(Json(
         json!({ "delivered": d.live > 0, "sessions": d.live, "queued": d.queued }),
     ))
@@ -289,7 +293,7 @@ async fn announce(
 ) -> Result<Json<Value>, ApiError> {
     caller.admin()?;
     let Json(body) = body?;
-    let users = hub.announce(body.title, body.message);
+    let users = hub.announce(body.title, body.message)?;
     Ok(Json(json!({ "users": users })))
 }
 
@@ -317,7 +321,7 @@ async fn follow(
         }
         _ => caller.0.user_id,
     };
-    let new = hub.follow(follower, body.user_id);
+    let new = hub.follow(follower, body.user_id)?;
     Ok(Json(
         json!({ "followerId": follower, "userId": body.user_id, "new": new }),
     ))

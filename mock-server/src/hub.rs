@@ -23,9 +23,10 @@ use tokio::sync::{mpsc, watch};
 use crate::auth::AuthUser;
 use crate::config::ServerConfig;
 use crate::drafts::{Draft, DraftDecision, decide};
+use crate::metrics;
 use crate::pitches::PitchBook;
 use crate::presence::PresenceBook;
-use crate::store::{Applied, FrameText, LoggedFrame, MemoryStore, QueuedFrame, Store, StoreLimits};
+use crate::store::{Applied, FrameText, LoggedFrame, QueuedFrame, Store, StoreError};
 use crate::time::{now_iso, unix_secs};
 
 /// A command to one session's task.
@@ -72,6 +73,10 @@ pub(crate) struct Counters {
     pub auth_failures: AtomicU64,
     pub offline_dropped: AtomicU64,
     pub slow_consumers_dropped: AtomicU64,
+    /// Frames received, by `type` (`invalid`, `unknown`, `binary` for the rest).
+    pub messages_in_by_type: crate::metrics::TypeCounters,
+    /// Frames written, by `type`.
+    pub messages_out_by_type: crate::metrics::TypeCounters,
 }
 
 impl Counters {
@@ -90,7 +95,6 @@ struct HubState {
     investor_interest: HashMap<u64, u64>,
     usernames: HashMap<u64, String>,
     next_key: u64,
-    next_notification: u64,
     shutting_down: bool,
     /// Fault injection: upgrades are refused (503) until then.
     refuse_connects_until: Option<Instant>,
@@ -167,19 +171,13 @@ pub(crate) fn error_frame(
 }
 
 impl Hub {
-    pub(crate) fn new(config: ServerConfig) -> Self {
-        let store = MemoryStore::new(StoreLimits {
-            offline_queue_cap: config.offline_queue_cap,
-            replay_log_cap: config.replay_log_cap,
-            dedup_window: std::time::Duration::from_millis(config.dedup_window_ms),
-            dedup_cap: config.dedup_cap,
-        });
+    pub(crate) fn new(config: ServerConfig, store: Box<dyn Store>) -> Self {
         Hub {
             config,
             counters: Counters::default(),
             started: Instant::now(),
             state: Mutex::new(HubState {
-                store: Box::new(store),
+                store,
                 sessions: HashMap::new(),
                 by_user: HashMap::new(),
                 subscribers: HashMap::new(),
@@ -188,7 +186,6 @@ impl Hub {
                 investor_interest: HashMap::new(),
                 usernames: HashMap::new(),
                 next_key: 1,
-                next_notification: 1,
                 shutting_down: false,
                 refuse_connects_until: None,
                 revoked_before: HashMap::new(),
@@ -428,8 +425,15 @@ impl Hub {
 
     /// A durable message for `user`: numbered (`seq`), logged for `resume`, sent to every
     /// session of the user (so that each sees every seq: no gaps), or queued when the user has
-    /// no session at all.
-    fn deliver_durable(&self, st: &mut HubState, user: u64, msg: ServerMessage) -> Delivery {
+    /// no session at all. The store commits before the frame leaves: a `seq` a client has
+    /// seen is never handed out again after a restart, and a queued frame is durable before
+    /// the request that queued it is answered.
+    fn deliver_durable(
+        &self,
+        st: &mut HubState,
+        user: u64,
+        msg: ServerMessage,
+    ) -> Result<Delivery, StoreError> {
         let mut frame = ServerFrame::new(msg);
         let seq = (!self.seed_mode()).then(|| st.store.next_seq(user));
         if let Some(seq) = seq {
@@ -453,15 +457,17 @@ impl Hub {
                     .offline_dropped
                     .fetch_add(dropped as u64, Ordering::Relaxed);
             }
-            return Delivery {
+            st.store.commit()?;
+            return Ok(Delivery {
                 live: 0,
                 queued: self.config.offline_queue_cap > 0,
-            };
+            });
         }
-        Delivery {
+        st.store.commit()?;
+        Ok(Delivery {
             live: self.route(st, sessions, &text),
             queued: false,
-        }
+        })
     }
 
     /// Sessions subscribed to `channel`.
@@ -548,8 +554,12 @@ impl Hub {
             Self::subscribers_of(st, &Channel::Pitch(pitch_id))
         };
         self.route(st, targets, &frame);
-        if let Some(owner) = owner {
-            self.push_dashboard(st, owner);
+        if let Some(owner) = owner
+            && let Err(e) = self.push_dashboard(st, owner)
+        {
+            // The view counts; only the owner's dashboard frame is lost (it is a snapshot,
+            // the next one carries the total).
+            tracing::error!(error = %e, owner, "dashboard_update not stored");
         }
     }
 
@@ -564,13 +574,14 @@ impl Hub {
         }
     }
 
-    fn push_dashboard(&self, st: &mut HubState, user: u64) {
+    fn push_dashboard(&self, st: &mut HubState, user: u64) -> Result<(), StoreError> {
         let metrics = Self::dashboard(st, user);
         self.deliver_durable(
             st,
             user,
             ServerMessage::DashboardUpdate(DashboardUpdate { metrics }),
-        );
+        )
+        .map(|_| ())
     }
 
     /// `presence_update` from a client (or the demo): set the status, tell followers.
@@ -603,13 +614,16 @@ impl Hub {
     }
 
     /// `draft_sync`: accept (store, and `draft_sync` to the user's other sessions) or conflict.
+    /// An accepted save with an `id` is remembered for de-duplication in the same commit, so
+    /// that the ack the caller sends next promises nothing that is not on disk.
     pub(crate) fn draft_sync(
         &self,
         key: SessionKey,
         session_id: &str,
         user: u64,
         save: DraftSave,
-    ) -> DraftOutcome {
+        id: Option<&str>,
+    ) -> Result<DraftOutcome, StoreError> {
         let mut guard = self.lock();
         let st = &mut *guard;
         let current = st.store.draft(user, &save.draft_id);
@@ -617,12 +631,12 @@ impl Hub {
             DraftDecision::Conflict {
                 server_version,
                 server_content,
-            } => DraftOutcome::Conflict(DraftConflict {
+            } => Ok(DraftOutcome::Conflict(DraftConflict {
                 draft_id: save.draft_id,
                 base_version: save.base_version,
                 server_version,
                 server_content,
-            }),
+            })),
             DraftDecision::Accept { version } => {
                 let updated_at = now_iso();
                 let draft_type = save
@@ -638,6 +652,13 @@ impl Hub {
                         updated_at: updated_at.clone(),
                     },
                 );
+                if let Some(id) = id.filter(|_| !self.seed_mode()) {
+                    let applied = Applied {
+                        version: Some(version),
+                    };
+                    st.store.remember(user, id, applied, Instant::now());
+                }
+                st.store.commit()?;
                 let synced = DraftSynced {
                     draft_id: save.draft_id,
                     draft_type,
@@ -654,7 +675,7 @@ impl Hub {
                     .filter(|k| *k != key)
                     .collect();
                 self.route(st, others, &encode(ServerMessage::DraftSync(synced)));
-                DraftOutcome::Accepted { version }
+                Ok(DraftOutcome::Accepted { version })
             }
         }
     }
@@ -664,7 +685,9 @@ impl Hub {
         self.lock().store.seen(user, id, Instant::now())
     }
 
-    /// Remember an applied message id.
+    /// Remember an applied message id. Not committed here: the messages acked this way
+    /// (pings, typing, presence, views, subscriptions) have no durable effect to protect, so
+    /// their ids reach the disk with the next commit rather than cost a sync each.
     pub(crate) fn remember(&self, user: u64, id: &str, applied: Applied) {
         self.lock()
             .store
@@ -693,17 +716,21 @@ impl Hub {
     // ---- HTTP-driven events ---------------------------------------------------------------
 
     /// `POST /api/ws/notify`.
-    pub(crate) fn notify(&self, user: u64, n: NewNotification) -> (Notification, Delivery) {
+    pub(crate) fn notify(
+        &self,
+        user: u64,
+        n: NewNotification,
+    ) -> Result<(Notification, Delivery), StoreError> {
         let mut guard = self.lock();
         let st = &mut *guard;
         let notification = self.make_notification(st, n);
-        let d = self.deliver_durable(st, user, ServerMessage::Notification(notification.clone()));
-        (notification, d)
+        let d =
+            self.deliver_durable(st, user, ServerMessage::Notification(notification.clone()))?;
+        Ok((notification, d))
     }
 
     fn make_notification(&self, st: &mut HubState, n: NewNotification) -> Notification {
-        let id = format!("n-{}", st.next_notification);
-        st.next_notification += 1;
+        let id = format!("n-{}", st.store.next_notification());
         Notification {
             id,
             kind: n.kind,
@@ -716,13 +743,17 @@ impl Hub {
     }
 
     /// `POST /api/ws/upload-progress`.
-    pub(crate) fn upload_progress(&self, user: u64, p: UploadProgress) -> Delivery {
+    pub(crate) fn upload_progress(
+        &self,
+        user: u64,
+        p: UploadProgress,
+    ) -> Result<Delivery, StoreError> {
         let mut guard = self.lock();
         self.deliver_durable(&mut guard, user, ServerMessage::UploadProgress(p))
     }
 
     /// `POST /api/ws/announce`: a `system` notification to every connected user.
-    pub(crate) fn announce(&self, title: String, message: String) -> usize {
+    pub(crate) fn announce(&self, title: String, message: String) -> Result<usize, StoreError> {
         let mut guard = self.lock();
         let st = &mut *guard;
         let users: Vec<u64> = st.by_user.keys().copied().collect();
@@ -736,18 +767,18 @@ impl Hub {
             },
         );
         for user in &users {
-            self.deliver_durable(st, *user, ServerMessage::Notification(n.clone()));
+            self.deliver_durable(st, *user, ServerMessage::Notification(n.clone()))?;
         }
-        users.len()
+        Ok(users.len())
     }
 
     /// `follower` follows `followee`: a `follow` notification and a `dashboard_update` to the
     /// followee. False when it already did.
-    pub(crate) fn follow(&self, follower: u64, followee: u64) -> bool {
+    pub(crate) fn follow(&self, follower: u64, followee: u64) -> Result<bool, StoreError> {
         let mut guard = self.lock();
         let st = &mut *guard;
         if !st.presence.follow(follower, followee) {
-            return false;
+            return Ok(false);
         }
         let name = st
             .usernames
@@ -763,9 +794,9 @@ impl Hub {
                 data: json!({ "followerId": follower }),
             },
         );
-        self.deliver_durable(st, followee, ServerMessage::Notification(n));
-        self.push_dashboard(st, followee);
-        true
+        self.deliver_durable(st, followee, ServerMessage::Notification(n))?;
+        self.push_dashboard(st, followee)?;
+        Ok(true)
     }
 
     /// Seed a follow without notifying (demo fixture).
@@ -790,7 +821,9 @@ impl Hub {
         let mut guard = self.lock();
         let st = &mut *guard;
         *st.investor_interest.entry(user).or_default() += n;
-        self.push_dashboard(st, user);
+        if let Err(e) = self.push_dashboard(st, user) {
+            tracing::error!(error = %e, user, "demo dashboard_update not stored");
+        }
     }
 
     /// A user's presence.
@@ -943,6 +976,7 @@ impl Hub {
                 "# HELP pitchey_ws_{name} {help}\n# TYPE pitchey_ws_{name} {kind}\npitchey_ws_{name} {value}\n"
             ));
         }
+        metrics::prometheus_details(&mut out, &stats);
         out
     }
 
@@ -951,6 +985,7 @@ impl Hub {
         let st = self.lock();
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let commits = st.store.commit_stats();
         let sessions_per_user: serde_json::Map<String, Value> = st
             .by_user
             .iter()
@@ -972,6 +1007,28 @@ impl Hub {
             "slowConsumersDropped": get(&c.slow_consumers_dropped),
             "uptimeSecs": self.started.elapsed().as_secs(),
             "seedCompatible": self.seed_mode(),
+            "messagesInByType": c.messages_in_by_type.snapshot(),
+            "messagesOutByType": c.messages_out_by_type.snapshot(),
+            "offlineQueueDepths": st
+                .store
+                .queue_depths()
+                .into_iter()
+                .map(|(u, n)| (u.to_string(), Value::from(n)))
+                .collect::<serde_json::Map<String, Value>>(),
+            // Frames handed to sessions and not yet written.
+            "outboxQueued": st
+                .sessions
+                .values()
+                .map(|e| e.tx.max_capacity() - e.tx.capacity())
+                .sum::<usize>(),
+            "store": {
+                "kind": st.store.kind(),
+                "commits": commits.commits,
+                "commitMicros": commits.micros,
+                "commitFailures": commits.failures,
+            },
+            // The hook for several instances (`--redis-url`): `up` or `down` once it exists.
+            "redis": "disabled",
         })
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! The reference server for Pitchey's real-time protocol `pitchey-v1` (see `PROTOCOL.md`): what
 //! a frontend developer runs instead of the real backend, and the peer every client of ours is
-//! tested against. One process, in-memory state, zero setup.
+//! tested against. One process, in-memory state, zero setup; `--data-dir` keeps what it promised
+//! across restarts.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), pitchey_mock_server::ServerError> {
@@ -19,8 +20,8 @@
 //! | --- | --- | --- |
 //! | `GET /ws` | token in `?token=` or `Authorization: Bearer` | WebSocket, subprotocol `pitchey-v1`; 401 before the upgrade on a missing, malformed, wrongly signed, non-HS256 (`alg: none`) or expired token. `?lastSeq=N` resumes at connect time. |
 //! | `GET /api/ws/health` | none | `{status, protocol, connections, uptimeSecs, seedCompatible}` |
-//! | `GET /metrics` | none | the same counters as Prometheus text (`pitchey_ws_*`) |
-//! | `GET /api/ws/stats` | admin | connections, users, sessions per user, messages in/out, rate-limit hits, invalid messages, auth failures, offline queue depth and drops |
+//! | `GET /metrics` | none | the same numbers as Prometheus text (`pitchey_ws_*`; per type and per user as labels: `pitchey_ws_messages_in_by_type_total{type}`, `..._out_by_type_total{type}`, `pitchey_ws_user_sessions{user}`, `pitchey_ws_user_offline_queue_depth{user}`; `pitchey_ws_store_*`, `pitchey_ws_redis_enabled`, `pitchey_ws_redis_up`) |
+//! | `GET /api/ws/stats` | admin | connections, users, `sessionsPerUser`, messages in/out in total and by type (`messagesInByType`, `messagesOutByType`; inbound types the protocol does not know count as `unknown`, unparsable frames as `invalid`, binary ones as `binary`), rate-limit hits, invalid messages, auth failures, offline queue depth in total and per user (`offlineQueueDepths`) and drops, `outboxQueued` (frames not yet written to sessions), `store {kind, commits, commitMicros, commitFailures}`, `redis` (`disabled`, `up`, `down`) |
 //! | `POST /api/ws/notify` | any token | `{userId, notification: {type, title, message, data}}`: a `notification` live, or queued for an offline user |
 //! | `GET /api/ws/presence/{userId}` | any token | `{userId, status, lastSeen}` (never seen: `offline`, no `lastSeen`) |
 //! | `GET /api/ws/following-online` | any token | `{userId, count, users: [presence...]}`: whom the caller follows that is online or away |
@@ -83,7 +84,7 @@
 //!   `ack`, `error`, ...) has no `seq`. `resume {lastSeq}` is answered with a second
 //!   `connected` frame (same `sessionId`) whose `resumed` is `true` when everything after
 //!   `lastSeq` is still kept and `false` when some of it is gone (or `lastSeq` is ahead of the
-//!   server's counter, e.g. after a restart: state is in memory): continuity is lost, refetch.
+//!   server's counter, e.g. after a restart without `--data-dir`): continuity is lost, refetch.
 //!   Then come the logged frames after `lastSeq` that this session has not had (from before it
 //!   connected and not in its offline queue), with their original `seq`, then the `ack`.
 //!   `?lastSeq=N` on the upgrade URL does the same at connect time: `connected.resumed` says
@@ -96,6 +97,31 @@
 //! - **Seed-compatible mode** turns every addition off: empty `features`, no `rateLimit` or
 //!   `resumed` in `connected`, no `ack`, no `seq`, no `retryAfterMs`; `subscribe`,
 //!   `unsubscribe` and `resume` get `error unknown_type`; drafts are last-write-wins.
+//!
+//! ## Persistence (`--data-dir`, `WS_DATA_DIR`)
+//! Without it, state is in memory ([`store::MemoryStore`]). With it, [`persist::DiskStore`]
+//! keeps per-user seq counters, replay logs, offline queues, drafts with their versions, the
+//! de-dup ids with their answers and the notification counter in `DIR/pitchey.redb`.
+//! - **Durable before promised.** Every write is also a pending record change; the hub
+//!   commits them (one transaction, synced to disk) before it sends the ack of a
+//!   `draft_sync` (draft and de-dup id in the same transaction), answers an HTTP request that
+//!   queued or sent a durable frame, or lets a frame with a new `seq` out (so a seq a client
+//!   has seen is never handed out again after a crash). A failed commit acks nothing: the
+//!   client gets `error internal` (with the message's `id`) or HTTP 500 and sends again.
+//! - **What is written lazily**: de-dup ids of messages with no durable effect (pings,
+//!   typing, presence, views, subscriptions) and the removal of frames taken from an offline
+//!   queue ride along with the next commit; after a crash the latter are delivered once more
+//!   with their original seqs, which clients drop as already seen.
+//! - **After a crash** (SIGKILL), the next start on the same directory has every acked draft
+//!   version and queued notification, and resumes (`resume`, `?lastSeq=`) from the replay log
+//!   with `resumed: true`; seqs go on from where they were. `tests/persistence.rs` checks it
+//!   under load and prints the figures.
+//! - **A store that cannot be read** (corrupt, not a redb file, unreadable, or open in another
+//!   process) stops the start with an error naming the file and a non-zero exit; never an
+//!   empty state.
+//! - **Cost**: commits run under the hub's lock, one per durable message. Redb syncs each
+//!   commit, so durable writes are bounded by the disk's sync rate; the commit count and time
+//!   are in `/api/ws/stats` (`store`) and `/metrics`.
 //!
 //! ## Tokens and the secret
 //! HS256 with `JWT_SECRET`. When it is unset the server generates a secret for the run and
@@ -116,7 +142,8 @@
 //!
 //! ## Structure
 //! [`config`], [`auth`], [`rate_limit`], [`store`] (durable state behind the `Store` trait:
-//! seqs, replay logs, offline queues, drafts, de-dup window; in memory today), `hub` (sessions,
+//! seqs, replay logs, offline queues, drafts, de-dup window; in memory, or [`persist`] on disk
+//! with `--data-dir`), `metrics` (counters by type, Prometheus text), `hub` (sessions,
 //! subscriptions, routing, presence / pitch / dashboard books), `session` (one WebSocket),
 //! `http` (routes), `demo`.
 //!
@@ -125,12 +152,18 @@
 //!   HTTP + WebSocket on one port, and axum is the maintained tokio-native choice.
 //! - `jsonwebtoken` (`rust_crypto`): HS256 verification without a C toolchain.
 //! - `tower-http` (`cors` only): browsers on another origin call the HTTP endpoints.
+//! - `redb`: the embedded store behind `--data-dir`. Pure Rust (no C build: SQLite through
+//!   `rusqlite`'s `bundled` feature compiles C for a minute on a 2-core machine), crash-safe
+//!   copy-on-write commits that are synced by default (`Durability::Immediate`), checksummed
+//!   pages, and typed tables with tuple keys that fit our records (user and seq, user and
+//!   draft id) without SQL. Synchronous, like the `Store` trait: the hub calls it under its lock.
 //! - `serde` / `serde_json`, `pitchey-realtime` (`protocol` only): the wire types, shared with
 //!   the SDK so that server and clients cannot drift apart.
 //! - `clap`: the binary's flags and `token` subcommand; `rand`: secrets, session ids, demo
 //!   traffic; `thiserror`, `tracing`, `tracing-subscriber`: errors and logs.
 //! - Tests: `tokio-tungstenite` (a real WebSocket client) and `futures-util`; HTTP is spoken
-//!   over a plain `TcpStream` in `tests/common`, which spares the build a second HTTP stack.
+//!   over a plain `TcpStream` in `tests/common`, which spares the build a second HTTP stack;
+//!   `tempfile` gives each persistence test its own data directory, removed afterwards.
 
 #![warn(missing_docs)]
 
@@ -140,6 +173,8 @@ mod demo;
 pub mod drafts;
 mod http;
 mod hub;
+mod metrics;
+pub mod persist;
 pub mod pitches;
 pub mod presence;
 pub mod rate_limit;
@@ -173,6 +208,9 @@ pub enum ServerError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The store under `data_dir` could not be opened or loaded (corrupt, unreadable, in use).
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
 }
 
 /// A server running on the current tokio runtime.
@@ -186,6 +224,9 @@ pub struct RunningServer {
 
 /// Start a server and return once it listens.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
+    // Opened before binding: a store that cannot be read must stop the start, not leave a
+    // server running on empty state.
+    let store = open_store(&config)?;
     let bind = config.bind;
     let listener = TcpListener::bind(bind)
         .await
@@ -193,7 +234,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let addr = listener
         .local_addr()
         .map_err(|source| ServerError::Bind { addr: bind, source })?;
-    let hub = Arc::new(Hub::new(config));
+    let hub = Arc::new(Hub::new(config, store));
     let (stop, stop_rx) = watch::channel(false);
     let demo = hub.config.demo.then(|| {
         demo::seed(&hub);
@@ -219,6 +260,20 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         stop,
         server,
         demo,
+    })
+}
+
+/// The store `config` asks for: on disk under `data_dir`, or in memory.
+fn open_store(config: &ServerConfig) -> Result<Box<dyn store::Store>, ServerError> {
+    let limits = store::StoreLimits {
+        offline_queue_cap: config.offline_queue_cap,
+        replay_log_cap: config.replay_log_cap,
+        dedup_window: Duration::from_millis(config.dedup_window_ms),
+        dedup_cap: config.dedup_cap,
+    };
+    Ok(match &config.data_dir {
+        Some(dir) => Box::new(persist::DiskStore::open(dir, limits)?),
+        None => Box::new(store::MemoryStore::new(limits)),
     })
 }
 

@@ -33,6 +33,10 @@ struct Cli {
     /// Largest accepted frame in bytes (default 64 KiB, or WS_MAX_FRAME_BYTES).
     #[arg(long)]
     max_frame_bytes: Option<usize>,
+    /// Keep offline queues, seq counters, replay logs, drafts and de-dup ids in an embedded
+    /// store in this directory, across restarts (default: WS_DATA_DIR; none: in memory).
+    #[arg(long)]
+    data_dir: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -108,6 +112,9 @@ async fn main() -> ExitCode {
     config.seed_compatible = cli.seed_compatible;
     config.demo = cli.demo;
     config.dev_tokens = cli.demo;
+    if let Some(dir) = cli.data_dir {
+        config.data_dir = Some(dir);
+    }
     if let Some(max) = cli.max_frame_bytes {
         config.max_frame_bytes = max;
     }

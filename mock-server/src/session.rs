@@ -121,6 +121,10 @@ pub(crate) async fn run(
 impl Session {
     async fn send(&mut self, text: FrameText) -> Result<(), Gone> {
         Counters::bump(&self.hub.counters.messages_out);
+        self.hub
+            .counters
+            .messages_out_by_type
+            .bump(crate::metrics::frame_kind(&text));
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
         }
@@ -218,6 +222,7 @@ impl Session {
             Message::Text(text) => self.text(text.as_str()).await,
             Message::Binary(_) => {
                 Counters::bump(&self.hub.counters.messages_in);
+                self.hub.counters.messages_in_by_type.bump("binary");
                 match self.rate_limit(None).await? {
                     Gate::Pass => {}
                     Gate::Refused => return Ok(None),
@@ -304,6 +309,29 @@ impl Session {
             Ok(r) => (r.kind == "ping", r.id.clone()),
             Err(_) => (false, None),
         };
+        // Parsed before the rate limit so that refused messages count under their type too.
+        let frame = match raw {
+            Err(e) => Err(format!(
+                "malformed frame: {}",
+                strip_position(&e.to_string())
+            )),
+            Ok(raw) => {
+                let kind = raw.kind.clone();
+                ClientFrame::from_raw(raw)
+                    .map(|f| {
+                        // Only a type the protocol knows becomes a label: the client picks it.
+                        let known = !matches!(f.message, ClientMessage::Unknown { .. });
+                        counters
+                            .messages_in_by_type
+                            .bump(if known { &kind } else { "unknown" });
+                        f
+                    })
+                    .map_err(|e| e.to_string())
+            }
+        };
+        if frame.is_err() {
+            counters.messages_in_by_type.bump("invalid");
+        }
         // Every message but `ping` counts, malformed ones included.
         if !is_ping {
             match self.rate_limit(id.as_deref()).await? {
@@ -312,13 +340,6 @@ impl Session {
                 Gate::Close(end) => return Ok(Some(end)),
             }
         }
-        let frame = match raw {
-            Err(e) => Err(format!(
-                "malformed frame: {}",
-                strip_position(&e.to_string())
-            )),
-            Ok(raw) => ClientFrame::from_raw(raw).map_err(|e| e.to_string()),
-        };
         match frame {
             Ok(frame) => self.dispatch(frame).await,
             Err(message) => {
@@ -434,20 +455,36 @@ impl Session {
     }
 
     async fn draft_sync(&mut self, id: Option<String>, save: DraftSave) -> Result<(), Gone> {
-        let outcome = self
-            .hub
-            .draft_sync(self.key, &self.session_id, self.user.user_id, save);
+        let outcome = self.hub.draft_sync(
+            self.key,
+            &self.session_id,
+            self.user.user_id,
+            save,
+            id.as_deref(),
+        );
         match outcome {
-            DraftOutcome::Accepted { version } => {
-                self.ack(
-                    id,
-                    Applied {
+            // The hub stored the id with the draft in one commit: ack without remembering.
+            Ok(DraftOutcome::Accepted { version }) => match id {
+                Some(id) if !self.seed_mode() => {
+                    self.send_msg(ServerMessage::Ack(Ack {
+                        id,
                         version: Some(version),
-                    },
-                )
+                    }))
+                    .await
+                }
+                _ => Ok(()),
+            },
+            Err(e) => {
+                // Not stored, so not acked: the client keeps the save and sends it again.
+                tracing::error!(user = self.user.user_id, error = %e, "draft_sync not stored");
+                self.send(error_frame(
+                    ErrorCode::Internal,
+                    "the draft could not be stored; send it again",
+                    id,
+                ))
                 .await
             }
-            DraftOutcome::Conflict(conflict) => {
+            Ok(DraftOutcome::Conflict(conflict)) => {
                 // The conflict answers the message: it carries the message's id, and no ack.
                 let mut frame = ServerFrame::new(ServerMessage::DraftConflict(conflict));
                 if let Some(id) = id {

@@ -1,11 +1,14 @@
 //! The server's durable state behind one trait: per-user `seq` counters and replay logs,
 //! offline queues, drafts and the de-duplication window.
 //!
-//! Only [`MemoryStore`] exists today. The trait is the seam for an embedded store that keeps
-//! this state across restarts: everything a client was promised (an acked draft, a queued
-//! notification, a `seq` it may resume from) goes through here, and nothing else does.
+//! [`MemoryStore`] is the default; [`crate::persist::DiskStore`] (`--data-dir`) keeps the same
+//! state in an embedded database across restarts. Everything a client was promised (an acked
+//! draft, a queued notification, a `seq` it may resume from) goes through here, and nothing
+//! else does. Writes become durable at [`Store::commit`], which the hub calls before anything
+//! that promises them leaves the server.
 
 use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -66,6 +69,68 @@ pub trait Store: Send {
     fn seen(&mut self, user: u64, id: &str, now: Instant) -> Option<Applied>;
     /// Remember that `user`'s message `id` was applied.
     fn remember(&mut self, user: u64, id: &str, applied: Applied, now: Instant);
+    /// The next notification number (ids `n-1`, `n-2`, ...): kept here so that a restarted
+    /// server does not hand out an id that a queued notification already carries.
+    fn next_notification(&mut self) -> u64;
+    /// Frames queued per user, for users with any.
+    fn queue_depths(&self) -> Vec<(u64, usize)>;
+    /// Make every write so far durable (for a disk store: committed and synced). Called
+    /// before anything that promises a write leaves the server: an ack, an HTTP answer, a
+    /// frame carrying a new `seq`. On error nothing may be promised; writes not yet durable
+    /// stay pending and are retried by the next commit.
+    fn commit(&mut self) -> Result<(), StoreError>;
+    /// `memory` or `disk`, for stats.
+    fn kind(&self) -> &'static str;
+    /// Commits made so far (all zero for a store that needs none).
+    fn commit_stats(&self) -> CommitStats;
+}
+
+/// Counters of the commits a store made, for stats.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CommitStats {
+    /// Transactions committed.
+    pub commits: u64,
+    /// Time spent committing, in microseconds.
+    pub micros: u64,
+    /// Commits that failed.
+    pub failures: u64,
+}
+
+/// Why the durable store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The data directory could not be created or read.
+    #[error("data directory {path}: {source}")]
+    Dir {
+        /// The directory.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The store file could not be opened: unreadable, corrupt, or in use by another process.
+    #[error("cannot open the store {path}: {detail}")]
+    Open {
+        /// The store file.
+        path: PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
+    /// A record in the store file does not decode: the file is corrupt or from another program.
+    #[error("store {path} is corrupt: {detail}")]
+    Corrupt {
+        /// The store file.
+        path: PathBuf,
+        /// Which record, and why.
+        detail: String,
+    },
+    /// A write could not be committed; nothing that depends on it was acknowledged.
+    #[error("store {path}: write failed: {detail}")]
+    Write {
+        /// The store file.
+        path: PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
 }
 
 /// Limits of a [`MemoryStore`].
@@ -90,6 +155,7 @@ pub struct MemoryStore {
     queues: HashMap<u64, VecDeque<QueuedFrame>>,
     drafts: HashMap<(u64, String), Draft>,
     dedup: HashMap<u64, DedupWindow>,
+    notifications: u64,
 }
 
 /// Ids in arrival order, so that expiry and the cap drop the oldest first.
@@ -100,14 +166,19 @@ struct DedupWindow {
 }
 
 impl DedupWindow {
-    fn expire(&mut self, now: Instant, window: Duration, cap: usize) {
+    /// Forget ids past the window or beyond the cap; returns them.
+    fn expire(&mut self, now: Instant, window: Duration, cap: usize) -> Vec<String> {
+        let mut gone = Vec::new();
         while let Some((at, id)) = self.order.front() {
             if now.saturating_duration_since(*at) <= window && self.order.len() <= cap {
                 break;
             }
             self.applied.remove(id);
-            self.order.pop_front();
+            if let Some((_, id)) = self.order.pop_front() {
+                gone.push(id);
+            }
         }
+        gone
     }
 }
 
@@ -121,7 +192,69 @@ impl MemoryStore {
             queues: HashMap::new(),
             drafts: HashMap::new(),
             dedup: HashMap::new(),
+            notifications: 0,
         }
+    }
+
+    /// The limits it was made with.
+    pub(crate) fn limits(&self) -> StoreLimits {
+        self.limits
+    }
+
+    /// Set `user`'s last seq (loading a durable store).
+    pub(crate) fn restore_seq(&mut self, user: u64, seq: u64) {
+        self.seqs.insert(user, seq);
+    }
+
+    /// Set the last notification number (loading a durable store).
+    pub(crate) fn restore_notifications(&mut self, n: u64) {
+        self.notifications = n;
+    }
+
+    /// [`Store::log_append`]; returns the seqs that fell off the log.
+    pub(crate) fn log_append_evicting(&mut self, user: u64, frame: LoggedFrame) -> Vec<u64> {
+        if self.limits.replay_log_cap == 0 {
+            return vec![frame.seq];
+        }
+        let log = self.logs.entry(user).or_default();
+        let mut gone = Vec::new();
+        while log.len() >= self.limits.replay_log_cap {
+            if let Some(f) = log.pop_front() {
+                gone.push(f.seq);
+            }
+        }
+        log.push_back(frame);
+        gone
+    }
+
+    /// [`Store::seen`]; also returns the ids it forgot.
+    pub(crate) fn seen_evicting(
+        &mut self,
+        user: u64,
+        id: &str,
+        now: Instant,
+    ) -> (Option<Applied>, Vec<String>) {
+        let Some(w) = self.dedup.get_mut(&user) else {
+            return (None, Vec::new());
+        };
+        let gone = w.expire(now, self.limits.dedup_window, self.limits.dedup_cap);
+        (w.applied.get(id).copied(), gone)
+    }
+
+    /// [`Store::remember`]; returns the ids it forgot to make room (possibly `id` itself,
+    /// when `now` is already past the window).
+    pub(crate) fn remember_evicting(
+        &mut self,
+        user: u64,
+        id: &str,
+        applied: Applied,
+        now: Instant,
+    ) -> Vec<String> {
+        let w = self.dedup.entry(user).or_default();
+        if w.applied.insert(id.to_owned(), applied).is_none() {
+            w.order.push_back((now, id.to_owned()));
+        }
+        w.expire(now, self.limits.dedup_window, self.limits.dedup_cap)
     }
 }
 
@@ -137,14 +270,7 @@ impl Store for MemoryStore {
     }
 
     fn log_append(&mut self, user: u64, frame: LoggedFrame) {
-        if self.limits.replay_log_cap == 0 {
-            return;
-        }
-        let log = self.logs.entry(user).or_default();
-        while log.len() >= self.limits.replay_log_cap {
-            log.pop_front();
-        }
-        log.push_back(frame);
+        self.log_append_evicting(user, frame);
     }
 
     fn log_oldest(&self, user: u64) -> Option<u64> {
@@ -193,17 +319,36 @@ impl Store for MemoryStore {
     }
 
     fn seen(&mut self, user: u64, id: &str, now: Instant) -> Option<Applied> {
-        let w = self.dedup.get_mut(&user)?;
-        w.expire(now, self.limits.dedup_window, self.limits.dedup_cap);
-        w.applied.get(id).copied()
+        self.seen_evicting(user, id, now).0
     }
 
     fn remember(&mut self, user: u64, id: &str, applied: Applied, now: Instant) {
-        let w = self.dedup.entry(user).or_default();
-        if w.applied.insert(id.to_owned(), applied).is_none() {
-            w.order.push_back((now, id.to_owned()));
-        }
-        w.expire(now, self.limits.dedup_window, self.limits.dedup_cap);
+        self.remember_evicting(user, id, applied, now);
+    }
+
+    fn next_notification(&mut self) -> u64 {
+        self.notifications += 1;
+        self.notifications
+    }
+
+    fn queue_depths(&self) -> Vec<(u64, usize)> {
+        self.queues
+            .iter()
+            .filter(|(_, q)| !q.is_empty())
+            .map(|(u, q)| (*u, q.len()))
+            .collect()
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
+    fn commit_stats(&self) -> CommitStats {
+        CommitStats::default()
     }
 }
 
