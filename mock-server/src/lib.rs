@@ -119,9 +119,14 @@
 //! - **A store that cannot be read** (corrupt, not a redb file, unreadable, or open in another
 //!   process) stops the start with an error naming the file and a non-zero exit; never an
 //!   empty state.
-//! - **Cost**: commits run under the hub's lock, one per durable message. Redb syncs each
-//!   commit, so durable writes are bounded by the disk's sync rate; the commit count and time
-//!   are in `/api/ws/stats` (`store`) and `/metrics`.
+//! - **Cost**: commits run under the hub's lock, one per durable message, one `fdatasync`
+//!   each (counted with strace). Durable writes are bounded by the disk's sync rate; the
+//!   commit count and time are in `/api/ws/stats` (`store`) and `/metrics`. On the project's
+//!   2-core VM (a 4 KiB `dd oflag=dsync` write takes 0.2 ms), `examples/durable_bench`
+//!   (release) measured 10 clients pipelining `draft_sync`: 85 k acks/s in memory, 4.8 k/s
+//!   with redb; `POST /api/ws/notify` to an offline user, one request at a time: 21 k/s in
+//!   memory, 2.4 k/s with redb. Plenty for a development server; group commit (one sync for
+//!   the messages of many sessions) would be the next step if it were not.
 //!
 //! ## Tokens and the secret
 //! HS256 with `JWT_SECRET`. When it is unset the server generates a secret for the run and
