@@ -173,7 +173,8 @@ async fn kill_9_loses_no_acked_message_and_no_draft_version() {
         }
     });
     let mut acked_version = 0;
-    while acked_version < 300 {
+    // Both flows well under way (and still going) when the kill comes.
+    while acked_version < 300 || acked_notes.load(Ordering::SeqCst) < 100 {
         let msg = tokio::time::timeout(WAIT, stream.next()).await.unwrap();
         let Some(Ok(Message::Text(t))) = msg else {
             panic!("writer lost before the kill: {msg:?}")
@@ -331,4 +332,28 @@ async fn data_dir_in_the_library_keeps_drafts_across_a_restart() {
     .await;
     assert_eq!(next_frame(&mut ws).await["data"]["version"], 2);
     server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_store_in_use_by_another_server_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_owned();
+    let first = server_with(|c| c.data_dir = Some(path)).await;
+    let out = tokio::task::spawn_blocking({
+        let dir = dir.path().to_owned();
+        move || {
+            Command::new(BIN)
+                .args(["--port", "0", "--data-dir"])
+                .arg(&dir)
+                .env("JWT_SECRET", SECRET)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success(), "two servers on one store");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("pitchey.redb"), "{stderr}");
+    first.shutdown().await;
 }
