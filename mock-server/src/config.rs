@@ -65,6 +65,10 @@ pub struct ServerConfig {
     /// Keep durable state (seqs, replay logs, offline queues, drafts, de-dup ids) in an
     /// embedded store in this directory (`--data-dir`, `WS_DATA_DIR`); in memory when `None`.
     pub data_dir: Option<PathBuf>,
+    /// Fan messages out to other instances through Redis Pub/Sub and keep presence, follows,
+    /// pitch counts, seqs and offline queues of users offline everywhere in Redis
+    /// (`--redis-url`, `REDIS_URL`, e.g. `redis://127.0.0.1:6379`); one process when `None`.
+    pub redis_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -92,6 +96,7 @@ impl Default for ServerConfig {
             close_grace: Duration::from_secs(2),
             write_timeout: Duration::from_secs(10),
             data_dir: None,
+            redis_url: None,
         }
     }
 }
@@ -185,6 +190,9 @@ impl ServerConfig {
         }
         if let Some(dir) = get("WS_DATA_DIR").filter(|d| !d.trim().is_empty()) {
             c.data_dir = Some(PathBuf::from(dir));
+        }
+        if let Some(url) = get("REDIS_URL").filter(|u| !u.trim().is_empty()) {
+            c.redis_url = Some(url);
         }
         Ok(c)
     }

@@ -239,12 +239,21 @@ async fn presence(
     user: Result<Path<u64>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Path(user) = user?;
-    Ok(Json(json!(hub.presence(user))))
+    // Several instances: Redis has everyone's presence; this instance's book when it is away.
+    let shared = match hub.redis_link() {
+        Some(link) => link.presence(user).await,
+        None => None,
+    };
+    Ok(Json(json!(shared.unwrap_or_else(|| hub.presence(user)))))
 }
 
 /// `GET /api/ws/following-online`: the caller's followed users that are online or away.
 async fn following_online(State(hub): State<Shared>, caller: Caller) -> Json<Value> {
-    let users = hub.following_online(caller.0.user_id);
+    let shared = match hub.redis_link() {
+        Some(link) => link.following_online(caller.0.user_id).await,
+        None => None,
+    };
+    let users = shared.unwrap_or_else(|| hub.following_online(caller.0.user_id));
     Json(json!({ "userId": caller.0.user_id, "count": users.len(), "users": users }))
 }
 

@@ -13,8 +13,8 @@ use std::time::Instant;
 
 use pitchey_realtime::protocol::{
     Channel, Connected, DashboardMetrics, DashboardUpdate, DraftConflict, DraftSave, DraftSynced,
-    ErrorCode, ErrorData, Feature, NewNotification, Notification, Presence, PresenceStatus,
-    SUBPROTOCOL, ServerFrame, ServerMessage, Typing, UploadProgress, UserTyping,
+    ErrorCode, ErrorData, Feature, NewNotification, Notification, Presence, SUBPROTOCOL,
+    ServerFrame, ServerMessage, UploadProgress,
 };
 use rand::Rng;
 use serde_json::{Value, json};
@@ -26,8 +26,12 @@ use crate::drafts::{Draft, DraftDecision, decide};
 use crate::metrics;
 use crate::pitches::PitchBook;
 use crate::presence::PresenceBook;
+use crate::redis_link::PresenceChange;
 use crate::store::{Applied, FrameText, LoggedFrame, QueuedFrame, Store, StoreError};
 use crate::time::{now_iso, unix_secs};
+
+mod remote;
+pub(crate) use remote::queued_frames;
 
 /// A command to one session's task.
 #[derive(Debug)]
@@ -141,6 +145,8 @@ pub(crate) struct Hub {
     state: Mutex<HubState>,
     /// Number of session tasks still running: shutdown waits for it to reach zero.
     tasks: watch::Sender<usize>,
+    /// Several instances through Redis (`--redis-url`); see the `remote` module.
+    redis: std::sync::OnceLock<crate::redis_link::RedisLink>,
 }
 
 /// Keeps the hub's task count right however a session task ends.
@@ -191,6 +197,7 @@ impl Hub {
                 revoked_before: HashMap::new(),
             }),
             tasks: watch::channel(0).0,
+            redis: std::sync::OnceLock::new(),
         }
     }
 
@@ -247,6 +254,7 @@ impl Hub {
         user: &AuthUser,
         tx: mpsc::Sender<Outbound>,
         resume_from: Option<u64>,
+        remote_queued: Vec<QueuedFrame>,
     ) -> Option<Registration> {
         let mut guard = self.lock();
         let st = &mut *guard;
@@ -261,7 +269,9 @@ impl Hub {
         }
         let uid = user.user_id;
         let connect_seq = st.store.last_seq(uid);
-        let queued = st.store.queue_take(uid);
+        // Frames from the Redis offline queue (several instances) come first: older seqs.
+        let mut queued = remote_queued;
+        queued.extend(st.store.queue_take(uid));
         let mut delivered: HashSet<u64> = queued.iter().filter_map(|q| q.seq).collect();
         let replay = match resume_from {
             Some(after) if !self.seed_mode() => {
@@ -305,9 +315,7 @@ impl Hub {
         sessions.push(key);
         if sessions.len() == 1 {
             // First session: the user comes online.
-            if let Some(p) = st.presence.set(uid, PresenceStatus::Online, unix_secs()) {
-                self.announce_presence(st, p);
-            }
+            self.presence_changed(st, uid, PresenceChange::Connected);
         }
         Counters::bump(&self.counters.connections_total);
         Some(Registration {
@@ -373,12 +381,7 @@ impl Hub {
         };
         if now_empty {
             st.by_user.remove(&entry.user);
-            if let Some(p) = st
-                .presence
-                .set(entry.user, PresenceStatus::Offline, unix_secs())
-            {
-                self.announce_presence(st, p);
-            }
+            self.presence_changed(st, entry.user, PresenceChange::Disconnected);
         }
     }
 
@@ -428,13 +431,12 @@ impl Hub {
     /// no session at all. The store commits before the frame leaves: a `seq` a client has
     /// seen is never handed out again after a restart, and a queued frame is durable before
     /// the request that queued it is answered.
-    fn deliver_durable(
+    fn deliver_durable_here(
         &self,
         st: &mut HubState,
         user: u64,
-        msg: ServerMessage,
+        mut frame: ServerFrame,
     ) -> Result<Delivery, StoreError> {
-        let mut frame = ServerFrame::new(msg);
         let seq = (!self.seed_mode()).then(|| st.store.next_seq(user));
         if let Some(seq) = seq {
             frame = frame.with_seq(seq);
@@ -540,29 +542,6 @@ impl Hub {
         }
     }
 
-    /// `pitch_view`: stats to the pitch's subscribers (everyone in seed mode), and a
-    /// `dashboard_update` to the owner.
-    pub(crate) fn pitch_view(&self, viewer: u64, pitch_id: u64) {
-        let mut guard = self.lock();
-        let st = &mut *guard;
-        let name = st.usernames.get(&viewer).cloned();
-        let (stats, owner) = st.pitches.record_view(pitch_id, viewer, name, now_iso());
-        let frame = encode(ServerMessage::PitchStatsUpdate(stats));
-        let targets = if self.seed_mode() {
-            Self::everyone_but(st, None)
-        } else {
-            Self::subscribers_of(st, &Channel::Pitch(pitch_id))
-        };
-        self.route(st, targets, &frame);
-        if let Some(owner) = owner
-            && let Err(e) = self.push_dashboard(st, owner)
-        {
-            // The view counts; only the owner's dashboard frame is lost (it is a snapshot,
-            // the next one carries the total).
-            tracing::error!(error = %e, owner, "dashboard_update not stored");
-        }
-    }
-
     fn dashboard(st: &HubState, user: u64) -> DashboardMetrics {
         let (pitches, total_views) = st.pitches.owner_totals(user);
         DashboardMetrics {
@@ -582,35 +561,6 @@ impl Hub {
             ServerMessage::DashboardUpdate(DashboardUpdate { metrics }),
         )
         .map(|_| ())
-    }
-
-    /// `presence_update` from a client (or the demo): set the status, tell followers.
-    pub(crate) fn set_presence(&self, user: u64, status: PresenceStatus) {
-        let mut guard = self.lock();
-        let st = &mut *guard;
-        if let Some(p) = st.presence.set(user, status, unix_secs()) {
-            self.announce_presence(st, p);
-        }
-    }
-
-    /// `typing`: `user_typing` to `conversation:{id}` subscribers, or, in seed mode (no
-    /// subscriptions), to every other connected user; never back to the typist.
-    pub(crate) fn typing(&self, user: u64, t: Typing) {
-        let mut guard = self.lock();
-        let st = &mut *guard;
-        let msg = ServerMessage::UserTyping(UserTyping {
-            conversation_id: t.conversation_id,
-            user_id: user,
-            username: st.usernames.get(&user).cloned(),
-            is_typing: t.is_typing,
-        });
-        let mut targets = if self.seed_mode() {
-            Self::everyone_but(st, Some(user))
-        } else {
-            Self::subscribers_of(st, &Channel::Conversation(t.conversation_id))
-        };
-        targets.retain(|k| st.sessions.get(k).is_some_and(|e| e.user != user));
-        self.route(st, targets, &encode(msg));
     }
 
     /// `draft_sync`: accept (store, and `draft_sync` to the user's other sessions) or conflict.
@@ -670,11 +620,7 @@ impl Hub {
                 // To the other sessions only, so not durable: a `seq` skipped by the saving
                 // session would look like a lost frame to it. A session that was away learns
                 // of the new version from `draft_conflict` on its next save.
-                let others: Vec<SessionKey> = Self::sessions_of(st, user)
-                    .into_iter()
-                    .filter(|k| *k != key)
-                    .collect();
-                self.route(st, others, &encode(ServerMessage::DraftSync(synced)));
+                self.draft_to_others(st, key, user, synced);
                 Ok(DraftOutcome::Accepted { version })
             }
         }
@@ -752,8 +698,8 @@ impl Hub {
         self.deliver_durable(&mut guard, user, ServerMessage::UploadProgress(p))
     }
 
-    /// `POST /api/ws/announce`: a `system` notification to every connected user.
-    pub(crate) fn announce(&self, title: String, message: String) -> Result<usize, StoreError> {
+    /// `POST /api/ws/announce` on this instance alone.
+    fn announce_here(&self, title: String, message: String) -> Result<usize, StoreError> {
         let mut guard = self.lock();
         let st = &mut *guard;
         let users: Vec<u64> = st.by_user.keys().copied().collect();
@@ -774,7 +720,7 @@ impl Hub {
 
     /// `follower` follows `followee`: a `follow` notification and a `dashboard_update` to the
     /// followee. False when it already did.
-    pub(crate) fn follow(&self, follower: u64, followee: u64) -> Result<bool, StoreError> {
+    fn follow_here(&self, follower: u64, followee: u64) -> Result<bool, StoreError> {
         let mut guard = self.lock();
         let st = &mut *guard;
         if !st.presence.follow(follower, followee) {
@@ -804,8 +750,8 @@ impl Hub {
         self.lock().presence.follow(follower, followee);
     }
 
-    /// Set a pitch's owner and, optionally, its starting view count.
-    pub(crate) fn set_pitch_owner(&self, pitch_id: u64, owner: u64, views: u64) {
+    /// Set a pitch's owner and, optionally, its starting view count, here.
+    fn set_pitch_owner_here(&self, pitch_id: u64, owner: u64, views: u64) {
         let mut st = self.lock();
         st.pitches.set_owner(pitch_id, owner);
         st.pitches.add_views(pitch_id, views);
@@ -982,6 +928,7 @@ impl Hub {
 
     /// Body of `GET /api/ws/stats`.
     pub(crate) fn stats(&self) -> Value {
+        let redis = self.redis_status();
         let st = self.lock();
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -1027,8 +974,7 @@ impl Hub {
                 "commitMicros": commits.micros,
                 "commitFailures": commits.failures,
             },
-            // The hook for several instances (`--redis-url`): `up` or `down` once it exists.
-            "redis": "disabled",
+            "redis": redis.as_str(),
         })
     }
 }

@@ -134,10 +134,52 @@
 //! the public [`config::DEMO_JWT_SECRET`] so that `pitchey-mock-server token --user 7` (which
 //! uses the same fallback) matches, and serves `POST /api/dev/token`.
 //!
+//! ## Several instances through Redis (`--redis-url`, `REDIS_URL`)
+//! Instances that share a Redis (and a `JWT_SECRET`) behave as one server to clients behind a
+//! load balancer: notifications, upload progress, dashboard updates, presence, typing, pitch
+//! view stats, draft broadcasts and announcements made on one instance reach sessions on all.
+//! - **Delivered on receipt, exactly once.** An instance does not deliver a cross-instance event
+//!   itself: it publishes it on the Pub/Sub channel [`redis_link::CHANNEL`] and every instance,
+//!   itself included, delivers what its one subscription receives to its own sessions. A
+//!   session lives on one instance and Redis hands each publication once to each subscriber,
+//!   so each session gets it once; and every instance sees publications in the same order, so
+//!   the seqs of a user's durable frames arrive in order everywhere. (Delivering locally and
+//!   skipping one's own publication by an instance id would also be exactly once, but the
+//!   local copy could overtake a remote one and break seq order for a user on two instances.)
+//! - **Shared state lives in Redis**, changed by Lua scripts atomically with the publication
+//!   that announces it: `pitchey:presence:{user}` (status, lastSeen) and
+//!   `pitchey:online:{user}` (instances with a session of the user: a user goes offline only
+//!   when the last instance loses them), `pitchey:following:{user}` / `followers:`,
+//!   `pitchey:pitch:{id}` (views, unique viewers, recent viewers), `pitchey:seq:{user}` and
+//!   `pitchey:queue:{user}`. `GET /api/ws/presence/{id}` and `/api/ws/following-online` are
+//!   answered from Redis (from this instance's book while Redis is away).
+//! - **`seq` across instances.** A durable frame is numbered by `INCR pitchey:seq:{user}` in
+//!   the same script that publishes it, never below the publishing instance's own last seq
+//!   plus one (so a Redis restarted empty does not count from 1 again). Every instance logs
+//!   every user's durable frames, so `resume` works on any instance for frames published
+//!   while it was subscribed. A user offline on every instance gets the frame in the Redis
+//!   offline queue, delivered by whichever instance they connect to next. Announcements are
+//!   numbered by each instance for its own users, once per user (a `SET NX` key).
+//! - **Redis going away.** Each instance keeps serving its own sessions: commands it cannot
+//!   publish run on this instance alone (durable frames numbered by its own counter, which
+//!   follows Redis's). The outage is logged once, reconnects back off from 100 ms to 5 s with
+//!   jitter, and on reconnecting the instance re-asserts which users it has sessions of (a
+//!   restarted Redis starts empty), writes its follow graph back, and raises Redis's seq
+//!   counters to the seqs it handed out alone. `redis` in `/api/ws/stats` and the
+//!   `pitchey_ws_redis_up` gauge say `up`, `down` or `disabled`.
+//! - **What is per instance, honestly.** While Redis is away, two instances can hand the same
+//!   seq to different frames of one user (each to its own sessions); a client that then
+//!   resumes on the other instance may get `resumed: false` and refetch. Frames published
+//!   while an instance is not subscribed are not in its replay log. Drafts are versioned by
+//!   each instance and copied to the others on receipt: two saves on two instances within one
+//!   publication's latency can both be accepted (last write wins there). Notification ids are
+//!   per instance, and the answers of `POST /api/ws/notify` (`sessions`, `delivered`) and
+//!   `/api/ws/announce` (`users`) count the sessions of the instance that was asked. An instance that dies without closing its sessions leaves its users in
+//!   `pitchey:online:*` (no heartbeat expiry yet). Redis run without persistence (as the tests
+//!   do) loses the offline queue of users offline everywhere when it restarts.
+//!
 //! ## Left out of the seed, and why
-//! - Redis pub/sub fan-out and an embedded store: one process with in-memory state is what a
-//!   frontend developer needs; the [`store::Store`] trait and the hub's routing are the seams
-//!   for issue 4 (persistence, several instances).
+//! - A message broker beyond Redis Pub/Sub: Redis is the seed's scaling path.
 //! - The seed's analytics service and its `WS_ANALYTICS_ENABLED`, `WS_PRESENCE_TRACKING_ENABLED`,
 //!   `ENABLE_WEBSOCKETS`, `WEBSOCKET_ENDPOINT`, `WEBSOCKET_PROTOCOL` and `WS_CLEANUP_INTERVAL`
 //!   variables: counters are in `/api/ws/stats` and `/metrics`, the endpoint is always `/ws`,
@@ -150,7 +192,8 @@
 //! seqs, replay logs, offline queues, drafts, de-dup window; in memory, or [`persist`] on disk
 //! with `--data-dir`), `metrics` (counters by type, Prometheus text), `hub` (sessions,
 //! subscriptions, routing, presence / pitch / dashboard books), `session` (one WebSocket),
-//! `http` (routes), `demo`.
+//! `http` (routes), `demo`, [`redis_link`] (the Redis connections, scripts and reconnects)
+//! and `hub::remote` (what crosses instances, delivered on receipt).
 //!
 //! ## Why each dependency is here
 //! - `axum` (with `ws`) and `tokio`: the HTTP server and WebSocket upgrade; the seed's stack is
@@ -166,6 +209,12 @@
 //!   the SDK so that server and clients cannot drift apart.
 //! - `clap`: the binary's flags and `token` subcommand; `rand`: secrets, session ids, demo
 //!   traffic; `thiserror`, `tracing`, `tracing-subscriber`: errors and logs.
+//! - `redis` (`tokio-comp`, `script`; no default features: no TLS, cluster or streams):
+//!   Pub/Sub and Lua scripts (`EVALSHA`, reloaded by the crate after a Redis restart empties
+//!   the script cache) on tokio, from the maintained redis-rs project. Reconnection is ours,
+//!   not the client's: an instance must know the moment Redis goes away (to deliver alone)
+//!   and the moment it is back (to resync), which `fred`'s and `ConnectionManager`'s
+//!   transparent reconnects would hide; `futures-util` reads the subscription stream.
 //! - Tests: `tokio-tungstenite` (a real WebSocket client) and `futures-util`; HTTP is spoken
 //!   over a plain `TcpStream` in `tests/common`, which spares the build a second HTTP stack;
 //!   `tempfile` gives each persistence test its own data directory, removed afterwards.
@@ -183,6 +232,7 @@ pub mod persist;
 pub mod pitches;
 pub mod presence;
 pub mod rate_limit;
+pub mod redis_link;
 mod session;
 pub mod store;
 mod time;
@@ -216,6 +266,9 @@ pub enum ServerError {
     /// The store under `data_dir` could not be opened or loaded (corrupt, unreadable, in use).
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    /// `redis_url` is not a valid Redis URL.
+    #[error(transparent)]
+    Redis(#[from] redis_link::RedisLinkError),
 }
 
 /// A server running on the current tokio runtime.
@@ -225,6 +278,7 @@ pub struct RunningServer {
     stop: watch::Sender<bool>,
     server: JoinHandle<()>,
     demo: Option<JoinHandle<()>>,
+    redis: Option<JoinHandle<()>>,
 }
 
 /// Start a server and return once it listens.
@@ -239,8 +293,18 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let addr = listener
         .local_addr()
         .map_err(|source| ServerError::Bind { addr: bind, source })?;
+    // A bad URL stops the start; an unreachable Redis does not (the link reconnects).
+    let link = config
+        .redis_url
+        .as_deref()
+        .map(redis_link::RedisLink::new)
+        .transpose()?;
     let hub = Arc::new(Hub::new(config, store));
     let (stop, stop_rx) = watch::channel(false);
+    if let Some(link) = link {
+        hub.attach_redis(link);
+    }
+    let redis = redis_link::RedisLink::spawn(&hub, stop_rx.clone(), Duration::from_secs(2)).await;
     let demo = hub.config.demo.then(|| {
         demo::seed(&hub);
         tokio::spawn(demo::run(hub.clone(), stop_rx.clone()))
@@ -265,6 +329,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         stop,
         server,
         demo,
+        redis,
     })
 }
 
@@ -341,5 +406,8 @@ impl RunningServer {
             let _ = demo.await;
         }
         let _ = self.server.await;
+        if let Some(redis) = self.redis {
+            let _ = redis.await;
+        }
     }
 }

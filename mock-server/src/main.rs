@@ -33,6 +33,10 @@ struct Cli {
     /// Largest accepted frame in bytes (default 64 KiB, or WS_MAX_FRAME_BYTES).
     #[arg(long)]
     max_frame_bytes: Option<usize>,
+    /// Run as one of several instances: fan out through Redis Pub/Sub at this URL
+    /// (e.g. redis://127.0.0.1:6379; default: REDIS_URL).
+    #[arg(long)]
+    redis_url: Option<String>,
     /// Keep offline queues, seq counters, replay logs, drafts and de-dup ids in an embedded
     /// store in this directory, across restarts (default: WS_DATA_DIR; none: in memory).
     #[arg(long)]
@@ -112,6 +116,9 @@ async fn main() -> ExitCode {
     config.seed_compatible = cli.seed_compatible;
     config.demo = cli.demo;
     config.dev_tokens = cli.demo;
+    if let Some(url) = cli.redis_url {
+        config.redis_url = Some(url);
+    }
     if let Some(dir) = cli.data_dir {
         config.data_dir = Some(dir);
     }

@@ -80,7 +80,16 @@ pub(crate) async fn run(
 ) {
     let _running = hub.task_started();
     let (tx, mut rx) = mpsc::channel(hub.config.session_outbox_cap.max(1));
-    let Some(reg) = hub.register(&user, tx, resume_from) else {
+    // Several instances: what waited in Redis for a user offline everywhere.
+    let remote_queued = match hub.redis_link() {
+        Some(link) => link
+            .take_queue(user.user_id)
+            .await
+            .map(|q| crate::hub::queued_frames(q, hub.config.seed_compatible))
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let Some(reg) = hub.register(&user, tx, resume_from, remote_queued) else {
         let ending = Ending::new(
             1001,
             "server shutting down",
