@@ -16,7 +16,9 @@
 //! Records past the limits (replay log and queue caps, the de-dup window) are deleted as they
 //! fall off in memory, and again at start-up if the limits shrank.
 
+use std::any::Any;
 use std::collections::{HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -91,6 +93,15 @@ impl std::fmt::Debug for DiskStore {
     }
 }
 
+/// The message of a caught panic.
+fn panic_text(panic: &Box<dyn Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "panic".to_owned())
+}
+
 fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -100,6 +111,21 @@ impl DiskStore {
     /// Open (or create) the store in `dir` and load it. A file that is not a valid store, or
     /// a record that does not decode, is an error naming the file: never an empty state.
     pub fn open(dir: &Path, limits: StoreLimits) -> Result<Self, StoreError> {
+        // redb detects a bad header with an error but panics on some damage inside the file
+        // (seen with pages overwritten by garbage): that too must be an error naming the file.
+        std::panic::catch_unwind(AssertUnwindSafe(|| Self::open_unguarded(dir, limits)))
+            .unwrap_or_else(|panic| {
+                Err(StoreError::Corrupt {
+                    path: dir.join(STORE_FILE),
+                    detail: format!(
+                        "the store library gave up reading it: {}",
+                        panic_text(&panic)
+                    ),
+                })
+            })
+    }
+
+    fn open_unguarded(dir: &Path, limits: StoreLimits) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
             path: dir.to_owned(),
             source,
@@ -324,15 +350,11 @@ impl DiskStore {
         Ok(())
     }
 
-    // redb's error is large, but this is the cold path of a private helper that turns it
-    // into a StoreError at once.
-    #[allow(clippy::result_large_err)]
-    fn write_pending(&self) -> Result<(), redb::Error> {
-        let tx = self.db.begin_write()?;
-        Self::apply(&tx, &self.pending)?;
+    fn write_pending(&self) -> Result<(), String> {
+        let tx = self.db.begin_write().map_err(|e| e.to_string())?;
+        Self::apply(&tx, &self.pending).map_err(|e| e.to_string())?;
         // Durability::Immediate is redb's default: commit returns once the data is synced.
-        tx.commit()?;
-        Ok(())
+        tx.commit().map_err(|e| e.to_string())
     }
 }
 
@@ -444,7 +466,11 @@ impl Store for DiskStore {
             return Ok(());
         }
         let started = Instant::now();
-        match self.write_pending() {
+        // A panic inside redb (a file damaged while we run) must not take the hub down with
+        // it: it is a failed commit, and nothing that depends on it is acked.
+        let written = std::panic::catch_unwind(AssertUnwindSafe(|| self.write_pending()))
+            .unwrap_or_else(|panic| Err(panic_text(&panic)));
+        match written {
             Ok(()) => {
                 self.pending.clear();
                 self.stats.commits += 1;
@@ -538,6 +564,34 @@ mod tests {
         // The taken queue stays taken.
         let mut s = DiskStore::open(dir.path(), limits()).unwrap();
         assert!(s.queue_take(7).is_empty());
+    }
+
+    #[test]
+    fn damage_inside_a_valid_store_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut s = DiskStore::open(dir.path(), limits()).unwrap();
+            for i in 0..500 {
+                s.put_draft(
+                    i % 7,
+                    &format!("draft-{i}"),
+                    Draft {
+                        draft_type: None,
+                        content: json!({"text": "x".repeat(200)}),
+                        version: 1,
+                        updated_at: "t".into(),
+                    },
+                );
+            }
+            s.commit().unwrap();
+        }
+        let file = dir.path().join(STORE_FILE);
+        let mut bytes = std::fs::read(&file).unwrap();
+        // Past redb's header: the pages and allocator state.
+        bytes[4096..].fill(0x41);
+        std::fs::write(&file, bytes).unwrap();
+        let err = DiskStore::open(dir.path(), limits()).unwrap_err();
+        assert!(err.to_string().contains(STORE_FILE), "{err}");
     }
 
     #[test]
