@@ -223,6 +223,15 @@ impl Hub {
         let _ = rx.wait_for(|n| *n == 0).await;
     }
 
+    /// Commit what the store still holds pending (de-dup ids of messages with no durable
+    /// effect, frames taken from offline queues), so that a graceful restart delivers no
+    /// queued frame twice.
+    pub(crate) fn flush_store(&self) {
+        if let Err(e) = self.lock().store.commit() {
+            tracing::error!(error = %e, "store: final commit failed");
+        }
+    }
+
     pub(crate) fn is_shutting_down(&self) -> bool {
         self.lock().shutting_down
     }

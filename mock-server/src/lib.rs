@@ -406,6 +406,7 @@ impl RunningServer {
             let _ = demo.await;
         }
         let _ = self.server.await;
+        self.hub.flush_store();
         if let Some(redis) = self.redis {
             let _ = redis.await;
         }

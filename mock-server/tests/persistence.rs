@@ -357,3 +357,21 @@ async fn a_store_in_use_by_another_server_stops_the_start() {
     assert!(stderr.contains("pitchey.redb"), "{stderr}");
     first.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_delivered_queue_is_not_delivered_again_after_a_graceful_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_owned();
+    let server = server_with(|c| c.data_dir = Some(path.clone())).await;
+    notify(&server, 8, "while away").await;
+    let (mut ws, _) = connect(&server, 8).await;
+    assert_eq!(next_frame(&mut ws).await["data"]["title"], "while away");
+    drop(ws);
+    server.shutdown().await;
+
+    let server = server_with(|c| c.data_dir = Some(path.clone())).await;
+    let (mut ws, hello) = connect(&server, 8).await;
+    assert_eq!(hello["data"]["lastSeq"], 1);
+    assert!(frames_before_pong(&mut ws).await.is_empty());
+    server.shutdown().await;
+}
