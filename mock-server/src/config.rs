@@ -69,6 +69,10 @@ pub struct ServerConfig {
     /// pitch counts, seqs and offline queues of users offline everywhere in Redis
     /// (`--redis-url`, `REDIS_URL`, e.g. `redis://127.0.0.1:6379`); one process when `None`.
     pub redis_url: Option<String>,
+    /// With Redis: how long this instance's liveness key lives without a refresh (it is
+    /// refreshed every third of it). Sessions of an instance whose key expired (killed,
+    /// frozen, cut off) count as gone on every other instance (`WS_INSTANCE_TTL_MS`).
+    pub instance_ttl_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -97,6 +101,9 @@ impl Default for ServerConfig {
             write_timeout: Duration::from_secs(10),
             data_dir: None,
             redis_url: None,
+            // The heartbeat interval: a dead instance's users go offline about as late as a
+            // silent client's would.
+            instance_ttl_ms: 30_000,
         }
     }
 }
@@ -130,7 +137,7 @@ impl ServerConfig {
     /// `WS_RATE_LIMIT_MAX_MESSAGES`, `WS_RATE_LIMIT_WINDOW_MS`, `WS_RATE_LIMIT_REFILL_RATE`,
     /// `WS_HEARTBEAT_INTERVAL`, `WS_SESSION_TIMEOUT`, `WS_MESSAGE_QUEUE_ENABLED`) and ours
     /// (`WS_RATE_LIMIT_CLOSE_AFTER`, `WS_MAX_FRAME_BYTES`, `WS_READ_BUFFER_BYTES`,
-    /// `WS_OFFLINE_QUEUE_CAP`, `WS_REPLAY_LOG_CAP`, `WS_DEDUP_WINDOW_MS`, `WS_DATA_DIR`), and
+    /// `WS_OFFLINE_QUEUE_CAP`, `WS_REPLAY_LOG_CAP`, `WS_DEDUP_WINDOW_MS`, `WS_DATA_DIR`, `WS_INSTANCE_TTL_MS`), and
     /// `JWT_SECRET`.
     ///
     /// When `JWT_SECRET` is unset the secret is generated and a loud warning is logged: tokens
@@ -187,6 +194,9 @@ impl ServerConfig {
         }
         if let Some(v) = parse(&get, "WS_DEDUP_WINDOW_MS", "whole number")? {
             c.dedup_window_ms = v;
+        }
+        if let Some(v) = parse(&get, "WS_INSTANCE_TTL_MS", "whole number")? {
+            c.instance_ttl_ms = v;
         }
         if let Some(dir) = get("WS_DATA_DIR").filter(|d| !d.trim().is_empty()) {
             c.data_dir = Some(PathBuf::from(dir));

@@ -128,6 +128,18 @@ pub(crate) enum DraftOutcome {
     Conflict(DraftConflict),
 }
 
+/// Why a `draft_sync` was not decided: nothing is acked, the client sends it again.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DraftError {
+    /// The local store did not commit.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The Redis script did not answer (it may or may not have run: a repeat with the same
+    /// id is answered from the de-dup key).
+    #[error("redis: {0}")]
+    Redis(#[from] crate::redis_link::LinkDown),
+}
+
 /// How a durable message reached its user.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Delivery {

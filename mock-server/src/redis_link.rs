@@ -191,6 +191,20 @@ fn key_following(user: u64) -> String {
 fn key_followers(user: u64) -> String {
     format!("pitchey:followers:{user}")
 }
+fn key_users(instance: &str) -> String {
+    format!("pitchey:instance:{instance}:users")
+}
+fn key_alive(instance: &str) -> String {
+    format!("pitchey:instance:{instance}:alive")
+}
+fn key_draft(user: u64, draft_id: &str) -> String {
+    format!("pitchey:draft:{user}:{draft_id}")
+}
+fn key_dedup(user: u64, id: &str) -> String {
+    format!("pitchey:dedup:{user}:{id}")
+}
+/// Every instance that registered a liveness key and was not reaped yet.
+const KEY_INSTANCES: &str = "pitchey:instances";
 
 const DURABLE_LUA: &str = r#"
 if ARGV[6] ~= '' and not redis.call('SET', ARGV[6], '1', 'NX', 'EX', 3600) then return 0 end
@@ -255,10 +269,112 @@ return 0
 
 const TAKE_LUA: &str = r#"
 redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[2])
 local items = redis.call('LRANGE', KEYS[1], 0, -1)
 redis.call('DEL', KEYS[1])
 return items
 "#;
+
+/// Register this instance (ARGV[1]) and refresh its liveness key for ARGV[2] ms. Returns 1
+/// when it was not registered: first time, or reaped by another instance after its key
+/// expired, so its sessions must be asserted again.
+const ALIVE_LUA: &str = r#"
+local added = redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+return added
+"#;
+
+/// Take the sessions of every registered instance whose liveness key expired out of the
+/// online sets; a user left with none goes offline (status, `lastSeen`, a published presence
+/// event). Keys are built inside the script from the registered ids (one Redis, no cluster).
+/// Atomic, so two instances reaping at once publish each `offline` once.
+const REAP_LUA: &str = r#"
+local reaped = 0
+for _, inst in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if inst ~= ARGV[1] and redis.call('EXISTS', 'pitchey:instance:' .. inst .. ':alive') == 0 then
+    local ukey = 'pitchey:instance:' .. inst .. ':users'
+    for _, u in ipairs(redis.call('SMEMBERS', ukey)) do
+      local okey = 'pitchey:online:' .. u
+      redis.call('SREM', okey, inst)
+      local pkey = 'pitchey:presence:' .. u
+      local old = redis.call('HGET', pkey, 'status') or 'offline'
+      if redis.call('SCARD', okey) == 0 and old ~= 'offline' then
+        redis.call('HSET', pkey, 'status', 'offline', 'lastSeen', ARGV[2], 'at', ARGV[3])
+        redis.call('PUBLISH', ARGV[5], ARGV[4] .. u .. ',"status":"offline","lastSeen":"' ..
+          ARGV[2] .. '"}}}')
+      end
+    end
+    redis.call('DEL', ukey)
+    redis.call('SREM', KEYS[1], inst)
+    reaped = reaped + 1
+  end
+end
+return reaped
+"#;
+
+/// One draft save, decided for all instances at once. KEYS: the draft (hash), the message id's
+/// de-dup key (or the draft key again when there is no id). ARGV: base version ('' = none:
+/// last write wins), content JSON, draft type ('' = keep), updated-at, has-id flag, de-dup
+/// TTL ms, floor version/content/type (this instance's copy: Redis may have restarted
+/// without it), channel, publication head (ends inside `synced`). Answers `{'dup', v}`,
+/// `{'conflict', v, content}` or `{'ok', v, type}`.
+const DRAFT_LUA: &str = r#"
+if ARGV[5] == '1' then
+  local prev = redis.call('GET', KEYS[2])
+  if prev then return {'dup', prev} end
+end
+local cur = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+local floor = tonumber(ARGV[7])
+if cur < floor then
+  redis.call('HSET', KEYS[1], 'version', floor, 'content', ARGV[8], 'type', ARGV[9])
+  cur = floor
+end
+if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= cur then
+  return {'conflict', tostring(cur), redis.call('HGET', KEYS[1], 'content') or 'null'}
+end
+local v = cur + 1
+local ty = ARGV[3]
+if ty == '' then ty = redis.call('HGET', KEYS[1], 'type') or '' end
+redis.call('HSET', KEYS[1], 'version', v, 'content', ARGV[2], 'type', ty, 'updatedAt', ARGV[4])
+if ARGV[5] == '1' then redis.call('SET', KEYS[2], v, 'PX', ARGV[6]) end
+local tail = ',"version":' .. string.format('%d', v)
+if ty ~= '' then tail = tail .. ',"draftType":' .. cjson.encode(ty) end
+redis.call('PUBLISH', ARGV[10], ARGV[11] .. tail .. '}}}')
+return {'ok', tostring(v), ty}
+"#;
+
+/// What Redis decided about a draft save.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum SharedDraft {
+    /// Stored as `version` (or, `repeated`, stored so by an earlier message with this id).
+    Accepted {
+        version: u64,
+        draft_type: Option<String>,
+        repeated: bool,
+    },
+    /// The base was stale: the current version and content.
+    Conflict {
+        version: u64,
+        content: serde_json::Value,
+    },
+}
+
+/// A draft save to decide in Redis.
+pub(crate) struct DraftRequest<'a> {
+    pub user: u64,
+    /// The saving session's key (it does not get its own save back).
+    pub from: u64,
+    /// `None`: last write wins (seed mode, or a save without `baseVersion`).
+    pub base: Option<u64>,
+    /// The message id, for de-duplication across instances.
+    pub id: Option<&'a str>,
+    pub dedup_ttl_ms: u64,
+    /// What the other sessions get, without `version` and `draftType` (added by the script).
+    pub synced: &'a DraftSynced,
+    pub draft_type: Option<&'a str>,
+    /// This instance's copy of the draft.
+    pub floor: Option<&'a crate::drafts::Draft>,
+}
 
 /// The JSON of `origin` and `event` up to (not including) the fields a script appends.
 fn head(origin: &str, kind: &str, fields: &str) -> String {
@@ -339,7 +455,10 @@ impl RedisLink {
         let mut conn = self.conn()?;
         let script = Script::new(TAKE_LUA);
         let mut inv = script.key(key_queue(user));
-        inv.key(key_online(user)).arg(&self.instance);
+        inv.key(key_online(user))
+            .key(key_users(&self.instance))
+            .arg(&self.instance)
+            .arg(user);
         let items: Vec<String> = tokio::time::timeout(IO_TIMEOUT, inv.invoke_async(&mut conn))
             .await
             .ok()?
@@ -391,6 +510,85 @@ impl RedisLink {
         }
         Some(out)
     }
+
+    /// Decide a draft save in Redis, atomically across instances: accepted only on the
+    /// current version (or without a base), stored and published to the user's other
+    /// sessions in the same script. `Ok(None)` when Redis is unreachable (decide locally).
+    pub(crate) async fn draft_save(
+        &self,
+        req: DraftRequest<'_>,
+    ) -> Result<Option<SharedDraft>, LinkDown> {
+        let Some(mut conn) = self.conn() else {
+            return Ok(None);
+        };
+        let synced = serde_json::to_string(req.synced).unwrap_or_default();
+        // The script appends `version` (and `draftType`) inside `synced`, then closes it.
+        let synced_open = synced.strip_suffix('}').unwrap_or(&synced);
+        let h = head(
+            &self.instance,
+            "draft",
+            &format!(
+                r#""user":{},"from":{},"synced":{synced_open}"#,
+                req.user, req.from
+            ),
+        );
+        let draft_key = key_draft(req.user, &req.synced.draft_id);
+        let dedup_key = req
+            .id
+            .map_or_else(|| draft_key.clone(), |id| key_dedup(req.user, id));
+        let (floor_version, floor_content, floor_type) = req.floor.map_or_else(
+            || (0, "null".to_owned(), String::new()),
+            |d| {
+                (
+                    d.version,
+                    d.content.to_string(),
+                    d.draft_type.clone().unwrap_or_default(),
+                )
+            },
+        );
+        let script = Script::new(DRAFT_LUA);
+        let mut inv = script.key(draft_key);
+        inv.key(dedup_key)
+            .arg(req.base.map(|b| b.to_string()).unwrap_or_default())
+            .arg(req.synced.content.to_string())
+            .arg(req.draft_type.unwrap_or_default())
+            .arg(req.synced.updated_at.clone().unwrap_or_default())
+            .arg(if req.id.is_some() { "1" } else { "0" })
+            .arg(req.dedup_ttl_ms.max(1))
+            .arg(floor_version)
+            .arg(floor_content)
+            .arg(floor_type)
+            .arg(CHANNEL)
+            .arg(h);
+        let answer: Vec<String> = timed(inv.invoke_async(&mut conn)).await?;
+        parse_draft_answer(&answer).map(Some)
+    }
+}
+
+/// The draft script's answer.
+fn parse_draft_answer(answer: &[String]) -> Result<SharedDraft, LinkDown> {
+    let bad = || LinkDown::Answer(format!("{answer:?}"));
+    let version = |s: Option<&String>| s.and_then(|v| v.parse::<u64>().ok()).ok_or_else(bad);
+    match answer.first().map(String::as_str) {
+        Some("ok") => Ok(SharedDraft::Accepted {
+            version: version(answer.get(1))?,
+            draft_type: answer.get(2).filter(|t| !t.is_empty()).cloned(),
+            repeated: false,
+        }),
+        Some("dup") => Ok(SharedDraft::Accepted {
+            version: version(answer.get(1))?,
+            draft_type: None,
+            repeated: true,
+        }),
+        Some("conflict") => Ok(SharedDraft::Conflict {
+            version: version(answer.get(1))?,
+            content: answer
+                .get(2)
+                .and_then(|c| serde_json::from_str(c).ok())
+                .ok_or_else(bad)?,
+        }),
+        _ => Err(bad()),
+    }
 }
 
 /// Capped exponential backoff with jitter (half to full delay), reset on success.
@@ -417,15 +615,17 @@ impl Backoff {
     }
 }
 
-/// Why an up link went down.
+/// Why an up link went down, or a call through it failed.
 #[derive(Debug, thiserror::Error)]
-enum LinkDown {
+pub(crate) enum LinkDown {
     #[error("{0}")]
     Redis(#[from] redis::RedisError),
     #[error("no answer in time")]
     Timeout,
     #[error("subscription ended (connection closed)")]
     SubscriptionEnded,
+    #[error("unexpected answer from a script: {0}")]
+    Answer(String),
 }
 
 /// How a stretch of the link's life ended.
@@ -544,6 +744,11 @@ async fn serve(
         let Some(link) = hub.redis_link() else {
             return Ended::Stopped;
         };
+        // Registered and alive before the sessions are listed, so that no other instance
+        // reaps them in between.
+        if let Err(e) = refresh_alive(&hub, link, &scripts, &mut conn).await {
+            return Ended::Down(e);
+        }
         // Re-assert who has sessions here: Redis may have restarted empty, or this instance
         // may have lost users while away.
         if let Err(e) = resync(&hub, link, &scripts, &mut conn).await {
@@ -558,6 +763,13 @@ async fn serve(
         }
     }
     let mut ping = tokio::time::interval(PING_EVERY);
+    let mut alive = {
+        let ttl = hub
+            .upgrade()
+            .map_or(30_000, |h| h.config.instance_ttl_ms.max(30));
+        tokio::time::interval(Duration::from_millis(ttl / 3))
+    };
+    alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             msg = stream.next() => {
@@ -586,6 +798,22 @@ async fn serve(
                     return Ended::Down(e);
                 }
             }
+            _ = alive.tick() => {
+                let Some(hub) = hub.upgrade() else { return Ended::Stopped };
+                let Some(link) = hub.redis_link() else { return Ended::Stopped };
+                let tick = async {
+                    if refresh_alive(&hub, link, &scripts, &mut conn).await? {
+                        // Our key had expired and another instance took our sessions out
+                        // (a stall longer than the TTL): put them back.
+                        tracing::warn!("redis: this instance was taken for dead; re-asserting its sessions");
+                        resync(&hub, link, &scripts, &mut conn).await?;
+                    }
+                    reap(link, &scripts, &mut conn).await
+                };
+                if let Err(e) = tick.await {
+                    return Ended::Down(e);
+                }
+            }
             _ = stopped(stop) => {
                 // Leave Redis as the other instances should see it: what is still queued,
                 // then this instance's users gone (offline unless connected elsewhere).
@@ -599,6 +827,13 @@ async fn serve(
                             }
                         }
                         let _ = resync(&hub, link, &scripts, &mut conn).await;
+                        // Gone now: any session left over is reaped by the others at once.
+                        let _ = timed(
+                            redis::cmd("DEL")
+                                .arg(key_alive(&link.instance))
+                                .query_async::<i64>(&mut conn),
+                        )
+                        .await;
                     };
                     let _ = tokio::time::timeout(IO_TIMEOUT, leave).await;
                 }
@@ -612,6 +847,8 @@ struct Scripts {
     durable: Script,
     presence: Script,
     pitch: Script,
+    alive: Script,
+    reap: Script,
 }
 
 impl Scripts {
@@ -620,8 +857,51 @@ impl Scripts {
             durable: Script::new(DURABLE_LUA),
             presence: Script::new(PRESENCE_LUA),
             pitch: Script::new(PITCH_LUA),
+            alive: Script::new(ALIVE_LUA),
+            reap: Script::new(REAP_LUA),
         }
     }
+}
+
+/// Refresh this instance's liveness key; true when it had been reaped (or is new).
+async fn refresh_alive(
+    hub: &Hub,
+    link: &RedisLink,
+    scripts: &Scripts,
+    conn: &mut MultiplexedConnection,
+) -> Result<bool, LinkDown> {
+    let mut inv = scripts.alive.key(KEY_INSTANCES);
+    inv.key(key_alive(&link.instance))
+        .arg(&link.instance)
+        .arg(hub.config.instance_ttl_ms.max(30));
+    Ok(timed(inv.invoke_async::<i64>(conn)).await? == 1)
+}
+
+/// Take the sessions of instances whose liveness key expired for gone.
+async fn reap(
+    link: &RedisLink,
+    scripts: &Scripts,
+    conn: &mut MultiplexedConnection,
+) -> Result<(), LinkDown> {
+    let at = crate::time::unix_secs();
+    let mut inv = scripts.reap.key(KEY_INSTANCES);
+    inv.arg(&link.instance)
+        .arg(crate::time::iso_from_unix(at))
+        .arg(at)
+        .arg(head(
+            &link.instance,
+            "presence",
+            &format!(r#""at":{at},"presence":{{"userId":"#),
+        ))
+        .arg(CHANNEL);
+    let reaped = timed(inv.invoke_async::<i64>(conn)).await?;
+    if reaped > 0 {
+        tracing::info!(
+            instances = reaped,
+            "redis: instances stopped refreshing their liveness key; their sessions are gone"
+        );
+    }
+    Ok(())
 }
 
 /// Run one command against Redis.
@@ -697,7 +977,7 @@ async fn exec(
             );
             let mut inv = scripts.presence.key(key_online(user));
             inv.key(key_presence(user))
-                .key(format!("pitchey:instance:{me}:users"))
+                .key(key_users(me))
                 .arg(me)
                 .arg(change)
                 .arg(status)
@@ -762,12 +1042,8 @@ async fn resync(
         }
     }
     let (local_users, follows) = hub.remote_snapshot();
-    let listed: Vec<u64> = timed(
-        redis::cmd("SMEMBERS")
-            .arg(format!("pitchey:instance:{me}:users"))
-            .query_async(conn),
-    )
-    .await?;
+    let listed: Vec<u64> =
+        timed(redis::cmd("SMEMBERS").arg(key_users(me)).query_async(conn)).await?;
     let now = crate::time::unix_secs();
     let gone = listed.iter().filter(|u| !local_users.contains(u)).copied();
     let changes = local_users

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio::time::{sleep_until, timeout};
 
 use crate::auth::AuthUser;
-use crate::hub::{Counters, DraftOutcome, Hub, Outbound, SessionKey, error_frame};
+use crate::hub::{Counters, DraftError, DraftOutcome, Hub, Outbound, SessionKey, error_frame};
 use crate::rate_limit::RateLimiter;
 use crate::store::{Applied, FrameText};
 use crate::time::unix_secs;
@@ -464,13 +464,30 @@ impl Session {
     }
 
     async fn draft_sync(&mut self, id: Option<String>, save: DraftSave) -> Result<(), Gone> {
-        let outcome = self.hub.draft_sync(
-            self.key,
-            &self.session_id,
-            self.user.user_id,
-            save,
-            id.as_deref(),
-        );
+        // Through Redis when it is up (one decision for all instances), else here alone.
+        let shared = self
+            .hub
+            .draft_sync_shared(
+                self.key,
+                &self.session_id,
+                self.user.user_id,
+                &save,
+                id.as_deref(),
+            )
+            .await;
+        let outcome = match shared {
+            Some(outcome) => outcome,
+            None => self
+                .hub
+                .draft_sync(
+                    self.key,
+                    &self.session_id,
+                    self.user.user_id,
+                    save,
+                    id.as_deref(),
+                )
+                .map_err(DraftError::from),
+        };
         match outcome {
             // The hub stored the id with the draft in one commit: ack without remembering.
             Ok(DraftOutcome::Accepted { version }) => match id {

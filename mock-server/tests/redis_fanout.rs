@@ -476,3 +476,217 @@ async fn a_bad_url_stops_the_start_and_an_absent_redis_does_not() {
     assert_eq!(n["seq"], 1);
     server.shutdown().await;
 }
+
+/// Read `ws` until the answer to message `id` (an `ack` or a `draft_conflict`), keeping the
+/// `draft_sync` frames seen on the way.
+async fn draft_answer(ws: &mut Ws, id: &str, synced: &mut Vec<Value>) -> Value {
+    loop {
+        let f = next_frame(ws).await;
+        match f["type"].as_str() {
+            Some("ack") if f["data"]["id"] == id => return f,
+            Some("draft_conflict") if f["id"] == id => return f,
+            Some("draft_sync") => synced.push(f),
+            _ => {}
+        }
+    }
+}
+
+fn save(id: &str, base: u64, content: Value) -> Value {
+    json!({"type": "draft_sync", "id": id,
+           "data": {"draftId": "deck", "draftType": "pitch", "content": content, "baseVersion": base}})
+}
+
+#[tokio::test]
+async fn concurrent_draft_saves_on_two_instances_accept_exactly_one() {
+    const ROUNDS: u64 = 50;
+    let mut redis = Redis::start();
+    let (a, b) = pair(&redis).await;
+    let (mut on_a, _) = connect(&a, 7).await;
+    let (mut on_b, _) = connect(&b, 7).await;
+    let (mut synced_a, mut synced_b) = (Vec::new(), Vec::new());
+    let mut last_acked: Option<(String, u64, Value)> = None;
+    let (mut won_a, mut won_b) = (0, 0);
+    for round in 0..ROUNDS {
+        // Both saves are on the wire before either answer is read.
+        let (id_a, id_b) = (format!("a-{round}"), format!("b-{round}"));
+        let (content_a, content_b) = (
+            json!({"by": "a", "round": round}),
+            json!({"by": "b", "round": round}),
+        );
+        let (save_a, save_b) = (
+            save(&id_a, round, content_a.clone()),
+            save(&id_b, round, content_b.clone()),
+        );
+        // Written concurrently, and in turn first: neither instance is always ahead.
+        if round % 2 == 0 {
+            tokio::join!(send(&mut on_a, save_a), send(&mut on_b, save_b));
+        } else {
+            tokio::join!(send(&mut on_b, save_b), send(&mut on_a, save_a));
+        }
+        let answer_a = draft_answer(&mut on_a, &id_a, &mut synced_a).await;
+        let answer_b = draft_answer(&mut on_b, &id_b, &mut synced_b).await;
+        let (winner, loser, id, content) =
+            match (answer_a["type"].as_str(), answer_b["type"].as_str()) {
+                (Some("ack"), Some("draft_conflict")) => {
+                    won_a += 1;
+                    (answer_a, answer_b, id_a, content_a)
+                }
+                (Some("draft_conflict"), Some("ack")) => {
+                    won_b += 1;
+                    (answer_b, answer_a, id_b, content_b)
+                }
+                _ => panic!(
+                    "round {round}: exactly one save must be accepted: {answer_a} / {answer_b}"
+                ),
+            };
+        assert_eq!(winner["data"]["version"], round + 1, "{winner}");
+        // The conflict carries the accepted save, so the client can merge on top of it.
+        assert_eq!(loser["data"]["serverVersion"], round + 1, "{loser}");
+        assert_eq!(loser["data"]["serverContent"], content, "{loser}");
+        last_acked = Some((id, round + 1, content));
+    }
+    let Some((last_id, last_version, last_content)) = last_acked else {
+        panic!("no save acked");
+    };
+    settle().await;
+    synced_a.extend(frames_before_pong(&mut on_a).await);
+    synced_b.extend(frames_before_pong(&mut on_b).await);
+    // Each accepted save reached the other instance's session, once.
+    let synced_count = |v: &[Value]| of_type(v, "draft_sync").len();
+    assert_eq!(synced_count(&synced_a), won_b, "draft_sync on A");
+    assert_eq!(synced_count(&synced_b), won_a, "draft_sync on B");
+    eprintln!("{ROUNDS} rounds: {won_a} won on A, {won_b} on B; {ROUNDS} conflicts");
+
+    // The last accepted id again, on the instance that did not accept it: the same ack, and
+    // not applied twice (no new version, no draft_sync).
+    let (repeat_on, other) = if last_id.starts_with('a') {
+        (&mut on_b, &mut on_a)
+    } else {
+        (&mut on_a, &mut on_b)
+    };
+    send(
+        repeat_on,
+        save(&last_id, last_version - 1, json!({"repeat": true})),
+    )
+    .await;
+    let ack = draft_answer(repeat_on, &last_id, &mut Vec::new()).await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    assert_eq!(ack["data"]["version"], last_version, "{ack}");
+    settle().await;
+    let extra = frames_before_pong(other).await;
+    assert!(of_type(&extra, "draft_sync").is_empty(), "{extra:?}");
+
+    // Through Redis, then on each instance's own copy (Redis gone): the last acked save.
+    send(&mut on_a, save("probe-redis", 0, json!(null))).await;
+    let c = draft_answer(&mut on_a, "probe-redis", &mut Vec::new()).await;
+    assert_eq!(c["type"], "draft_conflict", "{c}");
+    assert_eq!(c["data"]["serverVersion"], last_version, "{c}");
+    assert_eq!(c["data"]["serverContent"], last_content, "{c}");
+    redis.stop();
+    wait_redis(&a, "down").await;
+    wait_redis(&b, "down").await;
+    for (name, ws) in [("A", &mut on_a), ("B", &mut on_b)] {
+        let id = format!("probe-{name}");
+        send(ws, save(&id, 0, json!(null))).await;
+        let c = draft_answer(ws, &id, &mut Vec::new()).await;
+        assert_eq!(c["type"], "draft_conflict", "{name}: {c}");
+        assert_eq!(c["data"]["serverVersion"], last_version, "{name}: {c}");
+        assert_eq!(c["data"]["serverContent"], last_content, "{name}: {c}");
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_pitchey-mock-server");
+const SECRET: &str = "redis-fanout-test-secret";
+
+/// The real binary on a free port with `--redis-url` and a liveness TTL of `ttl_ms`; returns
+/// it and its address (read from the banner).
+async fn spawn_instance(redis: &Redis, ttl_ms: u64) -> (Child, std::net::SocketAddr) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(BIN)
+        .args(["--port", "0", "--redis-url", &redis.url()])
+        .env("JWT_SECRET", SECRET)
+        .env("RUST_LOG", "warn")
+        .env("WS_INSTANCE_TTL_MS", ttl_ms.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the server binary starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let addr = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+        let found = lines.find_map(|l| {
+            l.trim()
+                .strip_prefix("WebSocket: ws://")
+                .and_then(|r| r.split_once('/'))
+                .map(|(addr, _)| addr.to_owned())
+        });
+        // Keep draining so that the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        found
+    })
+    .await
+    .expect("banner reader")
+    .expect("banner with the address");
+    (child, addr.parse().expect("a socket address"))
+}
+
+#[tokio::test]
+async fn users_of_a_killed_instance_go_offline_after_its_liveness_ttl() {
+    const TTL_MS: u64 = 1000;
+    let redis = Redis::start();
+    let (mut child, addr) = spawn_instance(&redis, TTL_MS).await;
+    let mut config = ServerConfig::for_tests();
+    config.jwt_secret = SECRET.to_owned();
+    config.redis_url = Some(redis.url());
+    config.instance_ttl_ms = TTL_MS;
+    let b = start(config).await.expect("instance B starts");
+    wait_redis(&b, "up").await;
+
+    let (status, body) = http(
+        &b,
+        "POST",
+        "/api/ws/follow",
+        Some(&b.token(8)),
+        Some(json!({"userId": 7})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (mut follower, _) = connect(&b, 8).await;
+    settle().await;
+    // The binary's link to Redis is up before its banner (start waits for it).
+    let url = format!("ws://{addr}/ws?token={}", b.token(7));
+    let (_seven, _) = connect_url(&url).await;
+    let p = next_of_type(&mut follower, "presence_update").await;
+    assert_eq!(p["data"]["userId"], 7);
+    assert_eq!(p["data"]["status"], "online");
+
+    // SIGKILL: no shutdown code runs, nothing leaves Redis.
+    child.kill().expect("kill -9");
+    child.wait().expect("reaped");
+    let killed = Instant::now();
+    let p = next_of_type(&mut follower, "presence_update").await;
+    let took = killed.elapsed();
+    assert_eq!(p["data"]["userId"], 7, "{p}");
+    assert_eq!(p["data"]["status"], "offline", "{p}");
+    assert!(p["data"]["lastSeen"].is_string(), "{p}");
+    assert!(
+        took < Duration::from_millis(4 * TTL_MS),
+        "offline after {took:?}"
+    );
+    let (_, body) = http(&b, "GET", "/api/ws/presence/7", Some(&b.token(8)), None).await;
+    assert_eq!(body["status"], "offline", "{body}");
+    assert!(body["lastSeen"].is_string(), "{body}");
+    let (_, body) = http(
+        &b,
+        "GET",
+        "/api/ws/following-online",
+        Some(&b.token(8)),
+        None,
+    )
+    .await;
+    assert_eq!(body["count"], 0, "{body}");
+    eprintln!("offline {took:?} after kill -9 (TTL {TTL_MS} ms)");
+    b.shutdown().await;
+}

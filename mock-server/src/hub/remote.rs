@@ -8,16 +8,19 @@
 //! here alone.
 
 use std::collections::HashSet;
+use std::time::Instant;
 
 use pitchey_realtime::protocol::{
-    Channel, DraftSynced, PitchStats, PresenceStatus, RecentViewer, ServerFrame, ServerMessage,
-    Typing, UserTyping,
+    Channel, DraftConflict, DraftSave, DraftSynced, PitchStats, PresenceStatus, RecentViewer,
+    ServerFrame, ServerMessage, Typing, UserTyping,
 };
 
-use super::{Delivery, Hub, HubState, SessionKey, encode};
+use super::{Delivery, DraftError, DraftOutcome, Hub, HubState, SessionKey, encode};
 use crate::drafts::Draft;
-use crate::redis_link::{Cmd, Envelope, Event, PresenceChange, RedisLink, RedisStatus};
-use crate::store::{LoggedFrame, QueuedFrame, StoreError};
+use crate::redis_link::{
+    Cmd, DraftRequest, Envelope, Event, PresenceChange, RedisLink, RedisStatus, SharedDraft,
+};
+use crate::store::{Applied, LoggedFrame, QueuedFrame, StoreError};
 use crate::time::{now_iso, unix_secs};
 
 /// A gap larger than this between Redis's seq and ours is not walked one by one (a new
@@ -224,6 +227,95 @@ impl Hub {
         }
     }
 
+    /// `draft_sync` decided in Redis, atomically across instances (see
+    /// [`RedisLink::draft_save`]); the accepted draft is then kept here too (for resyncs, a
+    /// later outage, and `--data-dir`). `None` when Redis is not up: the caller decides locally.
+    pub(crate) async fn draft_sync_shared(
+        &self,
+        key: SessionKey,
+        session_id: &str,
+        user: u64,
+        save: &DraftSave,
+        id: Option<&str>,
+    ) -> Option<Result<DraftOutcome, DraftError>> {
+        let link = self.redis_link()?;
+        if link.status() != RedisStatus::Up {
+            return None;
+        }
+        let versioned = !self.seed_mode();
+        let id = id.filter(|_| versioned);
+        let floor = self.lock().store.draft(user, &save.draft_id);
+        let updated_at = now_iso();
+        let synced = DraftSynced {
+            draft_id: save.draft_id.clone(),
+            draft_type: None,
+            content: save.content.clone(),
+            version: None,
+            updated_at: Some(updated_at.clone()),
+            session_id: Some(session_id.to_owned()),
+        };
+        let req = DraftRequest {
+            user,
+            from: key.0,
+            base: save.base_version.filter(|_| versioned),
+            id,
+            dedup_ttl_ms: self.config.dedup_window_ms,
+            synced: &synced,
+            draft_type: save.draft_type.as_deref(),
+            floor: floor.as_ref(),
+        };
+        let decided = match link.draft_save(req).await {
+            Ok(Some(d)) => d,
+            Ok(None) => return None,
+            Err(e) => return Some(Err(e.into())),
+        };
+        Some(match decided {
+            SharedDraft::Conflict { version, content } => {
+                Ok(DraftOutcome::Conflict(DraftConflict {
+                    draft_id: save.draft_id.clone(),
+                    base_version: save.base_version,
+                    server_version: version,
+                    server_content: content,
+                }))
+            }
+            SharedDraft::Accepted {
+                version,
+                draft_type,
+                repeated,
+            } => {
+                let mut guard = self.lock();
+                let st = &mut *guard;
+                // The publication may have come back first and stored it already.
+                let newer = st
+                    .store
+                    .draft(user, &save.draft_id)
+                    .is_none_or(|d| d.version < version);
+                if !repeated && newer {
+                    st.store.put_draft(
+                        user,
+                        &save.draft_id,
+                        Draft {
+                            draft_type,
+                            content: save.content.clone(),
+                            version,
+                            updated_at,
+                        },
+                    );
+                }
+                if let Some(id) = id {
+                    let applied = Applied {
+                        version: Some(version),
+                    };
+                    st.store.remember(user, id, applied, Instant::now());
+                }
+                st.store
+                    .commit()
+                    .map(|()| DraftOutcome::Accepted { version })
+                    .map_err(DraftError::from)
+            }
+        })
+    }
+
     fn draft_out(
         &self,
         st: &mut HubState,
@@ -362,8 +454,13 @@ impl Hub {
                 st.pitches.apply_shared(&stats);
                 self.pitch_stats_out(st, stats, mine);
             }
-            Event::Draft { user, from, synced } => {
-                if !mine && let Some(version) = synced.version {
+            Event::Draft {
+                user,
+                from,
+                mut synced,
+            } => {
+                // Our own saves too: the script's answer may arrive after its publication.
+                if let Some(version) = synced.version {
                     // Keep this instance's copy level, so that a save here on top of it is
                     // accepted and a stale one conflicts.
                     let newer = st
@@ -385,6 +482,10 @@ impl Hub {
                             tracing::error!(error = %e, user, "replicated draft not stored");
                         }
                     }
+                }
+                if self.seed_mode() {
+                    // Versioned in Redis for every mode; seed clients are not shown one.
+                    synced.version = None;
                 }
                 let except = mine.then_some(SessionKey(from));
                 self.draft_out(st, except, user, synced);
