@@ -151,7 +151,7 @@
 //!   `pitchey:online:{user}` (instances with a session of the user: a user goes offline only
 //!   when the last instance loses them), `pitchey:following:{user}` / `followers:`,
 //!   `pitchey:pitch:{id}` (views, unique viewers, recent viewers), `pitchey:seq:{user}` and
-//!   `pitchey:queue:{user}`. `GET /api/ws/presence/{id}` and `/api/ws/following-online` are
+//!   `pitchey:queue:{user}`, drafts and de-dup keys (below). `GET /api/ws/presence/{id}` and `/api/ws/following-online` are
 //!   answered from Redis (from this instance's book while Redis is away).
 //! - **`seq` across instances.** A durable frame is numbered by `INCR pitchey:seq:{user}` in
 //!   the same script that publishes it, never below the publishing instance's own last seq
@@ -167,16 +167,43 @@
 //!   restarted Redis starts empty), writes its follow graph back, and raises Redis's seq
 //!   counters to the seqs it handed out alone. `redis` in `/api/ws/stats` and the
 //!   `pitchey_ws_redis_up` gauge say `up`, `down` or `disabled`.
+//! - **Drafts are decided in Redis.** A `draft_sync` is accepted or refused by one Lua script
+//!   for all instances: it compares `baseVersion` with the version in
+//!   `pitchey:draft:{user}:{draftId}` and, only if equal (or without a base: last write
+//!   wins), stores content and version + 1 and publishes the `draft_sync` to the user's other
+//!   sessions; otherwise it answers the current version and content, sent as
+//!   `draft_conflict`. The ack (with the new version) goes out only after the script
+//!   accepted, and the instance keeps a copy in its own store. The script also keeps the
+//!   message id's answer in `pitchey:dedup:{user}:{id}` for the de-dup window, so a repeated
+//!   id is acked again with the same version on either instance, not applied twice. A script
+//!   call that fails (Redis lost mid-call) is answered with an `internal` error, never an
+//!   ack: the client sends again and the de-dup key answers if the first one ran.
+//! - **Instances that die.** Each instance refreshes `pitchey:instance:{id}:alive` (TTL
+//!   `WS_INSTANCE_TTL_MS`, default 30 s, refreshed every third of it), is listed in
+//!   `pitchey:instances`, and records its users in `pitchey:instance:{id}:users`. On the same
+//!   timer every live instance runs a script that takes the sessions of listed instances whose
+//!   key expired out of `pitchey:online:*`; a user left with none goes offline (`lastSeen`,
+//!   and `presence_update` to followers). So a user of an instance killed with SIGKILL is
+//!   offline everywhere within about one and a third TTLs; an instance that was only stalled
+//!   past its TTL finds itself unlisted at its next refresh and re-asserts its users
+//!   (followers then see offline, online). A graceful shutdown deletes its key at once.
 //! - **What is per instance, honestly.** While Redis is away, two instances can hand the same
 //!   seq to different frames of one user (each to its own sessions); a client that then
 //!   resumes on the other instance may get `resumed: false` and refetch. Frames published
-//!   while an instance is not subscribed are not in its replay log. Drafts are versioned by
-//!   each instance and copied to the others on receipt: two saves on two instances within one
-//!   publication's latency can both be accepted (last write wins there). Notification ids are
-//!   per instance, and the answers of `POST /api/ws/notify` (`sessions`, `delivered`) and
-//!   `/api/ws/announce` (`users`) count the sessions of the instance that was asked. An instance that dies without closing its sessions leaves its users in
-//!   `pitchey:online:*` (no heartbeat expiry yet). Redis run without persistence (as the tests
-//!   do) loses the offline queue of users offline everywhere when it restarts.
+//!   while an instance is not subscribed are not in its replay log. While Redis is away
+//!   drafts are decided by each instance alone against its own copy: two instances can each
+//!   accept a save on the same base, and when Redis is back the first save through it lifts
+//!   Redis to that instance's copy, so what the other instance accepted alone on that version
+//!   is overwritten (last write wins for saves made during the outage). Notification ids are per instance, and the
+//!   answers of `POST /api/ws/notify` (`sessions`, `delivered`) and `/api/ws/announce`
+//!   (`users`) count the sessions of the instance that was asked. With no live instance left
+//!   nothing reaps the dead ones' users: they stay online in Redis until an instance starts
+//!   (its first refresh reaps them). Redis run without persistence (as the tests do) loses,
+//!   when it restarts, the offline queue of users offline everywhere and the de-dup keys (a
+//!   repeated versioned save then gets `draft_conflict` on another instance instead of its
+//!   ack), and its drafts: they are put back from the copy of the instance the next save
+//!   comes through, which may not yet hold the save accepted last before the restart (it
+//!   reaches every instance within one publication's latency).
 //!
 //! ## Left out of the seed, and why
 //! - A message broker beyond Redis Pub/Sub: Redis is the seed's scaling path.

@@ -8,6 +8,11 @@
 //! each instance has one subscription and each session lives on one instance, so each session
 //! gets each publication once.
 //!
+//! Draft saves are the one command the caller waits for (`RedisLink::draft_save`): their
+//! ack depends on the script's decision. On a timer (a third of `instance_ttl_ms`) the task
+//! refreshes this instance's liveness key and reaps the sessions of instances whose key
+//! expired.
+//!
 //! When Redis is unreachable the task runs each command on this instance alone (the hub's
 //! single-process path), logs the outage once, and reconnects with capped, jittered
 //! exponential backoff; on reconnecting it re-asserts which users have sessions here.
