@@ -251,6 +251,7 @@ mod tests {
             ("WS_RATE_LIMIT_REFILL_RATE", "0.5"),
             ("WS_SESSION_TIMEOUT", "1000"),
             ("WS_MESSAGE_QUEUE_ENABLED", "false"),
+            ("WS_INSTANCE_TTL_MS", "1500"),
         ]
         .into();
         let c = ServerConfig::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
@@ -260,6 +261,7 @@ mod tests {
         assert_eq!(c.session_timeout_ms, 1000);
         assert_eq!(c.offline_queue_cap, 0);
         assert_eq!(c.heartbeat_ms, 30_000);
+        assert_eq!(c.instance_ttl_ms, 1500);
     }
 
     #[test]

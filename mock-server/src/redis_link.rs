@@ -1097,6 +1097,72 @@ mod tests {
     }
 
     #[test]
+    fn draft_script_answers_parse_and_bad_ones_are_errors() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            parse_draft_answer(&s(&["ok", "3", "pitch"])).unwrap(),
+            SharedDraft::Accepted {
+                version: 3,
+                draft_type: Some("pitch".into()),
+                repeated: false
+            }
+        );
+        assert_eq!(
+            parse_draft_answer(&s(&["dup", "2"])).unwrap(),
+            SharedDraft::Accepted {
+                version: 2,
+                draft_type: None,
+                repeated: true
+            }
+        );
+        assert_eq!(
+            parse_draft_answer(&s(&["conflict", "4", r#"{"t":1}"#])).unwrap(),
+            SharedDraft::Conflict {
+                version: 4,
+                content: serde_json::json!({"t": 1})
+            }
+        );
+        for bad in [
+            &["ok"][..],
+            &["ok", "x"],
+            &["conflict", "1", "{"],
+            &["what"],
+            &[],
+        ] {
+            assert!(parse_draft_answer(&s(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn draft_publication_completed_by_the_script_parses() {
+        let synced = DraftSynced {
+            draft_id: "deck".into(),
+            draft_type: None,
+            content: serde_json::json!({"a": "}"}),
+            version: None,
+            updated_at: Some("t".into()),
+            session_id: Some("s".into()),
+        };
+        let json = serde_json::to_string(&synced).unwrap();
+        let open = json.strip_suffix('}').unwrap();
+        let h = head(
+            "i-1",
+            "draft",
+            &format!(r#""user":7,"from":3,"synced":{open}"#),
+        );
+        // What DRAFT_LUA appends for version 5 and type "pitch".
+        let payload = format!(r#"{h},"version":5,"draftType":"pitch"}}}}}}"#);
+        let env: Envelope = serde_json::from_str(&payload).unwrap();
+        let Event::Draft { user, from, synced } = env.event else {
+            panic!("not a draft event: {payload}");
+        };
+        assert_eq!((user, from), (7, 3));
+        assert_eq!(synced.version, Some(5));
+        assert_eq!(synced.draft_type.as_deref(), Some("pitch"));
+        assert_eq!(synced.content, serde_json::json!({"a": "}"}));
+    }
+
+    #[test]
     fn script_completed_envelopes_parse() {
         let h = head("i-1", "durable", r#""user":7,"frame":"{}","seq":"#);
         let payload = format!(r#"{h}5,"queued":false}}}}"#);
