@@ -859,3 +859,33 @@ async fn presence_is_restored_on_the_server_after_a_reconnect() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn send_confirmed_refuses_what_is_never_acked_instead_of_hanging() {
+    let server = server().await;
+    let client = connected_client(&server, 25).await;
+    let err = client
+        .send_confirmed(ClientMessage::SetPresence(
+            pitchey_realtime::protocol::SetPresence {
+                status: PresenceStatus::Away,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err, ClientError::NotDurable("presence_update".into()));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn connected_after_a_disconnect_and_a_new_connect_waits_for_the_new_link() {
+    let server = server().await;
+    let client = connected_client(&server, 26).await;
+    client.disconnect().await.unwrap();
+    // `connect` only posts; `connected` must not answer from the stale `Closed`.
+    client.connect().unwrap();
+    timeout(WAIT, client.connected())
+        .await
+        .expect("in time")
+        .expect("connected again");
+    server.shutdown().await;
+}

@@ -5,9 +5,11 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{broadcast, mpsc, watch};
+use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
@@ -16,6 +18,11 @@ use super::TokenProvider;
 use crate::core::{Action, Connection, Event, Input, Instant};
 use crate::protocol::Channel;
 use crate::transport::native::{self, Socket, TransportError};
+
+/// How long one write may block the driver. A server that stops reading fills the TCP
+/// buffer and would otherwise stall the loop, and with it the heartbeat that is there to
+/// notice exactly that; a stalled write is a failed link.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A call into the core, run on the driver task.
 pub(super) type Call = Box<dyn FnOnce(&mut Core, Instant) + Send>;
@@ -38,8 +45,11 @@ impl Clock {
     pub(super) fn now(self) -> Instant {
         Instant::from_duration(self.0.elapsed())
     }
-    fn deadline(self, at: Instant) -> tokio::time::Instant {
-        tokio::time::Instant::from_std(self.0 + at.since_origin())
+    /// `None` for a deadline too far to represent (a config of `Duration::MAX` = never).
+    fn deadline(self, at: Instant) -> Option<tokio::time::Instant> {
+        self.0
+            .checked_add(at.since_origin())
+            .map(tokio::time::Instant::from_std)
     }
 }
 
@@ -140,15 +150,16 @@ impl Driver {
                         );
                         continue;
                     };
-                    if let Err(e) = ws.send(WsMessage::text(text)).await {
+                    let failure = match timeout(WRITE_TIMEOUT, ws.send(WsMessage::text(text))).await
+                    {
+                        Ok(Ok(())) => None,
+                        Ok(Err(e)) => Some(e.to_string()),
+                        Err(_) => Some(format!("write stalled for {WRITE_TIMEOUT:?}")),
+                    };
+                    if let Some(reason) = failure {
                         *socket = None;
                         let now = self.clock.now();
-                        self.core.conn.handle(
-                            Input::Failed {
-                                reason: e.to_string(),
-                            },
-                            now,
-                        );
+                        self.core.conn.handle(Input::Failed { reason }, now);
                     }
                 }
                 Action::Close { code, reason } => {
@@ -158,8 +169,8 @@ impl Driver {
                             code: WsCloseCode::from(code),
                             reason: reason.into(),
                         };
-                        // Best effort: the peer may already be gone.
-                        let _ = ws.close(Some(frame)).await;
+                        // Best effort: the peer may already be gone, or not reading.
+                        let _ = timeout(WRITE_TIMEOUT, ws.close(Some(frame))).await;
                     }
                 }
             }
@@ -216,7 +227,10 @@ async fn read_frame(
 
 async fn sleep_until(clock: Clock, deadline: Option<Instant>) {
     match deadline {
-        Some(at) => tokio::time::sleep_until(clock.deadline(at)).await,
+        Some(at) => match clock.deadline(at) {
+            Some(deadline) => tokio::time::sleep_until(deadline).await,
+            None => std::future::pending().await,
+        },
         None => std::future::pending().await,
     }
 }

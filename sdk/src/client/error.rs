@@ -15,7 +15,17 @@ pub enum ClientError {
     /// The driver task is gone (its runtime shut down).
     #[error("the client's driver task has stopped")]
     DriverGone,
-    /// This stream fell behind and missed events: see [`Lagged`](super::Lagged).
-    #[error("missed {0} events: the consumer was too slow")]
-    Lagged(u64),
+    /// [`Client::send_confirmed`](super::Client::send_confirmed) was given an ephemeral
+    /// message (`typing`, `presence_update`): those are never acked. Use `send`.
+    #[error("`{0}` is ephemeral and never acked; use send")]
+    NotDurable(String),
+    /// While waiting for the ack of `id`, too many events went by to be sure it was not
+    /// missed; the message itself is still queued and will be delivered.
+    #[error("lost track of {id} after missing {missed} events; it is still queued")]
+    Unconfirmed {
+        /// The queued message.
+        id: MessageId,
+        /// Events skipped.
+        missed: u64,
+    },
 }

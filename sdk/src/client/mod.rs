@@ -39,8 +39,8 @@ pub use subscription::{ChannelMessage, EventStream, Lagged, Subscription};
 
 use crate::core::{Config, Connection, Event, Instant, MessageId, Metrics, State};
 use crate::protocol::{
-    Channel, ClientMessage, DashboardMetrics, Notification, PitchStats, PitchView, Presence,
-    PresenceStatus, SetPresence, Typing, UploadProgress, UserTyping,
+    Channel, ClientMessage, DashboardMetrics, Message as _, Notification, PitchStats, PitchView,
+    Presence, PresenceStatus, SetPresence, Typing, UploadProgress, UserTyping,
 };
 use driver::{Call, Clock, Core, Driver};
 
@@ -185,17 +185,23 @@ impl Client {
     }
 
     /// Wait until the state is [`State::Connected`]. Fails if the connection stops for good
-    /// first ([`State::AuthFailed`] or [`State::Closed`]).
+    /// first ([`State::AuthFailed`] or [`State::Closed`]). Calls made before this one
+    /// (`connect`, `set_token`) are taken into account.
     pub async fn connected(&self) -> Result<(), ClientError> {
-        let mut state = self.shared.state.clone();
-        let reached = state
-            .wait_for(|s| matches!(s, State::Connected | State::AuthFailed | State::Closed))
-            .await
-            .map_err(|_| ClientError::DriverGone)?
-            .clone();
-        match reached {
-            State::Connected => Ok(()),
-            other => Err(ClientError::Stopped(other)),
+        let mut changes = self.shared.state.clone();
+        loop {
+            // Ask the driver, not the watch: a `connect()` posted just before must count.
+            changes.mark_unchanged();
+            match self.call(|core, _| core.conn.state().clone()).await? {
+                State::Connected => return Ok(()),
+                stopped @ (State::AuthFailed | State::Closed) => {
+                    return Err(ClientError::Stopped(stopped));
+                }
+                _ => changes
+                    .changed()
+                    .await
+                    .map_err(|_| ClientError::DriverGone)?,
+            }
         }
     }
 
@@ -223,8 +229,13 @@ impl Client {
 
     /// Queue a durable message and wait until the server acks it (or, on a server
     /// without acks, until it is written). Fails with [`ClientError::Failed`] if the server
-    /// rejects it.
+    /// rejects it, with [`ClientError::Stopped`] if the connection stops for good first
+    /// (the message stays queued for the next `connect`), and refuses ephemeral messages
+    /// ([`ClientError::NotDurable`]), which are never acked.
     pub async fn send_confirmed(&self, message: ClientMessage) -> Result<MessageId, ClientError> {
+        if !crate::core::is_durable(&message) {
+            return Err(ClientError::NotDurable(message.kind().to_owned()));
+        }
         // Listen before sending so the ack cannot slip past.
         let mut events = self.events();
         let id = self.send(message).await?;
@@ -234,8 +245,13 @@ impl Client {
                 Some(Ok(Event::SendFailed(failed, why))) if failed == id => {
                     return Err(ClientError::Failed(failed, why));
                 }
+                Some(Ok(Event::StateChanged(stopped @ (State::AuthFailed | State::Closed)))) => {
+                    return Err(ClientError::Stopped(stopped));
+                }
                 Some(Ok(_)) => {}
-                Some(Err(Lagged { missed })) => return Err(ClientError::Lagged(missed)),
+                Some(Err(Lagged { missed })) => {
+                    return Err(ClientError::Unconfirmed { id, missed });
+                }
                 None => return Err(ClientError::DriverGone),
             }
         }
@@ -275,18 +291,26 @@ impl Client {
         &self,
         channel: Channel,
     ) -> Result<Subscription<T>, ClientError> {
-        // Listen first so that nothing sent right after the subscribe is missed.
+        // Listen first so that nothing sent right after the subscribe is missed, and make
+        // the handle before the count goes up: if this future is dropped mid-way, the
+        // handle's drop still gives the count back (calls run in order on the driver).
         let events = self.shared.events.subscribe();
-        let key = channel.clone();
-        self.call(move |core, now| {
-            if !core.channel_refs.contains_key(&key) {
-                core.conn.subscribe(key.clone(), now)?;
-            }
-            *core.channel_refs.entry(key).or_insert(0) += 1;
-            Ok::<(), crate::core::SendError>(())
-        })
-        .await??;
-        Ok(Subscription::new(channel, self.clone(), events))
+        let mut subscription = Subscription::new(channel.clone(), self.clone(), events);
+        let result = self
+            .call(move |core, now| {
+                if !core.channel_refs.contains_key(&channel) {
+                    core.conn.subscribe(channel.clone(), now)?;
+                }
+                *core.channel_refs.entry(channel).or_insert(0) += 1;
+                Ok::<(), crate::core::SendError>(())
+            })
+            .await
+            .and_then(|r| r.map_err(ClientError::from));
+        if result.is_err() {
+            // Not counted: its drop must not release another handle's count.
+            subscription.disarm();
+        }
+        result.map(|()| subscription)
     }
 
     fn release_channel(&self, channel: Channel) {

@@ -98,6 +98,8 @@ pub struct Subscription<T> {
     channel: Channel,
     events: Fanout,
     client: Client,
+    /// Whether this handle holds a count on its channel (false if subscribing failed).
+    counted: bool,
     _payload: PhantomData<fn() -> T>,
 }
 
@@ -112,8 +114,13 @@ impl<T: ChannelMessage> Subscription<T> {
             events: BroadcastStream::new(events),
             channel,
             client,
+            counted: true,
             _payload: PhantomData,
         }
+    }
+
+    pub(super) fn disarm(&mut self) {
+        self.counted = false;
     }
 
     /// The channel.
@@ -148,7 +155,9 @@ impl<T: ChannelMessage> Stream for Subscription<T> {
 
 impl<T> Drop for Subscription<T> {
     fn drop(&mut self) {
-        self.client.release_channel(self.channel.clone());
+        if self.counted {
+            self.client.release_channel(self.channel.clone());
+        }
     }
 }
 

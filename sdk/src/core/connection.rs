@@ -20,7 +20,7 @@ use super::{
 };
 use crate::protocol::{
     Channel, ChannelRef, ClientFrame, ClientMessage, CloseCode, Connected, ErrorCode, Feature,
-    Heartbeat as HeartbeatData, Resume, ServerFrame, ServerMessage,
+    Heartbeat as HeartbeatData, Message as _, Resume, ServerFrame, ServerMessage,
 };
 
 /// The code the client closes with (normal closure; the reason says why).
@@ -277,7 +277,8 @@ impl Connection {
                 debug!(n, "no ack in time: writing again");
             }
         }
-        if self.seq.gap_expired(now, self.config.seq_gap_timeout) {
+        // Offline, a gap is for the resume after the reconnect to fill, not a loss yet.
+        if self.link == Link::Up && self.seq.gap_expired(now, self.config.seq_gap_timeout) {
             self.on_seq_gap();
         }
         self.drafts_on_timeout(now);
@@ -309,8 +310,8 @@ impl Connection {
             if self.has_sendable() {
                 at(self.limiter.next_available());
             }
+            at(self.seq.gap_deadline(self.config.seq_gap_timeout));
         }
-        at(self.seq.gap_deadline(self.config.seq_gap_timeout));
         at(self.drafts.next_timeout());
         t
     }
@@ -360,15 +361,11 @@ impl Connection {
         };
         if let Some(hint) = hint {
             return Err(SendError::NotSendable {
-                kind: client_kind(&msg).to_owned(),
+                kind: msg.kind().to_owned(),
                 hint,
             });
         }
-        let key = match &msg {
-            ClientMessage::Typing(t) => Some(EphemeralKey::Typing(t.conversation_id)),
-            ClientMessage::SetPresence(_) => Some(EphemeralKey::Presence),
-            _ => None,
-        };
+        let key = EphemeralKey::of(&msg);
         let id = self.make_id();
         let frame = ClientFrame::new(msg);
         let pushed = match key {
@@ -776,6 +773,7 @@ impl Connection {
                 self.seq.reset();
             }
         }
+        self.seq.restart_gap_wait(now);
         // After the resume decision: a new baseline must not paper over what was missed.
         if c.supports(Feature::Seq)
             && let Some(baseline) = c.last_seq
@@ -1004,17 +1002,6 @@ impl Connection {
 }
 
 /// The wire `type` of the messages `send` refuses.
-fn client_kind(msg: &ClientMessage) -> &'static str {
-    match msg {
-        ClientMessage::Ping(_) => "ping",
-        ClientMessage::Pong(_) => "pong",
-        ClientMessage::Subscribe(_) => "subscribe",
-        ClientMessage::Unsubscribe(_) => "unsubscribe",
-        ClientMessage::Resume(_) => "resume",
-        _ => "message",
-    }
-}
-
 /// `url` with `token` as the `token` query parameter.
 fn connect_url(url: &str, token: &str) -> String {
     let sep = if url.contains('?') { '&' } else { '?' };

@@ -60,13 +60,10 @@ impl fmt::Debug for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Action::Connect { url, .. } => {
-                // Everything from `token=` to the next `&` goes.
-                let shown = match url.find("token=") {
-                    Some(i) => {
-                        let rest = &url[i..];
-                        let end = rest.find('&').map_or(url.len(), |j| i + j);
-                        format!("{}token=<redacted>{}", &url[..i], &url[end..])
-                    }
+                // The core appends the token as the last `token=` parameter: everything
+                // after it goes (a `csrftoken=` earlier in the URL must not be taken for it).
+                let shown = match url.rfind("token=") {
+                    Some(i) => format!("{}token=<redacted>", &url[..i]),
                     None => url.clone(),
                 };
                 f.debug_struct("Connect")

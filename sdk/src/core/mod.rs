@@ -142,5 +142,6 @@ pub use drafts::{DraftConflictInfo, DraftState};
 pub use error::SendError;
 pub use event::{Action, Event, Input, MessageId, Resolution, SendFailure};
 pub use metrics::Metrics;
+pub use outbox::is_durable;
 pub use state::State;
 pub use time::Instant;

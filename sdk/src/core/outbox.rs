@@ -1,5 +1,6 @@
 //! The offline queue: durable messages in order until acked, ephemeral ones coalesced.
 
+use crate::protocol::ClientMessage;
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -12,6 +13,24 @@ pub(crate) enum EphemeralKey {
     Typing(u64),
     /// The user's own `presence_update`.
     Presence,
+}
+
+impl EphemeralKey {
+    /// The key of an ephemeral message; `None` for a durable one.
+    pub(crate) fn of(msg: &ClientMessage) -> Option<Self> {
+        match msg {
+            ClientMessage::Typing(t) => Some(EphemeralKey::Typing(t.conversation_id)),
+            ClientMessage::SetPresence(_) => Some(EphemeralKey::Presence),
+            _ => None,
+        }
+    }
+}
+
+/// Whether [`Connection::send`](super::Connection::send) treats `msg` as durable: it gets
+/// an id on the wire, stays queued until acked, and ends in `Event::Acked` or
+/// `Event::SendFailed`. Ephemeral messages (`typing`, `presence_update`) get neither.
+pub fn is_durable(msg: &ClientMessage) -> bool {
+    EphemeralKey::of(msg).is_none()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

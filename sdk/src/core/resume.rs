@@ -83,6 +83,13 @@ impl SeqTracker {
         SeqVerdict::Fresh
     }
 
+    /// Start an open gap's wait again (the link came back: the resume gets its full time).
+    pub(crate) fn restart_gap_wait(&mut self, now: Instant) {
+        if self.gap_since.is_some() {
+            self.gap_since = Some(now);
+        }
+    }
+
     /// When an open gap is due for a look.
     pub(crate) fn gap_deadline(&self, timeout: Duration) -> Option<Instant> {
         self.gap_since.map(|t| t + timeout)

@@ -27,7 +27,7 @@ pub use channel::{Channel, ChannelParseError};
 pub use client::ClientMessage;
 pub use close_code::CloseCode;
 pub use error::{ErrorCode, ProtocolError};
-pub use frame::{ClientFrame, Frame, RawFrame, ServerFrame};
+pub use frame::{ClientFrame, Frame, Message, RawFrame, ServerFrame};
 pub use server::ServerMessage;
 pub use types::*;
 
