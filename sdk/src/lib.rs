@@ -20,6 +20,8 @@
 //! - `tokio`, `tokio-tungstenite`, `futures-util`, `tokio-stream` (feature `native`): the
 //!   native driver's runtime, WebSocket, sink/stream traits, and the broadcast-backed
 //!   subscription streams.
+//! - `rustls` (feature `tls`, default; `ring` provider, webpki roots): `wss://` without
+//!   OpenSSL or a C toolchain beyond `cc`.
 
 #![warn(missing_docs)]
 

@@ -1,4 +1,5 @@
-//! The native transport: tokio-tungstenite over TCP (`ws://`).
+//! The native transport: tokio-tungstenite over TCP (`ws://`) and, with the default
+//! feature `tls`, rustls (`wss://`).
 
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -66,6 +67,12 @@ pub async fn connect(url: &str, token: &str) -> Result<Socket, TransportError> {
         .map_err(|_| TransportError::InvalidRequest("token is not a valid header value".into()))?;
     headers.insert(header::AUTHORIZATION, bearer);
 
+    #[cfg(feature = "tls")]
+    {
+        // rustls needs one process-wide crypto provider; an app may have installed its own
+        // already, which is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
     let config = WebSocketConfig::default()
         .read_buffer_size(8 * 1024)
         .max_message_size(Some(MAX_INCOMING_BYTES))
@@ -76,5 +83,20 @@ pub async fn connect(url: &str, token: &str) -> Result<Socket, TransportError> {
             Err(TransportError::Refused(response.status()))
         }
         Err(e) => Err(TransportError::Io(e)),
+    }
+}
+
+#[cfg(all(test, feature = "tls"))]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn wss_urls_are_supported() {
+        // Nothing listens on port 1: the attempt must fail on the network, not because
+        // `wss://` is unsupported.
+        let err = connect("wss://127.0.0.1:1/ws", "t").await.unwrap_err();
+        let text = err.to_string();
+        assert!(!text.to_lowercase().contains("tls"), "{text}");
+        assert!(matches!(err, TransportError::Io(_)), "{err:?}");
     }
 }
