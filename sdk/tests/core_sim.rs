@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use pitchey_realtime::core::{
     Action, Config, ConflictStrategy, Connection, DraftOptions, Event, Input, Instant, Resolution,
-    SendError, State,
+    SendError, SendFailure, State,
 };
 use pitchey_realtime::protocol::{Channel, ClientMessage, Feature, PitchView, Typing};
 use serde_json::json;
@@ -561,6 +561,38 @@ fn update(sim: &mut Sim, content: serde_json::Value, valid: bool) {
         .draft_update("pitch_42", content, valid, sim.now)
         .expect("draft open");
     sim.pump();
+}
+
+#[test]
+fn a_draft_too_large_to_send_is_reported_once_not_retried_forever() {
+    let mut sim = draft_sim(ConflictStrategy::Ask, PeerConfig::full());
+    let huge = "x".repeat(sim.conn.config().max_message_bytes);
+    update(&mut sim, json!({ "title": huge }), true);
+    sim.run_for(60_000); // twelve auto-save intervals
+    let failures = sim
+        .events
+        .iter()
+        .filter(|(_, e)| {
+            matches!(
+                e,
+                Event::DraftSaveFailed {
+                    reason: SendFailure::TooLarge { .. },
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(failures, 1, "reported once");
+    assert!(sim.server_draft("pitch_42").is_none());
+    assert!(matches!(
+        sim.conn.draft_save_now("pitch_42", sim.now),
+        Err(SendError::TooLarge { .. })
+    ));
+    // The edits are kept: a smaller version saves.
+    assert!(sim.conn.draft_state("pitch_42").is_some_and(|d| d.dirty));
+    update(&mut sim, json!({"title": "short"}), true);
+    sim.run_for(10_000);
+    assert!(sim.server_draft("pitch_42").is_some());
 }
 
 #[test]

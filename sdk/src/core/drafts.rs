@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::merge::three_way;
 use super::{
@@ -72,6 +72,9 @@ pub(crate) struct Draft {
 pub(crate) struct Drafts {
     map: BTreeMap<String, Draft>,
 }
+
+/// The shortest wait before retrying an auto-save the outbox refused.
+const MIN_SAVE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Drafts {
     /// An open draft, or the error the app gets for an id it never opened.
@@ -189,15 +192,19 @@ impl Connection {
         });
         if let Some(id) = d.saving_id.clone() {
             let text = ClientFrame::new(msg).with_id(id.as_str()).encode();
-            if text.len() <= self.config.max_message_bytes && self.outbox.replace_unsent(&id, text)
-            {
+            let max = self.config.max_message_bytes;
+            if text.len() > max {
+                return self.draft_too_large(draft_id, text.len(), forced);
+            }
+            if self.outbox.replace_unsent(&id, text) {
                 d.saving_content = Some(content);
                 d.state.dirty = false;
             }
             // Otherwise the save is on the wire: the next one follows its ack.
             return Ok(());
         }
-        let interval = d.state.options.auto_save_interval;
+        // A zero interval must not turn a full outbox into a busy retry loop.
+        let retry_in = d.state.options.auto_save_interval.max(MIN_SAVE_RETRY);
         match self.enqueue(msg, Some(draft_id.to_owned()), now) {
             Ok(id) => {
                 if let Some(d) = self.drafts.map.get_mut(draft_id) {
@@ -208,13 +215,35 @@ impl Connection {
                 }
                 Ok(())
             }
+            Err(SendError::TooLarge { size, .. }) => self.draft_too_large(draft_id, size, forced),
             Err(e) => {
-                // Keep the edits; try again at the next interval.
+                // Keep the edits; try again later (the outbox drains as acks come).
                 if let Some(d) = self.drafts.map.get_mut(draft_id) {
-                    d.next_save_at = Some(now + interval);
+                    d.next_save_at = Some(now + retry_in);
                 }
                 if forced { Err(e) } else { Ok(()) }
             }
+        }
+    }
+
+    /// Content over the frame limit cannot be saved until the app edits it: say so once
+    /// (an event, and the error for an explicit save) instead of retrying forever.
+    fn draft_too_large(
+        &mut self,
+        draft_id: &str,
+        size: usize,
+        forced: bool,
+    ) -> Result<(), SendError> {
+        let max = self.config.max_message_bytes;
+        warn!(draft = draft_id, size, max, "draft too large to save");
+        self.events.push_back(Event::DraftSaveFailed {
+            draft_id: draft_id.to_owned(),
+            reason: SendFailure::TooLarge { size, max },
+        });
+        if forced {
+            Err(SendError::TooLarge { size, max })
+        } else {
+            Ok(())
         }
     }
 

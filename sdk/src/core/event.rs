@@ -113,6 +113,13 @@ pub enum SendFailure {
     Rejected(ErrorData),
     /// Written `Config::max_send_attempts` times without an ack.
     TooManyAttempts,
+    /// The content encodes to a frame over `Config::max_message_bytes`; edit it smaller.
+    TooLarge {
+        /// Encoded size in bytes.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
     /// A draft save the server refused because its base version was stale; the draft's
     /// conflict strategy takes over (see [`Event::DraftConflict`]).
     DraftConflict,
@@ -125,6 +132,9 @@ impl fmt::Display for SendFailure {
                 write!(f, "rejected by the server: {} ({})", e.code, e.message)
             }
             SendFailure::TooManyAttempts => f.write_str("sent too many times without an ack"),
+            SendFailure::TooLarge { size, max } => {
+                write!(f, "{size} bytes exceed the {max}-byte frame limit")
+            }
             SendFailure::DraftConflict => f.write_str("draft save on a stale version"),
         }
     }
