@@ -490,6 +490,41 @@ fn presence_is_said_again_after_a_reconnect() {
 }
 
 #[test]
+fn a_fresh_token_set_before_the_old_one_is_refused_is_kept() {
+    // The app refreshes its token while connected; then the server closes the socket of
+    // the old token with 4001. The fresh token is used at once: no TokenNeeded, no wait.
+    let t = Instant::from_millis(1);
+    let mut c = Connection::new(config().with_token("old"), t);
+    c.connect(t);
+    c.handle(Input::Opened, t);
+    c.handle(
+        Input::Text(r#"{"type":"connected","data":{"sessionId":"s","userId":7}}"#.into()),
+        t,
+    );
+    c.set_token("fresh", t);
+    while c.poll_action().is_some() {}
+    while c.poll_event().is_some() {}
+    c.handle(
+        Input::Closed {
+            code: 4001,
+            reason: "token expired".into(),
+        },
+        t,
+    );
+    let events: Vec<_> = std::iter::from_fn(|| c.poll_event()).collect();
+    assert!(!events.contains(&Event::TokenNeeded), "{events:?}");
+    let connect = std::iter::from_fn(|| c.poll_action()).find_map(|a| match a {
+        Action::Connect { token, .. } => Some(token),
+        _ => None,
+    });
+    assert_eq!(
+        connect.as_deref(),
+        Some("fresh"),
+        "first retry is immediate, with the fresh token"
+    );
+}
+
+#[test]
 fn disconnect_is_final_until_connect() {
     let mut sim = Sim::new(config(), PeerConfig::full(), 13);
     sim.run_for(1_000);

@@ -17,7 +17,10 @@ pub struct Config {
     /// [`Event::TokenNeeded`](super::Event::TokenNeeded) on `connect`.
     pub token: Option<String>,
     /// Seed of the core's random number generator (backoff jitter, message-id prefix).
-    /// Drivers pass real entropy; tests pass a fixed seed to replay a run exactly.
+    /// Drivers must pass real entropy (the tokio client does): two connections of one user
+    /// with the same seed make the same message ids, and the server de-duplicates ids per
+    /// user, so the second one's messages would be acked and never applied. Tests pass a
+    /// fixed seed to replay a run exactly.
     pub rng_seed: u64,
     /// Reconnect policy.
     pub backoff: BackoffConfig,

@@ -64,6 +64,10 @@ pub struct Connection {
     state: State,
     link: Link,
     token: Option<Secret>,
+    /// Bumped by every `set_token`; the attempt remembers the one it connected with, so
+    /// that a 4001 for an old token does not throw away a fresh one set meanwhile.
+    token_generation: u64,
+    attempt_token_generation: u64,
     rng: SmallRng,
     id_prefix: String,
     next_id: u64,
@@ -105,6 +109,8 @@ impl Connection {
             state: State::Idle,
             link: Link::Down,
             token: config.token.clone().map(Secret),
+            token_generation: 0,
+            attempt_token_generation: 0,
             rng,
             id_prefix,
             next_id: 0,
@@ -167,6 +173,7 @@ impl Connection {
     /// in `AwaitingToken` or `AuthFailed` it starts reconnecting.
     pub fn set_token(&mut self, token: impl Into<String>, now: Instant) {
         self.token = Some(Secret(token.into()));
+        self.token_generation += 1;
         match self.state {
             State::AwaitingToken { .. } => self.schedule_retry(now),
             State::AuthFailed => {
@@ -591,6 +598,7 @@ impl Connection {
             return;
         };
         self.metrics.connect_attempts += 1;
+        self.attempt_token_generation = self.token_generation;
         self.actions.push_back(Action::Connect {
             url: connect_url(&self.config.url, &token),
             token,
@@ -651,6 +659,10 @@ impl Connection {
         info!(code, %reason, "connection closed");
         self.teardown(now, format!("closed {code}: {reason}"));
         match CloseCode::from(code) {
+            CloseCode::Unauthorized if self.attempt_token_generation != self.token_generation => {
+                // The refused token is an old one: the app set a fresh one meanwhile.
+                self.schedule_retry(now);
+            }
             CloseCode::Unauthorized => {
                 self.auth_failures += 1;
                 // The token was refused: never reuse it.
@@ -701,6 +713,8 @@ impl Connection {
                 }
             }
             ServerMessage::Ping(hb) => {
+                // Only the latest pong matters: while sending is paused they must not pile up.
+                self.subs.pending.retain(|c| !matches!(c, Control::Pong(_)));
                 self.subs.pending.push_back(Control::Pong(hb.ts));
                 return;
             }
