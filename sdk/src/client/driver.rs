@@ -1,7 +1,6 @@
 //! The tokio driver: owns the socket, the clock and the core, and does what the core asks.
 //! No protocol decision is made here.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -16,7 +15,6 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsClos
 
 use super::TokenProvider;
 use crate::core::{Action, Connection, Event, Input, Instant};
-use crate::protocol::Channel;
 use crate::transport::native::{self, Socket, TransportError};
 
 /// How long one write may block the driver. A server that stops reading fills the TCP
@@ -27,11 +25,9 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A call into the core, run on the driver task.
 pub(super) type Call = Box<dyn FnOnce(&mut Core, Instant) + Send>;
 
-/// What the driver task owns besides the socket: the core and the subscription handles'
-/// reference counts (several handles may share one channel).
+/// What the driver task owns besides the socket.
 pub(super) struct Core {
     pub(super) conn: Connection,
-    pub(super) channel_refs: HashMap<Channel, usize>,
 }
 
 /// The monotonic clock, mapped onto the core's time.

@@ -25,7 +25,6 @@ mod driver;
 mod error;
 mod subscription;
 
-use std::collections::hash_map::Entry;
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::pin::Pin;
@@ -99,10 +98,7 @@ impl ClientBuilder {
         let (events, _) = broadcast::channel(self.event_buffer);
         let (state_tx, state) = watch::channel(conn.state().clone());
         let driver = Driver {
-            core: Core {
-                conn,
-                channel_refs: Default::default(),
-            },
+            core: Core { conn },
             clock,
             calls,
             calls_tx: calls_tx.downgrade(),
@@ -297,13 +293,7 @@ impl Client {
         let events = self.shared.events.subscribe();
         let mut subscription = Subscription::new(channel.clone(), self.clone(), events);
         let result = self
-            .call(move |core, now| {
-                if !core.channel_refs.contains_key(&channel) {
-                    core.conn.subscribe(channel.clone(), now)?;
-                }
-                *core.channel_refs.entry(channel).or_insert(0) += 1;
-                Ok::<(), crate::core::SendError>(())
-            })
+            .call(move |core, now| core.conn.subscribe(channel, now))
             .await
             .and_then(|r| r.map_err(ClientError::from));
         if result.is_err() {
@@ -314,15 +304,8 @@ impl Client {
     }
 
     fn release_channel(&self, channel: Channel) {
-        let _ = self.post(move |core, now| {
-            if let Entry::Occupied(mut refs) = core.channel_refs.entry(channel) {
-                *refs.get_mut() -= 1;
-                if *refs.get() == 0 {
-                    let (channel, _) = refs.remove_entry();
-                    core.conn.unsubscribe(&channel, now);
-                }
-            }
-        });
+        // The core counts holders; if the driver is gone there is nothing to release.
+        let _ = self.post(move |core, now| core.conn.unsubscribe(&channel, now));
     }
 
     /// The user's notifications.

@@ -419,11 +419,11 @@ impl Connection {
 
     /// Subscribe to a channel, now (servers with the `subscribe` feature) and after every
     /// reconnect. On a server without `subscribe` this only records the channel (the seed
-    /// delivers everything). Subscribing twice is a no-op.
+    /// delivers everything). Each call counts one holder (an app handle): a channel
+    /// subscribed twice stays subscribed until it is unsubscribed twice, and only the
+    /// first subscribe and the last unsubscribe reach the server.
     pub fn subscribe(&mut self, channel: Channel, now: Instant) -> Result<(), SendError> {
-        if self.subs.len() >= self.config.max_subscriptions
-            && !self.subs.channels().any(|c| *c == channel)
-        {
+        if self.subs.len() >= self.config.max_subscriptions && !self.subs.contains(&channel) {
             return Err(SendError::TooManySubscriptions {
                 max: self.config.max_subscriptions,
             });
@@ -434,7 +434,7 @@ impl Connection {
         Ok(())
     }
 
-    /// Unsubscribe from a channel (no-op if not subscribed).
+    /// Release one holder of a channel; the last one unsubscribes (no-op if not subscribed).
     pub fn unsubscribe(&mut self, channel: &Channel, now: Instant) {
         let live = self.supports(Feature::Subscribe);
         self.subs.remove(channel, live);

@@ -1,7 +1,7 @@
 //! The subscribed channels, and the control frames (`subscribe`, `unsubscribe`, `resume`,
 //! `pong`) waiting to be written on the current connection.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::protocol::Channel;
 
@@ -17,24 +17,33 @@ pub(crate) enum Control {
 
 #[derive(Debug, Default)]
 pub(crate) struct Subscriptions {
-    channels: BTreeSet<Channel>,
+    /// Each channel with how many holders want it (one per app handle): several
+    /// components watching one pitch share one server subscription.
+    channels: BTreeMap<Channel, usize>,
     /// Control frames for the current connection, oldest first.
     pub(crate) pending: VecDeque<Control>,
 }
 
 impl Subscriptions {
     pub(crate) fn channels(&self) -> impl Iterator<Item = &Channel> + '_ {
-        self.channels.iter()
+        self.channels.keys()
+    }
+
+    /// Whether `channel` is subscribed.
+    pub(crate) fn contains(&self, channel: &Channel) -> bool {
+        self.channels.contains_key(channel)
     }
 
     pub(crate) fn len(&self) -> usize {
         self.channels.len()
     }
 
-    /// Record `channel`; true if it is new. With `live`, also queue the frame (or cancel a
-    /// pending unsubscribe of it, which the server has not seen yet).
+    /// Count one more holder of `channel`; true if it is new. With `live`, a new channel's
+    /// frame is queued (or a pending unsubscribe of it, not yet seen by the server, cancelled).
     pub(crate) fn add(&mut self, channel: Channel, live: bool) -> bool {
-        if !self.channels.insert(channel.clone()) {
+        let holders = self.channels.entry(channel.clone()).or_insert(0);
+        *holders += 1;
+        if *holders > 1 {
             return false;
         }
         if live {
@@ -48,10 +57,18 @@ impl Subscriptions {
         true
     }
 
-    /// Forget `channel`; with `live`, tell the server (or cancel a pending subscribe).
+    /// One holder of `channel` fewer; the last one forgets it and, with `live`, tells the
+    /// server (or cancels a pending subscribe). True if the channel is gone.
     pub(crate) fn remove(&mut self, channel: &Channel, live: bool) -> bool {
-        if !self.channels.remove(channel) {
-            return false;
+        match self.channels.get_mut(channel) {
+            None => return false,
+            Some(holders) if *holders > 1 => {
+                *holders -= 1;
+                return false;
+            }
+            Some(_) => {
+                self.channels.remove(channel);
+            }
         }
         if live {
             let cancel = Control::Subscribe(channel.clone());
@@ -73,7 +90,7 @@ impl Subscriptions {
             self.pending.push_back(Control::Resume(last_seq));
         }
         if subscribe {
-            for c in &self.channels {
+            for c in self.channels.keys() {
                 self.pending.push_back(Control::Subscribe(c.clone()));
             }
         }
@@ -105,9 +122,25 @@ mod tests {
     fn pending_opposites_cancel() {
         let mut s = Subscriptions::default();
         assert!(s.add(Channel::Pitch(1), true));
-        assert!(!s.add(Channel::Pitch(1), true));
         assert!(s.remove(&Channel::Pitch(1), true));
         assert!(s.pending.is_empty());
         assert_eq!(s.len(), 0);
+    }
+
+    #[test]
+    fn holders_are_counted_and_only_the_last_release_unsubscribes() {
+        let mut s = Subscriptions::default();
+        assert!(s.add(Channel::Pitch(1), true));
+        assert!(!s.add(Channel::Pitch(1), true), "second holder: no frame");
+        s.pending.clear(); // the subscribe went out
+        assert!(!s.remove(&Channel::Pitch(1), true), "one holder left");
+        assert!(s.pending.is_empty());
+        assert!(s.contains(&Channel::Pitch(1)));
+        assert!(s.remove(&Channel::Pitch(1), true));
+        assert_eq!(s.pending, vec![Control::Unsubscribe(Channel::Pitch(1))]);
+        assert!(
+            !s.remove(&Channel::Pitch(1), true),
+            "releasing more is a no-op"
+        );
     }
 }
