@@ -902,3 +902,23 @@ fn send_refuses_what_the_core_manages_and_oversized_frames() {
     assert!(c.send(t, Instant::ZERO).is_ok());
     assert_eq!(c.metrics().queue_depth, 1);
 }
+
+#[test]
+fn a_draft_opened_twice_stays_open_until_both_close() {
+    let mut sim = draft_sim(ConflictStrategy::Ask, PeerConfig::full());
+    // A second handle on the same draft (two components editing one pitch).
+    sim.conn
+        .draft_open("pitch_42", None, json!({}), None, DraftOptions::default());
+    sim.conn.draft_close("pitch_42");
+    assert!(
+        sim.conn.draft_state("pitch_42").is_some(),
+        "one holder left"
+    );
+    assert_eq!(
+        sim.conn.draft_state("pitch_42").map(|d| d.content.clone()),
+        Some(json!({"title": "Night Train", "logline": "a"})),
+        "the second open did not reset the live content"
+    );
+    sim.conn.draft_close("pitch_42");
+    assert!(sim.conn.draft_state("pitch_42").is_none());
+}

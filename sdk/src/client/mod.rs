@@ -358,13 +358,16 @@ impl Client {
             options,
             validator,
         } = config;
+        // Post the open, then make the handle before awaiting: if this future is dropped,
+        // the handle's drop still closes what was opened (calls run in order).
         let open_id = id.clone();
-        self.call(move |core, _| {
+        self.post(move |core, _| {
             core.conn
                 .draft_open(open_id, draft_type, initial, base_version, options)
-        })
-        .await?;
-        Ok(Draft::new(id, self.clone(), validator))
+        })?;
+        let draft = Draft::new(id, self.clone(), validator);
+        self.call(|_, _| ()).await?;
+        Ok(draft)
     }
 
     /// Every event of the client, for apps that route events themselves.

@@ -487,7 +487,9 @@ impl Connection {
     // ----- drafts (logic in drafts.rs) ---------------------------------------------------
 
     /// Start tracking a draft with its `initial` content (not dirty) and the server
-    /// version it came from. Re-opening an open draft replaces its options only.
+    /// version it came from. Each call counts one holder (an app handle): re-opening an
+    /// open draft shares its live state (only the options are replaced), and it stays open
+    /// until every holder has called [`Connection::draft_close`].
     pub fn draft_open(
         &mut self,
         draft_id: impl Into<String>,
@@ -500,7 +502,8 @@ impl Connection {
             .open(draft_id.into(), draft_type, initial, base_version, options);
     }
 
-    /// Stop tracking a draft. A save already queued still goes out.
+    /// Release one holder of a draft; the last one stops tracking it. A save already queued
+    /// still goes out.
     pub fn draft_close(&mut self, draft_id: &str) {
         self.drafts.close(draft_id);
     }

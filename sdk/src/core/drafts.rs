@@ -65,6 +65,8 @@ pub(crate) struct Draft {
     /// A newer server version seen while our save was in flight: looked at again once the
     /// save is settled (its ack may show it was applied first, making this one newer).
     pending_remote: Option<DraftSynced>,
+    /// How many app handles have it open: the last `close` stops tracking it.
+    holders: usize,
 }
 
 /// Every open draft.
@@ -93,7 +95,10 @@ impl Drafts {
         options: DraftOptions,
     ) {
         if let Some(d) = self.map.get_mut(&draft_id) {
+            // Another handle on an open draft: it shares the live state (its `initial`
+            // would be older than what is being edited).
             d.state.options = options;
+            d.holders += 1;
             return;
         }
         let state = DraftState {
@@ -117,12 +122,18 @@ impl Drafts {
                 saving_content: None,
                 next_save_at: None,
                 pending_remote: None,
+                holders: 1,
             },
         );
     }
 
     pub(crate) fn close(&mut self, draft_id: &str) {
-        self.map.remove(draft_id);
+        if let Some(d) = self.map.get_mut(draft_id) {
+            d.holders -= 1;
+            if d.holders == 0 {
+                self.map.remove(draft_id);
+            }
+        }
     }
 
     pub(crate) fn get(&self, draft_id: &str) -> Option<&Draft> {
