@@ -107,14 +107,7 @@ async fn bad_input_is_counted_in_stats() {
     let (mut ws, _) = connect(&server, 7).await;
     send_text(&mut ws, "nope").await;
     expect_error(&mut ws, "invalid_message").await;
-    let (_, stats) = http(
-        &server,
-        "GET",
-        "/api/ws/stats",
-        Some(&server.admin_token(1)),
-        None,
-    )
-    .await;
+    let stats = admin_stats(&server).await;
     assert_eq!(stats["invalidMessages"], 1);
 }
 

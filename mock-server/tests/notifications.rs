@@ -79,14 +79,7 @@ async fn offline_queue_is_capped_dropping_the_oldest_and_counting_them() {
     for i in 0..5 {
         notify(&server, 7, &format!("n{i}")).await;
     }
-    let (_, stats) = http(
-        &server,
-        "GET",
-        "/api/ws/stats",
-        Some(&server.admin_token(1)),
-        None,
-    )
-    .await;
+    let stats = admin_stats(&server).await;
     assert_eq!(stats["offlineDropped"], 2);
     assert_eq!(stats["offlineQueued"], 3);
     let (mut ws, _) = connect(&server, 7).await;

@@ -101,13 +101,6 @@ async fn persistent_abuse_closes_with_4008() {
         .filter(|f| f["data"]["code"] == "rate_limited")
         .count();
     assert_eq!(limited, 5);
-    let (_, stats) = http(
-        &server,
-        "GET",
-        "/api/ws/stats",
-        Some(&server.admin_token(1)),
-        None,
-    )
-    .await;
+    let stats = admin_stats(&server).await;
     assert_eq!(stats["rateLimited"], 5);
 }

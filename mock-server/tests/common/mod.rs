@@ -205,6 +205,20 @@ fn dechunk(body: &str) -> String {
 }
 
 /// `POST /api/ws/notify` for `user` with a small notification titled `title`.
+/// `GET /api/ws/stats` as an admin (panics on a non-200 answer).
+pub async fn admin_stats(server: &RunningServer) -> Value {
+    let (status, stats) = http(
+        server,
+        "GET",
+        "/api/ws/stats",
+        Some(&server.admin_token(1)),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "stats: {stats}");
+    stats
+}
+
 pub async fn notify(server: &RunningServer, user: u64, title: &str) -> Value {
     let (status, body) = http(
         server,
