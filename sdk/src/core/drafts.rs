@@ -79,6 +79,18 @@ pub(crate) struct Drafts {
 const MIN_SAVE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Drafts {
+    /// The draft whose save in progress is `id`, with that save cleared; `None` if the
+    /// draft was closed or `id` is not its current save (a superseded one).
+    fn settle(&mut self, draft_id: &str, id: &MessageId) -> Option<&mut Draft> {
+        let d = self.map.get_mut(draft_id)?;
+        if d.saving_id.as_ref() != Some(id) {
+            return None;
+        }
+        d.saving_id = None;
+        d.state.saving = false;
+        Some(d)
+    }
+
     /// An open draft, or the error the app gets for an id it never opened.
     fn open_mut(&mut self, draft_id: &str) -> Result<&mut Draft, SendError> {
         self.map
@@ -281,14 +293,9 @@ impl Connection {
         version: Option<u64>,
         now: Instant,
     ) {
-        let Some(d) = self.drafts.map.get_mut(draft_id) else {
+        let Some(d) = self.drafts.settle(draft_id, id) else {
             return;
         };
-        if d.saving_id.as_ref() != Some(id) {
-            return;
-        }
-        d.saving_id = None;
-        d.state.saving = false;
         if let Some(v) = version {
             d.state.base_version = Some(v);
         }
@@ -313,15 +320,10 @@ impl Connection {
         reason: SendFailure,
         now: Instant,
     ) {
-        let Some(d) = self.drafts.map.get_mut(draft_id) else {
+        let Some(d) = self.drafts.settle(draft_id, id) else {
             return;
         };
-        if d.saving_id.as_ref() != Some(id) {
-            return;
-        }
-        d.saving_id = None;
         d.saving_content = None;
-        d.state.saving = false;
         // The content was not saved: it is still an edit. Not re-armed, so a permanently
         // rejected draft does not loop; the next edit or `draft_save_now` retries.
         d.state.dirty = true;
