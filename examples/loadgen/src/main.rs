@@ -198,15 +198,11 @@ async fn bare_clients(server: &RunningServer, args: Args) -> Result<Figures, Str
             })
         })
         .collect();
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await.map_err(|e| e.to_string())??);
-    }
     Ok(Figures {
         connect_time,
         rss_per_connection,
+        latencies: gather(tasks).await?,
         send_time: started.elapsed(),
-        latencies,
     })
 }
 
@@ -263,16 +259,23 @@ async fn sdk_clients(server: &RunningServer, args: Args) -> Result<Figures, Stri
             })
         })
         .collect();
+    Ok(Figures {
+        connect_time,
+        rss_per_connection,
+        latencies: gather(tasks).await?,
+        send_time: started.elapsed(),
+    })
+}
+
+/// Every client task's ack latencies, or the first failure.
+async fn gather(
+    tasks: Vec<tokio::task::JoinHandle<Result<Vec<Duration>, String>>>,
+) -> Result<Vec<Duration>, String> {
     let mut latencies = Vec::new();
     for task in tasks {
         latencies.extend(task.await.map_err(|e| e.to_string())??);
     }
-    Ok(Figures {
-        connect_time,
-        rss_per_connection,
-        send_time: started.elapsed(),
-        latencies,
-    })
+    Ok(latencies)
 }
 
 /// Run `phase` in a child process of this same binary and read back its figures.
