@@ -4,10 +4,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -30,36 +29,19 @@ fn token(user: u64, admin: bool) -> String {
 /// The binary on a free port with `--data-dir dir`; returns it and its address (read from
 /// the banner).
 async fn spawn(dir: &Path) -> (Child, SocketAddr) {
-    let mut child = Command::new(BIN)
-        .args(["--port", "0", "--data-dir"])
-        .arg(dir)
-        .env("JWT_SECRET", SECRET)
-        .env("RUST_LOG", "warn")
-        // The test writes as fast as it can; the rate limit is not what is tested here.
-        .env("WS_RATE_LIMIT_ENABLED", "false")
-        .env("WS_OFFLINE_QUEUE_CAP", "100000")
-        .env("WS_REPLAY_LOG_CAP", "100000")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let ws = tokio::task::spawn_blocking(move || {
-        let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
-        let found = lines.find_map(|l| {
-            l.trim()
-                .strip_prefix("WebSocket: ws://")
-                .and_then(|r| r.split_once('/'))
-                .map(|(addr, _)| addr.to_owned())
-        });
-        // Keep draining so that the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        found
-    })
+    let dir = dir.to_str().expect("a UTF-8 temp dir");
+    spawn_binary(
+        &["--port", "0", "--data-dir", dir],
+        &[
+            ("JWT_SECRET", SECRET),
+            ("RUST_LOG", "warn"),
+            // The test writes as fast as it can; the rate limit is not what is tested here.
+            ("WS_RATE_LIMIT_ENABLED", "false"),
+            ("WS_OFFLINE_QUEUE_CAP", "100000"),
+            ("WS_REPLAY_LOG_CAP", "100000"),
+        ],
+    )
     .await
-    .unwrap()
-    .expect("banner with the address");
-    (child, ws.parse().unwrap())
 }
 
 fn kill9(child: &mut Child) {

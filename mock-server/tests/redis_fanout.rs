@@ -597,39 +597,22 @@ async fn concurrent_draft_saves_on_two_instances_accept_exactly_one() {
     b.shutdown().await;
 }
 
-const BIN: &str = env!("CARGO_BIN_EXE_pitchey-mock-server");
 const SECRET: &str = "redis-fanout-test-secret";
 
 /// The real binary on a free port with `--redis-url` and a liveness TTL of `ttl_ms`; returns
 /// it and its address (read from the banner).
 async fn spawn_instance(redis: &Redis, ttl_ms: u64) -> (Child, std::net::SocketAddr) {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new(BIN)
-        .args(["--port", "0", "--redis-url", &redis.url()])
-        .env("JWT_SECRET", SECRET)
-        .env("RUST_LOG", "warn")
-        .env("WS_INSTANCE_TTL_MS", ttl_ms.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the server binary starts");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let addr = tokio::task::spawn_blocking(move || {
-        let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
-        let found = lines.find_map(|l| {
-            l.trim()
-                .strip_prefix("WebSocket: ws://")
-                .and_then(|r| r.split_once('/'))
-                .map(|(addr, _)| addr.to_owned())
-        });
-        // Keep draining so that the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        found
-    })
+    let url = redis.url();
+    let ttl = ttl_ms.to_string();
+    spawn_binary(
+        &["--port", "0", "--redis-url", &url],
+        &[
+            ("JWT_SECRET", SECRET),
+            ("RUST_LOG", "warn"),
+            ("WS_INSTANCE_TTL_MS", &ttl),
+        ],
+    )
     .await
-    .expect("banner reader")
-    .expect("banner with the address");
-    (child, addr.parse().expect("a socket address"))
 }
 
 #[tokio::test]

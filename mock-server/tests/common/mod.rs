@@ -231,3 +231,37 @@ pub async fn notify(server: &RunningServer, user: u64, title: &str) -> Value {
     assert_eq!(status, 200, "notify: {body}");
     body
 }
+
+/// Start the real server binary with `args` and `env` (stdout piped, stderr dropped) and
+/// return it with its address, read from the banner's `WebSocket: ws://ADDR/ws` line.
+pub async fn spawn_binary(
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (std::process::Child, std::net::SocketAddr) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pitchey-mock-server"))
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the server binary starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let addr = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+        let found = lines.find_map(|l| {
+            l.trim()
+                .strip_prefix("WebSocket: ws://")
+                .and_then(|r| r.split_once('/'))
+                .map(|(addr, _)| addr.to_owned())
+        });
+        // Keep draining so that the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        found
+    })
+    .await
+    .expect("banner reader")
+    .expect("banner with the address");
+    (child, addr.parse().expect("a socket address"))
+}
