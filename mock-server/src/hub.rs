@@ -365,7 +365,7 @@ impl Hub {
         };
         encode(ServerMessage::Connected(Connected {
             session_id: session_id.to_owned(),
-            user_id: user,
+            user_id: Some(user),
             protocol: Some(SUBPROTOCOL.to_owned()),
             heartbeat_ms: Some(self.config.heartbeat_ms),
             rate_limit: (!seed).then_some(self.config.rate_limit),

@@ -14,10 +14,10 @@ const CONNECTED: &str = r#"{"type":"connected","data":{"sessionId":"s-1","userId
 fn connected_core(now: Instant) -> Connection {
     let mut config = Config::new("ws://bench/ws").with_token("t");
     config.outbox_capacity = 10_000;
-    let mut conn = Connection::new(config, now);
-    conn.connect(now);
-    conn.handle(Input::Opened, now);
-    conn.handle(Input::Text(CONNECTED.into()), now);
+    let mut conn = Connection::new(config, 7, now);
+    conn.connect(now).expect("ws url");
+    conn.handle(conn.current_attempt(), Input::Opened, now);
+    conn.handle(conn.current_attempt(), Input::Text(CONNECTED.into()), now);
     while conn.poll_action().is_some() {}
     while conn.poll_event().is_some() {}
     conn
@@ -50,7 +50,7 @@ fn send_and_ack(c: &mut Criterion) {
                         if let Action::Send(text) = action
                             && let Some(ack) = ack_for(&text)
                         {
-                            conn.handle(Input::Text(ack), now);
+                            conn.handle(conn.current_attempt(), Input::Text(ack), now);
                         }
                     }
                     while let Some(event) = conn.poll_event() {

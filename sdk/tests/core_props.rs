@@ -377,7 +377,7 @@ fn arbitrary_inputs(steps: &[Step], strategy: ConflictStrategy) -> Result<(), Te
     let mut cfg = Config::new("ws://fuzz/ws").with_token("t");
     cfg.outbox_capacity = 10;
     let capacity = cfg.outbox_capacity;
-    let mut c = pitchey_realtime::core::Connection::new(cfg, Instant::ZERO);
+    let mut c = pitchey_realtime::core::Connection::new(cfg, 7, Instant::ZERO);
     c.draft_open(
         SIM_DRAFT,
         None,
@@ -385,22 +385,22 @@ fn arbitrary_inputs(steps: &[Step], strategy: ConflictStrategy) -> Result<(), Te
         None,
         DraftOptions::default().with_strategy(strategy),
     );
-    c.connect(Instant::ZERO);
+    c.connect(Instant::ZERO).expect("ws url");
     let mut now = Instant::ZERO;
     let mut ids: Vec<String> = Vec::new();
     for s in steps {
         match s {
-            Step::Opened => c.handle(Input::Opened, now),
-            Step::Frame(k, a, b, i) => c.handle(Input::Text(frame(*k, *a, *b, *i, &ids)), now),
-            Step::Garbage(g) => c.handle(Input::Text(g.clone()), now),
-            Step::Closed(code) => c.handle(
+            Step::Opened => c.handle(c.current_attempt(), Input::Opened, now),
+            Step::Frame(k, a, b, i) => c.handle(c.current_attempt(), Input::Text(frame(*k, *a, *b, *i, &ids)), now),
+            Step::Garbage(g) => c.handle(c.current_attempt(), Input::Text(g.clone()), now),
+            Step::Closed(code) => c.handle(c.current_attempt(), 
                 Input::Closed {
                     code: *code,
                     reason: String::new(),
                 },
                 now,
             ),
-            Step::Failed => c.handle(
+            Step::Failed => c.handle(c.current_attempt(), 
                 Input::Failed {
                     reason: String::new(),
                 },
@@ -445,7 +445,7 @@ fn arbitrary_inputs(steps: &[Step], strategy: ConflictStrategy) -> Result<(), Te
                 let _ = c.draft_resolve(SIM_DRAFT, Resolution::Local, now);
             }
             Step::SetToken => c.set_token("t2", now),
-            Step::Connect => c.connect(now),
+            Step::Connect => c.connect(now).expect("ws url"),
             Step::Disconnect => c.disconnect(now),
         }
         while let Some(a) = c.poll_action() {

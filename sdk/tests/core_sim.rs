@@ -59,7 +59,7 @@ fn token_expiry_asks_for_a_token_and_reconnects() {
     sim.at(0, Op::ExpireToken { answer_ms: 2_000 });
     sim.at(10, Op::SendDurable { n: 5 });
     sim.run_for(1_000);
-    assert!(matches!(sim.conn.state(), State::AwaitingToken { .. }));
+    assert!(matches!(sim.conn.state(), State::AwaitingToken));
     assert_eq!(sim.token_needed, 1);
     sim.run_for(5_000);
     assert_eq!(sim.conn.state(), &State::Connected);
@@ -79,7 +79,7 @@ fn no_token_in_time_is_auth_failed_without_retries() {
     sim.run_for(40_000);
     let connects = sim.connects;
     assert!(
-        matches!(sim.conn.state(), State::AuthFailed | State::Connected),
+        matches!(sim.conn.state(), State::AuthFailed { .. } | State::Connected),
         "{:?}",
         sim.conn.state()
     );
@@ -89,10 +89,10 @@ fn no_token_in_time_is_auth_failed_without_retries() {
 
 #[test]
 fn auth_failed_after_timeout_then_set_token_reconnects() {
-    let mut c = Connection::new(config().with_token("bad"), Instant::ZERO);
-    c.connect(Instant::ZERO);
+    let mut c = Connection::new(config().with_token("bad"), 7, Instant::ZERO);
+    c.connect(Instant::ZERO).expect("ws url");
     assert!(matches!(c.poll_action(), Some(Action::Connect { .. })));
-    c.handle(
+    c.handle(c.current_attempt(), 
         Input::Closed {
             code: 4001,
             reason: "expired".into(),
@@ -104,12 +104,12 @@ fn auth_failed_after_timeout_then_set_token_reconnects() {
     let deadline = c.poll_timeout().expect("token deadline");
     assert_eq!(deadline, Instant::from_millis(30_050));
     c.handle_timeout(deadline);
-    assert_eq!(c.state(), &State::AuthFailed);
+    assert!(matches!(c.state(), State::AuthFailed { .. }));
     assert_eq!(c.poll_timeout(), None, "nothing to wake up for");
     assert!(c.poll_action().is_none());
     c.set_token("good", Instant::from_millis(60_000));
     match c.poll_action() {
-        Some(Action::Connect { url, token }) => {
+        Some(Action::Connect { url, token, .. }) => {
             assert_eq!(token, "good");
             assert!(url.ends_with("?token=good"));
         }
@@ -119,8 +119,8 @@ fn auth_failed_after_timeout_then_set_token_reconnects() {
 
 #[test]
 fn a_provider_returning_rejected_tokens_ends_in_auth_failed() {
-    let mut c = Connection::new(config().with_token("bad"), Instant::ZERO);
-    c.connect(Instant::ZERO);
+    let mut c = Connection::new(config().with_token("bad"), 7, Instant::ZERO);
+    c.connect(Instant::ZERO).expect("ws url");
     let mut now = Instant::ZERO;
     let mut connects = 0;
     for _ in 0..50 {
@@ -131,7 +131,7 @@ fn a_provider_returning_rejected_tokens_ends_in_auth_failed() {
                 connects += 1;
                 // The server refuses every token this provider has.
                 now += Duration::from_millis(10);
-                c.handle(
+                c.handle(c.current_attempt(), 
                     Input::Closed {
                         code: 4001,
                         reason: String::new(),
@@ -151,16 +151,16 @@ fn a_provider_returning_rejected_tokens_ends_in_auth_failed() {
             c.handle_timeout(now);
         }
     }
-    assert_eq!(c.state(), &State::AuthFailed);
+    assert!(matches!(c.state(), State::AuthFailed { .. }));
     assert_eq!(connects, 3, "max_auth_failures attempts, then stop");
     assert_eq!(c.poll_timeout(), None);
 }
 
 #[test]
 fn forbidden_is_final() {
-    let mut c = Connection::new(config().with_token("t"), Instant::ZERO);
-    c.connect(Instant::ZERO);
-    c.handle(
+    let mut c = Connection::new(config().with_token("t"), 7, Instant::ZERO);
+    c.connect(Instant::ZERO).expect("ws url");
+    c.handle(c.current_attempt(), 
         Input::Closed {
             code: 4003,
             reason: "forbidden".into(),
@@ -384,20 +384,20 @@ fn own_draft_saves_leave_seq_gaps_that_are_not_losses() {
 #[test]
 fn duplicate_seqs_are_dropped_and_a_refused_resume_is_continuity_lost() {
     let t = Instant::ZERO;
-    let mut c = Connection::new(config().with_token("t"), t);
-    c.connect(t);
+    let mut c = Connection::new(config().with_token("t"), 7, t);
+    c.connect(t).expect("ws url");
     let connected = r#"{"type":"connected","data":{"sessionId":"s","userId":1,
         "features":["ack","seq","resume"]}}"#;
-    c.handle(Input::Opened, t);
-    c.handle(Input::Text(connected.into()), t);
+    c.handle(c.current_attempt(), Input::Opened, t);
+    c.handle(c.current_attempt(), Input::Text(connected.into()), t);
     let note = |seq: u64| {
         format!(
             r#"{{"type":"notification","seq":{seq},"data":{{"id":"n","type":"t","title":"x"}}}}"#
         )
     };
-    c.handle(Input::Text(note(5)), t);
-    c.handle(Input::Text(note(5)), t);
-    c.handle(Input::Text(note(4)), t);
+    c.handle(c.current_attempt(), Input::Text(note(5)), t);
+    c.handle(c.current_attempt(), Input::Text(note(5)), t);
+    c.handle(c.current_attempt(), Input::Text(note(4)), t);
     let messages = std::iter::from_fn(|| c.poll_event())
         .filter(|e| matches!(e, Event::Message(f) if f.seq.is_some()))
         .count();
@@ -405,15 +405,15 @@ fn duplicate_seqs_are_dropped_and_a_refused_resume_is_continuity_lost() {
     assert_eq!(c.metrics().duplicates_dropped, 2);
 
     // Reconnect: the core resumes from seq 5 and the server cannot.
-    c.handle(
+    c.handle(c.current_attempt(), 
         Input::Closed {
             code: 1006,
             reason: String::new(),
         },
         t,
     );
-    c.handle(Input::Opened, t);
-    c.handle(Input::Text(connected.into()), t);
+    c.handle(c.current_attempt(), Input::Opened, t);
+    c.handle(c.current_attempt(), Input::Text(connected.into()), t);
     let resume = std::iter::from_fn(|| c.poll_action())
         .find_map(|a| match a {
             Action::Send(text) if text.contains("\"resume\"") => Some(text),
@@ -426,7 +426,7 @@ fn duplicate_seqs_are_dropped_and_a_refused_resume_is_continuity_lost() {
         .id
         .expect("resume has an id");
     while c.poll_event().is_some() {}
-    c.handle(
+    c.handle(c.current_attempt(), 
         Input::Text(format!(
             r#"{{"type":"error","data":{{"code":"not_found","message":"resume: gone","id":"{id}"}}}}"#
         )),
@@ -494,17 +494,17 @@ fn a_fresh_token_set_before_the_old_one_is_refused_is_kept() {
     // The app refreshes its token while connected; then the server closes the socket of
     // the old token with 4001. The fresh token is used at once: no TokenNeeded, no wait.
     let t = Instant::from_millis(1);
-    let mut c = Connection::new(config().with_token("old"), t);
-    c.connect(t);
-    c.handle(Input::Opened, t);
-    c.handle(
+    let mut c = Connection::new(config().with_token("old"), 7, t);
+    c.connect(t).expect("ws url");
+    c.handle(c.current_attempt(), Input::Opened, t);
+    c.handle(c.current_attempt(), 
         Input::Text(r#"{"type":"connected","data":{"sessionId":"s","userId":7}}"#.into()),
         t,
     );
     c.set_token("fresh", t);
     while c.poll_action().is_some() {}
     while c.poll_event().is_some() {}
-    c.handle(
+    c.handle(c.current_attempt(), 
         Input::Closed {
             code: 4001,
             reason: "token expired".into(),
@@ -536,7 +536,7 @@ fn disconnect_is_final_until_connect() {
     sim.run_for(600_000);
     assert_eq!(sim.connects, connects);
     assert_eq!(sim.applied.len(), 0);
-    sim.conn.connect(sim.now);
+    sim.conn.connect(sim.now).expect("ws url");
     sim.pump();
     sim.run_for(2_000);
     assert_eq!(sim.applied.len(), 3, "queued while closed, sent on connect");
@@ -881,7 +881,7 @@ fn drafts_on_a_seed_server_are_last_write_wins() {
 
 #[test]
 fn send_refuses_what_the_core_manages_and_oversized_frames() {
-    let mut c = Connection::new(config().with_token("t"), Instant::ZERO);
+    let mut c = Connection::new(config().with_token("t"), 7, Instant::ZERO);
     assert!(matches!(
         c.send(ClientMessage::Ping(Default::default()), Instant::ZERO),
         Err(SendError::NotSendable { .. })

@@ -40,7 +40,7 @@ fn connected_with_additions() {
         panic!("not connected: {f:?}")
     };
     assert_eq!(c.session_id, "s-8f2c");
-    assert_eq!(c.user_id, 7);
+    assert_eq!(c.user_id, Some(7));
     assert_eq!(c.heartbeat_ms, Some(30_000));
     assert_eq!(c.rate_limit, Some(RateLimit::default()));
     assert_eq!(c.resumed, Some(false));

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use rand::Rng;
-use rand::rngs::SmallRng;
+use rand_chacha::ChaCha8Rng;
 
 use super::BackoffConfig;
 
@@ -69,7 +69,7 @@ impl Backoff {
     }
 
     /// Record one more failure and draw the delay before the next attempt.
-    pub(crate) fn next_delay(&mut self, rng: &mut SmallRng) -> Duration {
+    pub(crate) fn next_delay(&mut self, rng: &mut ChaCha8Rng) -> Duration {
         self.failures = self.failures.saturating_add(1);
         let bound = self.config.max_delay(self.failures);
         let bound_ms = u64::try_from(bound.as_millis()).unwrap_or(u64::MAX);
@@ -112,7 +112,7 @@ mod tests {
 
     #[test]
     fn delays_stay_within_bounds_and_jitter() {
-        let mut rng = SmallRng::seed_from_u64(7);
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
         let c = BackoffConfig::default();
         let mut b = Backoff::new(c.clone());
         let mut seen = std::collections::HashSet::new();
@@ -128,7 +128,7 @@ mod tests {
 
     #[test]
     fn max_attempts() {
-        let mut rng = SmallRng::seed_from_u64(1);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
         let mut b = Backoff::new(BackoffConfig {
             max_attempts: Some(2),
             ..BackoffConfig::default()

@@ -16,12 +16,6 @@ pub struct Config {
     /// The JWT to connect with. `None`: the core asks for one with
     /// [`Event::TokenNeeded`](super::Event::TokenNeeded) on `connect`.
     pub token: Option<String>,
-    /// Seed of the core's random number generator (backoff jitter, message-id prefix).
-    /// Drivers must pass real entropy (the tokio client does): two connections of one user
-    /// with the same seed make the same message ids, and the server de-duplicates ids per
-    /// user, so the second one's messages would be acked and never applied. Tests pass a
-    /// fixed seed to replay a run exactly.
-    pub rng_seed: u64,
     /// Reconnect policy.
     pub backoff: BackoffConfig,
     /// How many messages the outbox holds (durable plus coalesced ephemeral). Seed: 100.
@@ -47,6 +41,11 @@ pub struct Config {
     /// `AuthFailed`: a token provider that keeps returning a rejected token must not make
     /// the client hammer the server.
     pub max_auth_failures: u32,
+    /// Consecutive attempts that end before the server's `connected` frame after which the
+    /// token is suspected (default 2): a browser cannot see the HTTP 401 of a refused
+    /// upgrade, only a close. The core then asks for a fresh token before the next
+    /// attempt, and reports `AuthFailed` if the fresh token fails the same way.
+    pub suspect_token_after: u32,
     /// A `typing` message not written within this time is dropped instead of sent late.
     pub typing_ttl: Duration,
     /// The rate limit assumed until the server announces its own on `connected`.
@@ -71,12 +70,11 @@ pub struct Config {
 }
 
 impl Config {
-    /// Defaults for `url`; set `token` (or answer `TokenNeeded`) and `rng_seed`.
+    /// Defaults for `url`; set `token` (or answer `TokenNeeded`).
     pub fn new(url: impl Into<String>) -> Self {
         Config {
             url: url.into(),
             token: None,
-            rng_seed: 0x5EED_0F91_C4E7,
             backoff: BackoffConfig::default(),
             outbox_capacity: 100,
             in_flight_window: 32,
@@ -86,6 +84,7 @@ impl Config {
             connect_timeout: Duration::from_secs(10),
             token_timeout: Duration::from_secs(30),
             max_auth_failures: 3,
+            suspect_token_after: 2,
             typing_ttl: Duration::from_secs(3),
             rate_limit: RateLimit::default(),
             rate_limit_latency_allowance: Duration::from_secs(1),
@@ -101,12 +100,6 @@ impl Config {
         self.token = Some(token.into());
         self
     }
-
-    /// Set the RNG seed (builder style).
-    pub fn with_seed(mut self, seed: u64) -> Self {
-        self.rng_seed = seed;
-        self
-    }
 }
 
 /// Written out by hand so that the token never reaches a log.
@@ -115,7 +108,6 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("url", &self.url)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            .field("rng_seed", &self.rng_seed)
             .field("backoff", &self.backoff)
             .field("outbox_capacity", &self.outbox_capacity)
             .field("in_flight_window", &self.in_flight_window)
@@ -125,6 +117,7 @@ impl std::fmt::Debug for Config {
             .field("connect_timeout", &self.connect_timeout)
             .field("token_timeout", &self.token_timeout)
             .field("max_auth_failures", &self.max_auth_failures)
+            .field("suspect_token_after", &self.suspect_token_after)
             .field("typing_ttl", &self.typing_ttl)
             .field("rate_limit", &self.rate_limit)
             .field(

@@ -2,8 +2,8 @@
 
 use std::collections::VecDeque;
 
-use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 use tracing::{debug, info, trace, warn};
 
@@ -15,8 +15,8 @@ use super::rate_limit::RateLimiter;
 use super::resume::{SeqTracker, SeqVerdict};
 use super::subscriptions::{Control, Subscriptions};
 use super::{
-    Action, Config, DraftOptions, DraftState, Event, Input, Instant, MessageId, Metrics,
-    Resolution, SendError, SendFailure, State,
+    Action, AttemptId, Config, ConfigError, DraftOptions, DraftState, Event, Input, Instant,
+    MessageId, Metrics, Resolution, SendError, SendFailure, State,
 };
 use crate::protocol::{
     Channel, ChannelRef, ClientFrame, ClientMessage, CloseCode, Connected, ErrorCode, Feature,
@@ -33,6 +33,9 @@ const MAX_CONTROL_IN_FLIGHT: usize = 64;
 const DEFAULT_RETRY_AFTER_MS: u64 = 1_000;
 /// The longest pause a `rate_limited` error can impose (the seed's whole window).
 const MAX_RETRY_AFTER_MS: u64 = 60_000;
+/// After a close 4008 (policy / rate abuse) the next attempt waits at least this long: an
+/// immediate reconnect would repeat what the server just refused.
+const POLICY_CLOSE_MIN_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A token: kept out of `Debug` output, so logging a `Connection` cannot leak it.
 #[derive(Clone)]
@@ -50,7 +53,7 @@ enum Link {
     /// No socket.
     Down,
     /// `Action::Connect` emitted; waiting for `Opened`, then for `connected`, by `deadline`.
-    Opening { deadline: Instant },
+    Opening { deadline: Instant, opened: bool },
     /// The server's `connected` arrived.
     Up,
 }
@@ -68,7 +71,35 @@ pub struct Connection {
     /// that a 4001 for an old token does not throw away a fresh one set meanwhile.
     token_generation: u64,
     attempt_token_generation: u64,
-    rng: SmallRng,
+    /// The current attempt (the latest `Action::Connect`); inputs of others are ignored.
+    attempt: AttemptId,
+    /// When the pending retry (`Reconnecting`) or the token wait (`AwaitingToken`) ends.
+    timer_at: Option<Instant>,
+    /// Consecutive attempts that ended before `connected` (a possible refused token that
+    /// the transport could not report as such).
+    early_closes: u32,
+    /// A fresh token was asked for because of `early_closes`: if it fails the same way,
+    /// the token is taken as refused.
+    token_suspected: bool,
+    /// The last thing the server said while refusing us (close reason, `error` message).
+    refusal_reason: Option<String>,
+    /// Frames of this link waiting for [`Input::Written`], oldest first: `Some` for a
+    /// durable message (done on a server without acks once its write is confirmed).
+    unconfirmed: VecDeque<Option<MessageId>>,
+    /// The smallest frame a server refused with close 4009; larger ones are refused by
+    /// `send` instead of being sent into another close.
+    refused_size: Option<usize>,
+    /// How many control frames at the front of `subs.pending` are `rate_limited` retries:
+    /// the next retry goes behind them, so retries keep their original order.
+    retried_controls: usize,
+    /// Wall-clock time (ms since the Unix epoch) at an instant, from the driver: pings
+    /// carry epoch milliseconds, as the seed's do.
+    wall_clock: Option<(u64, Instant)>,
+    /// A graceful close is under way: close once the outbox is empty or at this instant.
+    closing_at: Option<Instant>,
+    /// A `seq` was restored from a snapshot: the first connection is a reconnect.
+    restored_seq: bool,
+    rng: ChaCha8Rng,
     id_prefix: String,
     next_id: u64,
     backoff: Backoff,
@@ -88,7 +119,7 @@ pub struct Connection {
     /// Control frames written with an id on this connection, for `rate_limited` retries
     /// (the newest [`MAX_CONTROL_IN_FLIGHT`]).
     control_in_flight: Vec<(String, Control)>,
-    seq: SeqTracker,
+    pub(super) seq: SeqTracker,
     /// The last presence the app set: a server marks a reconnecting user `online`, so
     /// it is said again after every reconnect.
     presence: Option<String>,
@@ -101,16 +132,34 @@ pub struct Connection {
 
 impl Connection {
     /// A connection in [`State::Idle`]. Nothing happens until [`Connection::connect`].
-    pub fn new(config: Config, now: Instant) -> Self {
-        let mut rng = SmallRng::seed_from_u64(config.rng_seed);
-        // Ids must not collide with an earlier run's that the server still remembers.
-        let id_prefix = format!("{:08x}", rng.random::<u32>());
+    ///
+    /// `rng_seed` must be real entropy from the driver (the OS, `crypto.getRandomValues`):
+    /// message ids start with a prefix drawn from it, and the server de-duplicates ids per
+    /// user, so two clients of one user with the same seed would have each other's
+    /// messages dropped as duplicates. Tests pass a fixed seed to replay a run exactly;
+    /// the generator (ChaCha8) gives the same sequence on every target.
+    pub fn new(config: Config, rng_seed: u64, now: Instant) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(rng_seed);
+        // Ids must not collide with another client's or an earlier run's that the server
+        // still remembers: 64 random bits.
+        let id_prefix = format!("{:016x}", rng.random::<u64>());
         Connection {
             state: State::Idle,
             link: Link::Down,
             token: config.token.clone().map(Secret),
             token_generation: 0,
             attempt_token_generation: 0,
+            attempt: AttemptId(0),
+            timer_at: None,
+            early_closes: 0,
+            token_suspected: false,
+            refusal_reason: None,
+            unconfirmed: VecDeque::new(),
+            refused_size: None,
+            retried_controls: 0,
+            wall_clock: None,
+            closing_at: None,
+            restored_seq: false,
             rng,
             id_prefix,
             next_id: 0,
@@ -142,31 +191,49 @@ impl Connection {
     /// Start connecting (from `Idle`, `Closed`, `AuthFailed`, `AwaitingToken`, or to skip a
     /// reconnect delay). Emits [`Action::Connect`], or [`Event::TokenNeeded`] when there is
     /// no token. No effect while `Connecting` or `Connected`.
-    pub fn connect(&mut self, now: Instant) {
+    ///
+    /// Fails, and changes nothing, when [`Config::url`] is not a `ws://` or `wss://` URL:
+    /// retrying could never help.
+    pub fn connect(&mut self, now: Instant) -> Result<(), ConfigError> {
+        endpoint_url(&self.config.url)?;
+        self.closing_at = None;
         match self.state {
             State::Connecting | State::Connected => {}
             State::Reconnecting { .. } => self.start_attempt(now),
-            State::Idle | State::Closed | State::AuthFailed | State::AwaitingToken { .. } => {
+            _ => {
                 self.backoff.reset();
-                self.auth_failures = 0;
+                self.reset_auth_tracking();
                 self.start_attempt(now);
             }
         }
         self.flush(now);
+        Ok(())
     }
 
     /// Close for good (until [`Connection::connect`]): emits [`Action::Close`] if a socket
     /// is open or opening; state [`State::Closed`]. The outbox and subscriptions are kept
     /// and resume on the next `connect`.
     pub fn disconnect(&mut self, now: Instant) {
+        self.closing_at = None;
+        self.timer_at = None;
         if self.link != Link::Down {
-            self.actions.push_back(Action::Close {
-                code: CLIENT_CLOSE,
-                reason: "client disconnect".into(),
-            });
+            self.push_close("client disconnect");
             self.teardown(now, "client disconnect".into());
         }
         self.set_state(State::Closed);
+    }
+
+    /// Close once everything queued is delivered: durable messages are flushed (and acked,
+    /// on servers with acks) for at most `timeout`, then the socket is closed with 1000 and
+    /// the state becomes [`State::Closed`], as with [`Connection::disconnect`]. What is
+    /// still queued then stays in the outbox (see [`Connection::export`]).
+    pub fn close_gracefully(&mut self, timeout: std::time::Duration, now: Instant) {
+        if self.state.is_stopped() {
+            self.disconnect(now);
+            return;
+        }
+        self.closing_at = Some(now + timeout);
+        self.check_closing(now);
     }
 
     /// A fresh token from the app's provider. Used for every later connection attempt;
@@ -175,10 +242,10 @@ impl Connection {
         self.token = Some(Secret(token.into()));
         self.token_generation += 1;
         match self.state {
-            State::AwaitingToken { .. } => self.schedule_retry(now),
-            State::AuthFailed => {
+            State::AwaitingToken => self.schedule_retry(now),
+            State::AuthFailed { .. } => {
                 self.backoff.reset();
-                self.auth_failures = 0;
+                self.reset_auth_tracking();
                 self.start_attempt(now);
             }
             _ => {}
@@ -190,83 +257,122 @@ impl Connection {
     /// instead of waiting for [`Config::token_timeout`].
     pub fn token_unavailable(&mut self, now: Instant) {
         let _ = now;
-        if matches!(self.state, State::AwaitingToken { .. }) {
-            self.set_state(State::AuthFailed);
+        if matches!(self.state, State::AwaitingToken) {
+            self.auth_failed();
         }
     }
 
-    /// Feed what the transport reported.
-    pub fn handle(&mut self, input: Input, now: Instant) {
+    /// The platform says the network is back or the app came to the foreground (browser
+    /// `online` / `visibilitychange`, a phone's network callback or `onForeground`): a
+    /// pending reconnect is made now instead of after its backoff delay, and a connected
+    /// link is checked with a `ping` at once (after a network change or a sleep it may be
+    /// dead without having said so). Nothing happens in a stopped state: an explicit
+    /// `disconnect` stays disconnected.
+    pub fn wake(&mut self, now: Instant) {
+        match self.state {
+            State::Reconnecting { .. } => self.start_attempt(now),
+            State::Connected => {
+                self.heartbeat.ping_now(now);
+                self.handle_timeout(now);
+            }
+            _ => {}
+        }
+        self.flush(now);
+    }
+
+    /// The driver's wall clock: `epoch_ms` milliseconds since the Unix epoch at `now`.
+    /// Pings carry epoch milliseconds (as the seed's clients do); without this call they
+    /// carry the core's own clock. Call it again after the device slept.
+    pub fn set_wall_clock(&mut self, epoch_ms: u64, now: Instant) {
+        self.wall_clock = Some((epoch_ms, now));
+    }
+
+    /// Feed what the transport reported about the socket of `attempt`. Inputs of any
+    /// attempt but the current one (the latest [`Action::Connect`]) are ignored: a
+    /// browser reports `onclose` of a socket it was told to close long after a new
+    /// attempt started.
+    pub fn handle(&mut self, attempt: AttemptId, input: Input, now: Instant) {
+        if attempt != self.attempt || self.link == Link::Down {
+            trace!(%attempt, current = %self.attempt, "input of an old socket ignored");
+            return;
+        }
         match input {
             Input::Opened => {
                 // Nothing to do until the server's `connected`; the attempt's deadline
                 // keeps running so a server that never greets is given up on.
                 trace!("transport opened");
-                if self.link != Link::Down {
+                if let Link::Opening { opened, .. } = &mut self.link
+                    && !*opened
+                {
+                    *opened = true;
                     self.sockets_opened += 1;
                 }
             }
-            Input::Text(text) => {
-                if self.link == Link::Down {
-                    trace!("text for a socket already closed; ignored");
-                    return;
+            Input::Text(text) => self.on_text(&text, now),
+            Input::Written(n) => self.on_written(n, now),
+            Input::Closed { code, reason } => self.on_closed(code, reason, now),
+            Input::Refused { status } => {
+                info!(status, "upgrade refused");
+                let reason = format!("HTTP {status} on upgrade");
+                match status {
+                    401 => self.on_closed(CloseCode::Unauthorized.code(), reason, now),
+                    403 => self.on_closed(CloseCode::Forbidden.code(), reason, now),
+                    _ => self.on_failed(reason, now),
                 }
-                self.on_text(&text, now);
-            }
-            Input::Closed { code, reason } => {
-                if self.link == Link::Down {
-                    return;
-                }
-                self.on_closed(code, reason, now);
             }
             Input::Failed { reason } => {
-                if self.link == Link::Down {
-                    return;
-                }
                 info!(%reason, "connection failed");
-                self.teardown(now, format!("failed: {reason}"));
-                self.schedule_retry(now);
+                self.on_failed(format!("failed: {reason}"), now);
             }
         }
+        self.check_closing(now);
         self.flush(now);
     }
 
     /// Run the timers that are due at `now`. Harmless to call early.
+    ///
+    /// Time may jump (a phone that slept, a browser tab that was frozen): everything that
+    /// fell due in between is handled once, as of `now`: a reconnect due is made, a ping
+    /// unanswered for longer than the heartbeat timeout ends the link, typing that went
+    /// stale is dropped, and no ping or retry is made once per missed period.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let due = self.timer_at.is_some_and(|t| now >= t);
         match self.state {
-            State::Reconnecting { next_at, .. } if now >= next_at => self.start_attempt(now),
-            State::AwaitingToken { deadline } if now >= deadline => {
-                info!("no token came in time");
-                self.set_state(State::AuthFailed);
+            State::Reconnecting { .. } if due => self.start_attempt(now),
+            State::AwaitingToken if due => {
+                if self.token_suspected && self.token.is_some() {
+                    // Only suspected (the server may just be down): carry on with it.
+                    info!("no fresh token came in time; retrying with the current one");
+                    self.schedule_retry(now);
+                } else {
+                    info!("no token came in time");
+                    self.auth_failed();
+                }
             }
             _ => {}
         }
-        if let Link::Opening { deadline } = self.link
+        if let Link::Opening { deadline, .. } = self.link
             && now >= deadline
         {
             info!("connection attempt timed out");
-            self.actions.push_back(Action::Close {
-                code: CLIENT_CLOSE,
-                reason: "connect timeout".into(),
-            });
+            self.push_close("connect timeout");
             self.teardown(now, "connect timeout".into());
             self.schedule_retry(now);
         }
         if self.link == Link::Up {
             while let Some(beat) = self.heartbeat.poll(now) {
                 match beat {
-                    Beat::Ping(ts) => {
+                    Beat::Ping(at) => {
                         // Pings bypass the rate limiter: the server does not count them.
+                        let ts = self.epoch_ms(at);
+                        self.heartbeat.set_outstanding_ts(ts);
                         let frame =
                             ClientFrame::new(ClientMessage::Ping(HeartbeatData { ts: Some(ts) }));
-                        self.write(frame.encode());
+                        self.write(frame.encode(), None);
                     }
                     Beat::Dead => {
                         info!("heartbeat timeout: link dead");
-                        self.actions.push_back(Action::Close {
-                            code: CLIENT_CLOSE,
-                            reason: "heartbeat timeout".into(),
-                        });
+                        self.push_close("heartbeat timeout");
                         self.teardown(now, "heartbeat timeout".into());
                         self.schedule_retry(now);
                         break;
@@ -288,7 +394,9 @@ impl Connection {
         if self.link == Link::Up && self.seq.gap_expired(now, self.config.seq_gap_timeout) {
             self.on_seq_gap();
         }
+        self.expire_messages(now);
         self.drafts_on_timeout(now);
+        self.check_closing(now);
         self.flush(now);
     }
 
@@ -301,12 +409,13 @@ impl Connection {
                 t = Some(t.map_or(i, |t| t.min(i)));
             }
         };
-        match self.state {
-            State::Reconnecting { next_at, .. } => at(Some(next_at)),
-            State::AwaitingToken { deadline } => at(Some(deadline)),
-            _ => {}
+        if matches!(
+            self.state,
+            State::Reconnecting { .. } | State::AwaitingToken
+        ) {
+            at(self.timer_at);
         }
-        if let Link::Opening { deadline } = self.link {
+        if let Link::Opening { deadline, .. } = self.link {
             at(Some(deadline));
         }
         if self.link == Link::Up {
@@ -319,6 +428,8 @@ impl Connection {
             }
             at(self.seq.gap_deadline(self.config.seq_gap_timeout));
         }
+        at(self.outbox.next_expiry());
+        at(self.closing_at);
         at(self.drafts.next_timeout());
         t
     }
@@ -351,6 +462,26 @@ impl Connection {
         r
     }
 
+    /// [`Connection::send`] for a message that is worthless after `expires_at` (a view
+    /// report of a session long over, a "join now" reply): if it cannot be written by
+    /// then, it is dropped and reported with [`SendFailure::Expired`] instead of being sent
+    /// late. One written before its expiry and still unacked is not sent again after it.
+    /// Ephemeral messages have their own staleness rules and ignore the expiry.
+    pub fn send_with_expiry(
+        &mut self,
+        msg: ClientMessage,
+        expires_at: Instant,
+        now: Instant,
+    ) -> Result<MessageId, SendError> {
+        let r = self.enqueue(msg, None, now);
+        if let Ok(id) = &r {
+            self.outbox.set_expiry(id, expires_at);
+        }
+        self.expire_messages(now);
+        self.flush(now);
+        r
+    }
+
     /// Queue without flushing; `draft_id` tags a draft save.
     pub(super) fn enqueue(
         &mut self,
@@ -369,7 +500,7 @@ impl Connection {
         if let Some(hint) = hint {
             return Err(SendError::NotSendable {
                 kind: msg.kind().to_owned(),
-                hint,
+                hint: hint.to_owned(),
             });
         }
         let key = EphemeralKey::of(&msg);
@@ -402,11 +533,19 @@ impl Connection {
         }
     }
 
-    fn check_size(&self, text: &str) -> Result<(), SendError> {
+    pub(super) fn check_size(&self, text: &str) -> Result<(), SendError> {
         if text.len() > self.config.max_message_bytes {
             return Err(SendError::TooLarge {
                 size: text.len(),
                 max: self.config.max_message_bytes,
+            });
+        }
+        if let Some(refused) = self.refused_size
+            && text.len() >= refused
+        {
+            return Err(SendError::RefusedBefore {
+                size: text.len(),
+                refused,
             });
         }
         Ok(())
@@ -448,6 +587,11 @@ impl Connection {
 
     // ----- state and counters ------------------------------------------------------------
 
+    /// The current attempt: the one of the latest [`Action::Connect`].
+    pub fn current_attempt(&self) -> AttemptId {
+        self.attempt
+    }
+
     /// The lifecycle state.
     pub fn state(&self) -> &State {
         &self.state
@@ -488,7 +632,7 @@ impl Connection {
 
     /// Start tracking a draft with its `initial` content (not dirty) and the server
     /// version it came from. Each call counts one holder (an app handle): re-opening an
-    /// open draft shares its live state (only the options are replaced), and it stays open
+    /// open draft shares its live state and the first holder's options, and it stays open
     /// until every holder has called [`Connection::draft_close`].
     pub fn draft_open(
         &mut self,
@@ -590,32 +734,63 @@ impl Connection {
     fn start_attempt(&mut self, now: Instant) {
         if self.link != Link::Down {
             // A connect during an attempt: abandon the old socket first.
-            self.actions.push_back(Action::Close {
-                code: CLIENT_CLOSE,
-                reason: "reconnecting".into(),
-            });
+            self.push_close("reconnecting");
             self.teardown(now, "reconnecting".into());
         }
+        self.timer_at = None;
         let Some(Secret(token)) = self.token.clone() else {
             self.await_token(now);
             return;
         };
+        let url = match endpoint_url(&self.config.url) {
+            Ok(url) => with_token(url, &token),
+            Err(e) => {
+                // Checked by `connect`; a config changed since cannot be retried into shape.
+                warn!(error = %e, "cannot connect");
+                self.set_state(State::Closed);
+                return;
+            }
+        };
         self.metrics.connect_attempts += 1;
         self.attempt_token_generation = self.token_generation;
+        self.attempt = AttemptId(self.attempt.0 + 1);
         self.actions.push_back(Action::Connect {
-            url: connect_url(&self.config.url, &token),
+            attempt: self.attempt,
+            url,
             token,
         });
         self.link = Link::Opening {
             deadline: now + self.config.connect_timeout,
+            opened: false,
         };
         self.set_state(State::Connecting);
     }
 
     fn await_token(&mut self, now: Instant) {
         self.events.push_back(Event::TokenNeeded);
-        self.set_state(State::AwaitingToken {
-            deadline: now + self.config.token_timeout,
+        self.timer_at = Some(now + self.config.token_timeout);
+        self.set_state(State::AwaitingToken);
+    }
+
+    fn auth_failed(&mut self) {
+        self.timer_at = None;
+        self.set_state(State::AuthFailed {
+            reason: self.refusal_reason.clone(),
+        });
+    }
+
+    fn reset_auth_tracking(&mut self) {
+        self.auth_failures = 0;
+        self.early_closes = 0;
+        self.token_suspected = false;
+        self.refusal_reason = None;
+    }
+
+    fn push_close(&mut self, reason: &str) {
+        self.actions.push_back(Action::Close {
+            attempt: self.attempt,
+            code: CLIENT_CLOSE,
+            reason: reason.into(),
         });
     }
 
@@ -629,28 +804,89 @@ impl Connection {
         self.session = None;
         self.stable_at = None;
         self.heartbeat.stop();
+        // Frames whose write was never confirmed go back in order with the rest.
+        self.unconfirmed.clear();
         self.outbox.requeue_all();
         self.subs.pending.clear();
+        self.retried_controls = 0;
         self.control_in_flight.clear();
         self.metrics.last_disconnect = Some(reason);
     }
 
+    /// A socket closed: before the server's `connected`, that counts towards a suspected
+    /// token (see [`Config::suspect_token_after`]). A failure the transport could tell
+    /// apart ([`Input::Failed`]: refused TCP connection, DNS, TLS) does not.
+    fn end_attempt(&mut self, now: Instant, reason: String) {
+        if matches!(self.link, Link::Opening { .. }) {
+            self.early_closes += 1;
+        }
+        self.teardown(now, reason);
+    }
+
+    /// A network failure: no verdict on the token (and the end of a row of early
+    /// closes); retry.
+    fn on_failed(&mut self, reason: String, now: Instant) {
+        self.early_closes = 0;
+        self.teardown(now, reason);
+        self.schedule_retry(now);
+    }
+
+    /// True if the early closes made the core ask for a fresh token or give up on it.
+    ///
+    /// A browser sees a refused upgrade and a server that is down alike (a close 1006
+    /// before `connected`), so a suspected token is only asked about: if no fresh token
+    /// comes within `token_timeout`, retrying goes on with the old one. A fresh token that
+    /// fails the same way is taken as refused.
+    fn suspect_token(&mut self, now: Instant) -> bool {
+        let after = self.config.suspect_token_after;
+        if after == 0 || self.early_closes < after {
+            return false;
+        }
+        if self.token_suspected {
+            if self.attempt_token_generation == self.token_generation {
+                info!(
+                    attempts = self.early_closes,
+                    "a fresh token failed the same way: taken as refused"
+                );
+                self.token = None;
+                self.auth_failed();
+                return true;
+            }
+            // A newer token was set meanwhile: try that one first.
+            return false;
+        }
+        info!(
+            attempts = self.early_closes,
+            "attempts keep ending before `connected`: asking for a fresh token"
+        );
+        self.token_suspected = true;
+        self.early_closes = 0;
+        self.await_token(now);
+        true
+    }
+
     /// Plan the next attempt with backoff (or stop after `max_attempts`).
     fn schedule_retry(&mut self, now: Instant) {
+        self.schedule_retry_after(now, std::time::Duration::ZERO);
+    }
+
+    /// Plan the next attempt no sooner than `floor` from now.
+    fn schedule_retry_after(&mut self, now: Instant, floor: std::time::Duration) {
         if self.backoff.exhausted() {
             info!("giving up after max_attempts");
             self.set_state(State::Closed);
             return;
         }
-        let delay = self.backoff.next_delay(&mut self.rng);
+        let delay = self.backoff.next_delay(&mut self.rng).max(floor);
         debug!(
             attempt = self.backoff.failures(),
             ?delay,
             "reconnect scheduled"
         );
+        self.timer_at = Some(now + delay);
         self.set_state(State::Reconnecting {
             attempt: self.backoff.failures(),
-            next_at: now + delay,
+            delay,
         });
         if delay.is_zero() {
             // An immediate retry needs no timer round trip through the driver.
@@ -660,8 +896,16 @@ impl Connection {
 
     fn on_closed(&mut self, code: u16, reason: String, now: Instant) {
         info!(code, %reason, "connection closed");
-        self.teardown(now, format!("closed {code}: {reason}"));
-        match CloseCode::from(code) {
+        if !reason.is_empty() {
+            self.refusal_reason = Some(reason.clone());
+        }
+        let close = CloseCode::from(code);
+        if close == CloseCode::Unauthorized {
+            self.teardown(now, format!("closed {code}: {reason}"));
+        } else {
+            self.end_attempt(now, format!("closed {code}: {reason}"));
+        }
+        match close {
             CloseCode::Unauthorized if self.attempt_token_generation != self.token_generation => {
                 // The refused token is an old one: the app set a fresh one meanwhile.
                 self.schedule_retry(now);
@@ -672,13 +916,131 @@ impl Connection {
                 self.token = None;
                 if self.auth_failures >= self.config.max_auth_failures {
                     info!("token refused {} times in a row", self.auth_failures);
-                    self.set_state(State::AuthFailed);
+                    self.auth_failed();
                 } else {
                     self.await_token(now);
                 }
             }
             CloseCode::Forbidden => self.set_state(State::Closed),
-            _ => self.schedule_retry(now),
+            CloseCode::TooLarge => {
+                self.drop_refused_frame();
+                self.schedule_retry(now);
+            }
+            CloseCode::PolicyViolation => self.schedule_retry_after(now, POLICY_CLOSE_MIN_DELAY),
+            _ => {
+                if !self.suspect_token(now) {
+                    self.schedule_retry(now);
+                }
+            }
+        }
+    }
+
+    /// Close 4009: the server refused a frame as too large. The largest durable message
+    /// that was in flight is the one it was reading; sending it again would only bring
+    /// the same close, so it is reported and dropped, and nothing that large is sent again.
+    fn drop_refused_frame(&mut self) {
+        let Some((id, size)) = self.outbox.largest_attempted() else {
+            warn!("closed 4009 (too large) with no message of ours in flight");
+            return;
+        };
+        self.refused_size = Some(self.refused_size.map_or(size, |r| r.min(size)));
+        if let Some(entry) = self.outbox.remove(id.as_str()) {
+            warn!(id = %entry.id, size, "the server refused this message as too large");
+            self.fail_durable(entry, SendFailure::RefusedTooLarge { size });
+        }
+    }
+
+    /// Report a durable message as failed, and its draft's save with it.
+    fn fail_durable(&mut self, entry: super::outbox::Durable, failure: SendFailure) {
+        let now = self.last_now;
+        self.events
+            .push_back(Event::SendFailed(entry.id.clone(), failure.clone()));
+        if let Some(draft_id) = entry.draft_id {
+            self.draft_on_failed(&draft_id, &entry.id, failure, now);
+        }
+    }
+
+    /// Report and drop queued messages whose expiry has passed.
+    fn expire_messages(&mut self, now: Instant) {
+        while let Some(entry) = self.outbox.take_expired(now) {
+            info!(id = %entry.id, "message expired before it could be sent");
+            self.fail_durable(entry, SendFailure::Expired);
+        }
+    }
+
+    /// A graceful close ends once nothing durable is left to deliver, or at its deadline.
+    fn check_closing(&mut self, now: Instant) {
+        let Some(deadline) = self.closing_at else {
+            return;
+        };
+        if self.outbox.durable_len() == 0 || now >= deadline {
+            if self.outbox.durable_len() > 0 {
+                info!(
+                    left = self.outbox.durable_len(),
+                    "graceful close timed out; the rest stays queued"
+                );
+            }
+            self.disconnect(now);
+        }
+    }
+
+    /// `at` in epoch milliseconds, if the driver gave the wall clock.
+    pub(super) fn to_epoch_ms(&self, at: Instant) -> Option<u64> {
+        self.wall_clock.map(|_| self.epoch_ms(at))
+    }
+
+    /// Epoch milliseconds as an instant (`now` without a wall clock, the safe side for
+    /// an expiry).
+    pub(super) fn from_epoch_ms(&self, ms: u64, now: Instant) -> Instant {
+        match self.wall_clock {
+            Some((epoch, then)) if ms >= epoch => {
+                then + std::time::Duration::from_millis(ms - epoch)
+            }
+            Some((epoch, then)) => Instant::from_duration(
+                then.since_origin()
+                    .saturating_sub(std::time::Duration::from_millis(epoch - ms)),
+            ),
+            None => now,
+        }
+    }
+
+    /// A restored `seq`: the first connection resumes from it.
+    pub(super) fn restore_seq(&mut self, last: u64) {
+        self.seq.set_baseline(last);
+        self.restored_seq = true;
+    }
+
+    /// `at` as epoch milliseconds, when the driver gave the wall clock.
+    fn epoch_ms(&self, at: Instant) -> u64 {
+        match self.wall_clock {
+            Some((epoch, then)) if at >= then => {
+                epoch.saturating_add(at.saturating_duration_since(then).as_millis() as u64)
+            }
+            Some((epoch, then)) => {
+                epoch.saturating_sub(then.saturating_duration_since(at).as_millis() as u64)
+            }
+            None => at.as_millis(),
+        }
+    }
+
+    /// The transport confirmed the write of `n` more frames of this link.
+    fn on_written(&mut self, n: usize, now: Instant) {
+        let ack = self.supports(Feature::Ack);
+        for _ in 0..n {
+            let Some(sent) = self.unconfirmed.pop_front() else {
+                warn!("transport confirmed more writes than were asked for");
+                return;
+            };
+            if let Some(id) = sent
+                && !ack
+                && let Some(entry) = self.outbox.remove(id.as_str())
+            {
+                // A seed server sends no acks: a confirmed write is as done as it gets.
+                self.events.push_back(Event::Acked(entry.id.clone()));
+                if let Some(draft_id) = entry.draft_id {
+                    self.draft_on_saved(&draft_id, &entry.id, None, now);
+                }
+            }
         }
     }
 
@@ -701,9 +1063,16 @@ impl Connection {
                     trace!(seq, "duplicate frame dropped");
                     return;
                 }
+                SeqVerdict::GapAbandoned => {
+                    info!(seq, "seq gap too wide to wait for: continuity lost");
+                    self.events.push_back(Event::ContinuityLost);
+                }
                 SeqVerdict::Restarted => {
                     info!("server seq restarted: continuity lost");
                     self.events.push_back(Event::ContinuityLost);
+                    // A resume still out asks for numbers of the old count: its refusal
+                    // would report the same loss twice.
+                    self.forget_resume();
                 }
             }
         }
@@ -749,13 +1118,14 @@ impl Connection {
         // An earlier socket that reached the server may have carried messages the server
         // now counts as delivered (its offline queue), even if its `connected` never
         // reached us: for continuity that is a reconnect too.
-        let reconnect = self.ever_connected || self.sockets_opened > 1;
+        let reconnect = self.ever_connected || self.sockets_opened > 1 || self.restored_seq;
+        self.restored_seq = false;
         if self.ever_connected {
             self.metrics.reconnects += 1;
         }
         self.ever_connected = true;
         self.link = Link::Up;
-        self.auth_failures = 0;
+        self.reset_auth_tracking();
         self.stable_at = Some(now + self.config.backoff.reset_after);
         self.limiter
             .set_limit(c.rate_limit.unwrap_or(self.config.rate_limit), now);
@@ -778,7 +1148,15 @@ impl Connection {
 
         let mut resume = None;
         self.resume_asked = false;
-        if reconnect {
+        if let (Some(theirs), Some(ours)) = (c.last_seq.filter(|_| c.supports(Feature::Seq)), self.seq.last())
+            && theirs < ours
+        {
+            // The server's count is behind ours: it restarted without its log. Nothing
+            // to resume from; one loss, said once.
+            info!(theirs, ours, "server seq restarted: continuity lost");
+            self.events.push_back(Event::ContinuityLost);
+            self.seq.reset();
+        } else if reconnect {
             if c.supports(Feature::Resume)
                 && let Some(last) = self.seq.last()
             {
@@ -797,10 +1175,29 @@ impl Connection {
         {
             self.seq.set_baseline(baseline);
         }
-        self.subs
-            .on_connected(resume, c.supports(Feature::Subscribe));
+        let subscribe = c.supports(Feature::Subscribe);
+        self.subs.on_connected(resume, subscribe);
+        self.retried_controls = 0;
         self.session = Some(c);
         self.set_state(State::Connected);
+        if !subscribe {
+            // A server without `subscribe` delivers everything: every channel is live.
+            let channels: Vec<Channel> = self.subs.channels().cloned().collect();
+            for channel in channels {
+                self.events.push_back(Event::SubscriptionActive { channel });
+            }
+        }
+    }
+
+    /// Stop waiting for the answer to a `resume`.
+    fn forget_resume(&mut self) {
+        self.resume_asked = false;
+        self.control_in_flight
+            .retain(|(_, c)| !matches!(c, Control::Resume(_)));
+        self.subs
+            .pending
+            .retain(|c| !matches!(c, Control::Resume(_)));
+        self.retried_controls = self.retried_controls.min(self.subs.pending.len());
     }
 
     /// A `connected` frame on a live connection answers our `resume`.
@@ -851,10 +1248,16 @@ impl Connection {
             }
         } else if let Some(i) = self.control_in_flight.iter().position(|(c, _)| c == id) {
             let (_, control) = self.control_in_flight.remove(i);
-            if let Control::Resume(_) = control {
-                // The server sent everything it had for us before this ack.
-                self.resume_asked = false;
-                self.seq.close_gaps();
+            match control {
+                Control::Resume(_) => {
+                    // The server sent everything it had for us before this ack.
+                    self.resume_asked = false;
+                    self.seq.close_gaps();
+                }
+                Control::Subscribe(channel) if self.subs.contains(&channel) => {
+                    self.events.push_back(Event::SubscriptionActive { channel });
+                }
+                _ => {}
             }
         }
     }
@@ -870,16 +1273,39 @@ impl Connection {
             info!(retry_after_ms = wait, "rate limited by the server");
             self.limiter
                 .pause_until(now + std::time::Duration::from_millis(wait));
+            // Not an attempt: the server did not look at it. It goes again, in its place.
             if let Some(id) = &e.id
-                && !self.outbox.requeue(id)
+                && !self.outbox.requeue_refused(id)
                 && let Some(i) = self.control_in_flight.iter().position(|(c, _)| c == id)
             {
                 let (_, control) = self.control_in_flight.remove(i);
-                self.subs.pending.push_front(control);
+                // Refusals come in the order the frames went out: each goes behind the
+                // ones refused before it, so a subscribe stays ahead of its unsubscribe.
+                let at = self.retried_controls.min(self.subs.pending.len());
+                self.subs.pending.insert(at, control);
+                self.retried_controls = at + 1;
             }
             return true;
         }
+        if e.code == ErrorCode::Unauthorized {
+            self.refusal_reason = Some(e.message.clone());
+        }
         let Some(id) = &e.id else { return false };
+        if let Some(i) = self.control_in_flight.iter().position(|(c, _)| c == id)
+            && let Control::Subscribe(channel) = &self.control_in_flight[i].1
+        {
+            let channel = channel.clone();
+            self.control_in_flight.remove(i);
+            warn!(%channel, code = %e.code, message = %e.message, "subscription refused");
+            // Forgotten for good: it would be refused again after every reconnect.
+            self.subs.forget(&channel);
+            self.events.push_back(Event::SubscriptionFailed {
+                channel,
+                code: e.code.clone(),
+                message: e.message.clone(),
+            });
+            return true;
+        }
         if let Some(i) = self.control_in_flight.iter().position(|(c, _)| c == id)
             && matches!(self.control_in_flight[i].1, Control::Resume(_))
         {
@@ -893,12 +1319,8 @@ impl Connection {
         }
         if let Some(entry) = self.outbox.remove(id) {
             warn!(id = %entry.id, code = %e.code, "message rejected by the server");
-            let failure = SendFailure::Rejected(e.clone());
-            self.events
-                .push_back(Event::SendFailed(entry.id.clone(), failure.clone()));
-            if let Some(draft_id) = entry.draft_id {
-                self.draft_on_failed(&draft_id, &entry.id, failure, now);
-            }
+            let _ = now;
+            self.fail_durable(entry, SendFailure::Rejected(e.clone()));
             return true;
         }
         self.control_in_flight.retain(|(i, _)| i != id);
@@ -918,8 +1340,11 @@ impl Connection {
         }
     }
 
-    fn write(&mut self, text: String) {
+    /// Emit a frame; `durable` names the outbox message it carries, settled on a server
+    /// without acks when the transport confirms the write.
+    fn write(&mut self, text: String, durable: Option<MessageId>) {
         self.metrics.frames_sent += 1;
+        self.unconfirmed.push_back(durable);
         self.actions.push_back(Action::Send(text));
     }
 
@@ -941,6 +1366,7 @@ impl Connection {
                     return;
                 }
                 self.subs.pending.pop_front();
+                self.retried_controls = self.retried_controls.saturating_sub(1);
                 self.write_control(control);
                 continue;
             }
@@ -952,12 +1378,7 @@ impl Connection {
             {
                 if let Some(entry) = self.outbox.remove(id.as_str()) {
                     warn!(id = %entry.id, "giving up on a message after too many attempts");
-                    let failure = SendFailure::TooManyAttempts;
-                    self.events
-                        .push_back(Event::SendFailed(entry.id.clone(), failure.clone()));
-                    if let Some(draft_id) = entry.draft_id {
-                        self.draft_on_failed(&draft_id, &entry.id, failure, now);
-                    }
+                    self.fail_durable(entry, SendFailure::TooManyAttempts);
                 }
                 continue;
             }
@@ -967,21 +1388,14 @@ impl Connection {
             match next {
                 Next::Ephemeral => {
                     if let Some(text) = self.outbox.pop_ephemeral() {
-                        self.write(text);
+                        self.write(text, None);
                     }
                 }
                 Next::Durable(id) => {
                     if let Some((text, _)) = self.outbox.mark_written(&id, now) {
-                        self.write(text);
-                    }
-                    if !ack {
-                        // A seed server sends no acks: written is as done as it gets.
-                        if let Some(entry) = self.outbox.remove(id.as_str()) {
-                            self.events.push_back(Event::Acked(entry.id.clone()));
-                            if let Some(draft_id) = entry.draft_id {
-                                self.draft_on_saved(&draft_id, &entry.id, None, now);
-                            }
-                        }
+                        // Without acks, it is done once the transport confirms the write
+                        // (`Input::Written`); with acks, once the ack comes.
+                        self.write(text, (!ack).then_some(id));
                     }
                 }
             }
@@ -993,7 +1407,7 @@ impl Connection {
             Control::Pong(ts) => {
                 // A pong needs no id: if it is lost, the next ping gets another.
                 let frame = ClientFrame::new(ClientMessage::Pong(HeartbeatData { ts: *ts }));
-                self.write(frame.encode());
+                self.write(frame.encode(), None);
                 return;
             }
             Control::Resume(last_seq) => ClientMessage::Resume(Resume {
@@ -1008,46 +1422,75 @@ impl Connection {
         };
         // An id lets a `rate_limited` error name the frame to send again.
         let id = self.make_id();
+        if let Control::Subscribe(channel) = &control
+            && !self.supports(Feature::Ack)
+        {
+            // No ack will confirm it: written is as active as it gets.
+            self.events.push_back(Event::SubscriptionActive {
+                channel: channel.clone(),
+            });
+        }
         if self.control_in_flight.len() >= MAX_CONTROL_IN_FLIGHT {
             // A server that never acks these must not grow the list without bound.
             self.control_in_flight.remove(0);
         }
         self.control_in_flight
             .push((id.as_str().to_owned(), control));
-        self.write(ClientFrame::new(msg).with_id(id.as_str()).encode());
+        self.write(ClientFrame::new(msg).with_id(id.as_str()).encode(), None);
     }
 }
 
-/// The wire `type` of the messages `send` refuses.
-/// `url` with `token` as the `token` query parameter.
-fn connect_url(url: &str, token: &str) -> String {
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let mut out = String::with_capacity(url.len() + token.len() + 8);
-    out.push_str(url);
-    out.push(sep);
-    out.push_str("token=");
-    for b in token.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
+/// `url` parsed and checked: a `ws://` or `wss://` URL (its fragment, meaningless to a
+/// WebSocket, dropped).
+fn endpoint_url(url: &str) -> Result<url::Url, ConfigError> {
+    let mut parsed = url::Url::parse(url).map_err(|e| ConfigError::InvalidUrl {
+        url: url.to_owned(),
+        reason: e.to_string(),
+    })?;
+    match parsed.scheme() {
+        "ws" | "wss" => {}
+        other => return Err(ConfigError::UnsupportedScheme(other.to_owned())),
     }
-    out
+    parsed.set_fragment(None);
+    Ok(parsed)
+}
+
+/// `url` with `token` as its one `token` query parameter (any `token=` already there is
+/// replaced, other parameters kept in order), percent-encoded, last.
+fn with_token(mut url: url::Url, token: &str) -> String {
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "token")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    url.set_query(None);
+    {
+        let mut query = url.query_pairs_mut();
+        for (k, v) in &kept {
+            query.append_pair(k, v);
+        }
+        query.append_pair("token", token);
+    }
+    url.into()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn connect_url(url: &str, token: &str) -> String {
+        with_token(endpoint_url(url).expect("valid"), token)
+    }
+
     #[test]
     fn debug_output_never_shows_the_token() {
         let mut c = Connection::new(
             Config::new("ws://h/ws?x=1").with_token("s3cr3t"),
+            1,
             Instant::ZERO,
         );
         assert!(!format!("{c:?}").contains("s3cr3t"));
-        c.connect(Instant::ZERO);
+        c.connect(Instant::ZERO).expect("ws url");
         let action = c.poll_action().expect("connect");
         let shown = format!("{action:?}");
         assert!(!shown.contains("s3cr3t"), "{shown}");
@@ -1064,5 +1507,35 @@ mod tests {
             connect_url("ws://h/ws?x=1", "a+b/="),
             "ws://h/ws?x=1&token=a%2Bb%2F%3D"
         );
+    }
+
+    #[test]
+    fn an_existing_token_is_replaced_and_a_fragment_dropped() {
+        assert_eq!(
+            connect_url("wss://h/ws?token=old&x=1#frag", "new"),
+            "wss://h/ws?x=1&token=new"
+        );
+        assert_eq!(
+            connect_url("ws://h/ws?csrftoken=c", "t"),
+            "ws://h/ws?csrftoken=c&token=t"
+        );
+    }
+
+    #[test]
+    fn only_ws_and_wss_urls_connect() {
+        for url in ["http://h/ws", "https://h/ws", "ftp://h"] {
+            let mut c = Connection::new(Config::new(url).with_token("t"), 1, Instant::ZERO);
+            assert!(
+                matches!(c.connect(Instant::ZERO), Err(ConfigError::UnsupportedScheme(_))),
+                "{url}"
+            );
+            assert_eq!(c.state(), &State::Idle, "nothing started for {url}");
+            assert!(c.poll_action().is_none());
+        }
+        let mut c = Connection::new(Config::new("not a url").with_token("t"), 1, Instant::ZERO);
+        assert!(matches!(
+            c.connect(Instant::ZERO),
+            Err(ConfigError::InvalidUrl { .. })
+        ));
     }
 }

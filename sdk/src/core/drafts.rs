@@ -108,8 +108,9 @@ impl Drafts {
     ) {
         if let Some(d) = self.map.get_mut(&draft_id) {
             // Another handle on an open draft: it shares the live state (its `initial`
-            // would be older than what is being edited).
-            d.state.options = options;
+            // would be older than what is being edited) and the options of the first
+            // holder, which is still editing under them.
+            let _ = options;
             d.holders += 1;
             return;
         }
@@ -215,11 +216,12 @@ impl Connection {
         });
         if let Some(id) = d.saving_id.clone() {
             let text = ClientFrame::new(msg).with_id(id.as_str()).encode();
-            let max = self.config.max_message_bytes;
-            if text.len() > max {
-                return self.draft_too_large(draft_id, text.len(), forced);
+            if let Err(e) = self.check_size(&text) {
+                return self.draft_too_large(draft_id, e, forced);
             }
-            if self.outbox.replace_unsent(&id, text) {
+            if self.outbox.replace_unsent(&id, text)
+                && let Some(d) = self.drafts.map.get_mut(draft_id)
+            {
                 d.saving_content = Some(content);
                 d.state.dirty = false;
             }
@@ -238,7 +240,9 @@ impl Connection {
                 }
                 Ok(())
             }
-            Err(SendError::TooLarge { size, .. }) => self.draft_too_large(draft_id, size, forced),
+            Err(e @ (SendError::TooLarge { .. } | SendError::RefusedBefore { .. })) => {
+                self.draft_too_large(draft_id, e, forced)
+            }
             Err(e) => {
                 // Keep the edits; try again later (the outbox drains as acks come).
                 if let Some(d) = self.drafts.map.get_mut(draft_id) {
@@ -254,20 +258,23 @@ impl Connection {
     fn draft_too_large(
         &mut self,
         draft_id: &str,
-        size: usize,
+        error: SendError,
         forced: bool,
     ) -> Result<(), SendError> {
-        let max = self.config.max_message_bytes;
-        warn!(draft = draft_id, size, max, "draft too large to save");
+        warn!(draft = draft_id, %error, "draft too large to save");
+        let reason = match error {
+            SendError::RefusedBefore { size, .. } => SendFailure::RefusedTooLarge { size },
+            SendError::TooLarge { size, max } => SendFailure::TooLarge { size, max },
+            _ => SendFailure::TooLarge {
+                size: 0,
+                max: self.config.max_message_bytes,
+            },
+        };
         self.events.push_back(Event::DraftSaveFailed {
             draft_id: draft_id.to_owned(),
-            reason: SendFailure::TooLarge { size, max },
+            reason,
         });
-        if forced {
-            Err(SendError::TooLarge { size, max })
-        } else {
-            Ok(())
-        }
+        if forced { Err(error) } else { Ok(()) }
     }
 
     pub(super) fn drafts_on_timeout(&mut self, now: Instant) {

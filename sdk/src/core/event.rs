@@ -5,24 +5,48 @@ use std::fmt;
 use serde_json::Value;
 
 use super::State;
-use crate::protocol::{ErrorData, ServerFrame};
+use crate::protocol::{Channel, ErrorCode, ErrorData, ServerFrame};
 
-/// Something the transport reports to the core, for the socket of the latest
-/// [`Action::Connect`]. Inputs from sockets of earlier `Connect`s must be dropped by the
-/// driver (after [`Action::Close`] the core has already accounted for that socket).
+/// Which connection attempt a transport input belongs to: every [`Action::Connect`] starts a
+/// new one, and the driver names it on every [`Input`] of that socket.
+///
+/// A browser fires `onclose` for a socket after `ws.close()` was called and a new attempt
+/// began; the core ignores inputs of any attempt but the current one, so such a late event
+/// cannot tear down the new socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AttemptId(pub u64);
+
+impl fmt::Display for AttemptId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// Something the transport reports to the core about the socket of one attempt
+/// (see [`Connection::handle`](super::Connection::handle)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     /// The WebSocket handshake completed.
     Opened,
     /// A text frame arrived.
     Text(String),
-    /// The socket closed with a close frame. A handshake refused with HTTP 401 should be
-    /// reported as `Closed { code: 4001, .. }`, one refused with 403 as `code: 4003`.
+    /// The transport wrote this many more [`Action::Send`] frames of the attempt, in the
+    /// order they were asked for. A frame counts as delivered to a server without acks only
+    /// once its write is confirmed: frames not confirmed when the socket dies are sent
+    /// again on the next one.
+    Written(usize),
+    /// The socket closed with a close frame (1006 when the browser gives no code).
     Closed {
-        /// The close code (1006 when the browser gives no code).
+        /// The close code.
         code: u16,
         /// The close reason.
         reason: String,
+    },
+    /// The server answered the upgrade with this HTTP status instead of 101 (native
+    /// drivers see it; browsers cannot). 401 is a refused token, 403 a refused user.
+    Refused {
+        /// The HTTP status.
+        status: u16,
     },
     /// The attempt failed or the socket errored without a close frame.
     Failed {
@@ -36,19 +60,25 @@ pub enum Input {
 /// Its `Debug` output hides the token (in `token` and in the URL), so actions can be logged.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Open a WebSocket to `url` (it already carries `?token=`; subprotocol `pitchey-v1`).
-    /// Native drivers may also send `Authorization: Bearer {token}`.
+    /// Drop any socket of an earlier attempt and open a WebSocket to `url` (it already
+    /// carries `?token=`; subprotocol `pitchey-v1`). Native drivers may also send
+    /// `Authorization: Bearer {token}`. Every input of this socket names `attempt`.
     Connect {
+        /// The attempt this socket belongs to.
+        attempt: AttemptId,
         /// The endpoint with the token as query parameter.
         url: String,
         /// The token, for drivers that prefer the header.
         token: String,
     },
-    /// Write one text frame on the open socket.
+    /// Write one text frame on the socket of the current attempt, then report
+    /// [`Input::Written`] once the transport took it.
     Send(String),
-    /// Close the socket (or abort the attempt) with this code and reason, then forget it:
-    /// report no `Closed`/`Failed` for it.
+    /// Close the socket of `attempt` (or abort it) with this code and reason. Inputs that
+    /// still arrive for it are ignored by the core.
     Close {
+        /// The attempt whose socket to close.
+        attempt: AttemptId,
         /// Close code (1000).
         code: u16,
         /// Close reason.
@@ -59,21 +89,27 @@ pub enum Action {
 impl fmt::Debug for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Action::Connect { url, .. } => {
-                // The core appends the token as the last `token=` parameter: everything
-                // after it goes (a `csrftoken=` earlier in the URL must not be taken for it).
+            Action::Connect { attempt, url, .. } => {
+                // The core sets the token as the last query parameter: everything after
+                // the last `token=` goes (a `csrftoken=` earlier must not be taken for it).
                 let shown = match url.rfind("token=") {
                     Some(i) => format!("{}token=<redacted>", &url[..i]),
                     None => url.clone(),
                 };
                 f.debug_struct("Connect")
+                    .field("attempt", attempt)
                     .field("url", &shown)
                     .field("token", &"<redacted>")
                     .finish()
             }
             Action::Send(text) => f.debug_tuple("Send").field(text).finish(),
-            Action::Close { code, reason } => f
+            Action::Close {
+                attempt,
+                code,
+                reason,
+            } => f
                 .debug_struct("Close")
+                .field("attempt", attempt)
                 .field("code", code)
                 .field("reason", reason)
                 .finish(),
@@ -81,12 +117,18 @@ impl fmt::Debug for Action {
     }
 }
 
-/// A client-made message id (`c-<session prefix>-<counter>`), unique per `Connection`.
+/// A client-made message id (`c-<random prefix>-<counter>`), unique per `Connection`.
 /// Durable messages carry it on the wire so the server can ack and de-duplicate them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MessageId(pub(crate) String);
 
 impl MessageId {
+    /// An id as it appears on the wire (e.g. one a binding kept across a call boundary).
+    pub fn new(id: impl Into<String>) -> Self {
+        MessageId(id.into())
+    }
+
+
     /// The id as on the wire.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -107,6 +149,7 @@ impl From<MessageId> for String {
 
 /// Why a durable message will not be delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SendFailure {
     /// The server answered with an `error` frame for this id (other than `rate_limited`,
     /// which the core handles by waiting and re-sending).
@@ -123,6 +166,18 @@ pub enum SendFailure {
     /// A draft save the server refused because its base version was stale; the draft's
     /// conflict strategy takes over (see [`Event::DraftConflict`]).
     DraftConflict,
+    /// The server closed the connection with 4009 (message too large) while this, the
+    /// largest frame in flight, was being read: it is not sent again. Later messages of at
+    /// least this size are refused by `send` on this connection.
+    RefusedTooLarge {
+        /// Encoded size in bytes.
+        size: usize,
+    },
+    /// The message's expiry (see [`Connection::send_with_expiry`]) passed before it could
+    /// be written; it was not sent late.
+    ///
+    /// [`Connection::send_with_expiry`]: super::Connection::send_with_expiry
+    Expired,
 }
 
 impl fmt::Display for SendFailure {
@@ -136,6 +191,10 @@ impl fmt::Display for SendFailure {
                 write!(f, "{size} bytes exceed the {max}-byte frame limit")
             }
             SendFailure::DraftConflict => f.write_str("draft save on a stale version"),
+            SendFailure::RefusedTooLarge { size } => {
+                write!(f, "the server closed with 4009: {size} bytes is too large")
+            }
+            SendFailure::Expired => f.write_str("expired before it could be sent"),
         }
     }
 }
@@ -164,7 +223,8 @@ pub enum Event {
     /// Frames whose `seq` was already seen are dropped before this point.
     Message(ServerFrame),
     /// A durable message is done: acked by the server, or, on a server without the `ack`
-    /// feature, written to the socket.
+    /// feature, written to the socket and the write confirmed by the transport
+    /// ([`Input::Written`]).
     Acked(MessageId),
     /// A durable message will not be delivered.
     SendFailed(MessageId, SendFailure),
@@ -177,6 +237,22 @@ pub enum Event {
     /// [`Connection::set_token`]: super::Connection::set_token
     /// [`Connection::token_unavailable`]: super::Connection::token_unavailable
     TokenNeeded,
+    /// The server answered a `subscribe` with an `error` carrying its id: the channel is
+    /// no longer subscribed and is not asked for again after a reconnect.
+    SubscriptionFailed {
+        /// The channel.
+        channel: Channel,
+        /// The server's error code (e.g. `forbidden`, `not_found`).
+        code: ErrorCode,
+        /// The server's message.
+        message: String,
+    },
+    /// The server confirmed a subscription (its ack; on a server without acks or without
+    /// `subscribe`, once the request was written or the connection came up).
+    SubscriptionActive {
+        /// The channel.
+        channel: Channel,
+    },
     /// Server messages may have been missed (the server could not resume, offers no
     /// resume, or a `seq` gap was seen): refetch what the UI shows.
     ContinuityLost,

@@ -8,8 +8,9 @@ use super::Instant;
 /// What the heartbeat wants done at `now`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Beat {
-    /// Send a `ping` with this `ts`.
-    Ping(u64),
+    /// Send a `ping` now (the connection picks its `ts` and reports it with
+    /// [`Heartbeat::set_outstanding_ts`]).
+    Ping(Instant),
     /// Nothing arrived within the timeout after a ping: the link is dead.
     Dead,
 }
@@ -85,15 +86,31 @@ impl Heartbeat {
             return Some(Beat::Dead);
         }
         if self.next_ping.is_some_and(|t| now >= t) {
-            let ts = now.as_millis();
+            // After a clock jump this fires once, not once per missed interval.
             self.next_ping = Some(now + self.interval);
-            self.outstanding = Some((ts, now));
+            self.outstanding = Some((now.as_millis(), now));
             if self.deadline.is_none() {
                 self.deadline = Some(now + self.timeout);
             }
-            return Some(Beat::Ping(ts));
+            return Some(Beat::Ping(now));
         }
         None
+    }
+
+    /// The `ts` the ping just asked for carries (epoch ms when the driver gave a wall
+    /// clock): the `pong` echoing it is the one that measures the round trip.
+    pub(crate) fn set_outstanding_ts(&mut self, ts: u64) {
+        if let Some((t, _)) = &mut self.outstanding {
+            *t = ts;
+        }
+    }
+
+    /// Ping at the next `poll` (the link may have died unnoticed: a network change, a
+    /// device that slept).
+    pub(crate) fn ping_now(&mut self, now: Instant) {
+        if self.next_ping.is_some() {
+            self.next_ping = Some(now);
+        }
     }
 
     pub(crate) fn next_timeout(&self) -> Option<Instant> {
@@ -126,11 +143,11 @@ mod tests {
         h.start(ms(0), Duration::from_secs(30));
         assert_eq!(h.next_timeout(), Some(ms(30_000)));
         assert_eq!(h.poll(ms(29_999)), None);
-        assert_eq!(h.poll(ms(30_000)), Some(Beat::Ping(30_000)));
+        assert_eq!(h.poll(ms(30_000)), Some(Beat::Ping(ms(30_000))));
         h.on_pong(Some(30_000), ms(30_120));
         assert_eq!(h.rtt(), Some(Duration::from_millis(120)));
         assert_eq!(h.poll(ms(45_000)), None);
-        assert_eq!(h.poll(ms(60_000)), Some(Beat::Ping(60_000)));
+        assert_eq!(h.poll(ms(60_000)), Some(Beat::Ping(ms(60_000))));
         assert_eq!(h.next_timeout(), Some(ms(70_000)));
         assert_eq!(h.poll(ms(70_000)), Some(Beat::Dead));
         assert_eq!(h.next_timeout(), None);

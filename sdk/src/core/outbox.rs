@@ -52,6 +52,24 @@ pub(crate) struct Durable {
     status: Status,
     /// Times written, over all connections.
     pub(crate) attempts: u32,
+    /// Not to be written after this instant ([`Connection::send_with_expiry`]).
+    ///
+    /// [`Connection::send_with_expiry`]: super::Connection::send_with_expiry
+    pub(crate) expires_at: Option<Instant>,
+}
+
+impl Durable {
+    /// A message never written.
+    pub(crate) fn new(id: MessageId, text: String, draft_id: Option<String>) -> Self {
+        Durable {
+            id,
+            text,
+            draft_id,
+            status: Status::Queued,
+            attempts: 0,
+            expires_at: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +85,8 @@ pub(crate) struct Outbox {
     capacity: usize,
     durable: VecDeque<Durable>,
     ephemeral: VecDeque<Ephemeral>,
+    /// Bumped whenever the set of durable messages changes (for persistence).
+    revision: u64,
 }
 
 /// The outbox is full.
@@ -86,6 +106,7 @@ impl Outbox {
             capacity,
             durable: VecDeque::new(),
             ephemeral: VecDeque::new(),
+            revision: 0,
         }
     }
 
@@ -109,13 +130,8 @@ impl Outbox {
         if self.len() >= self.capacity {
             return Err(Full);
         }
-        self.durable.push_back(Durable {
-            id,
-            text,
-            draft_id,
-            status: Status::Queued,
-            attempts: 0,
-        });
+        self.durable.push_back(Durable::new(id, text, draft_id));
+        self.revision += 1;
         Ok(())
     }
 
@@ -149,6 +165,7 @@ impl Outbox {
         match self.durable.iter_mut().find(|d| &d.id == id) {
             Some(d) if d.attempts == 0 => {
                 d.text = text;
+                self.revision += 1;
                 true
             }
             _ => false,
@@ -207,18 +224,84 @@ impl Outbox {
     /// Remove a durable message (acked, failed, or superseded).
     pub(crate) fn remove(&mut self, id: &str) -> Option<Durable> {
         let i = self.durable.iter().position(|d| d.id.as_str() == id)?;
+        self.revision += 1;
         self.durable.remove(i)
     }
 
-    /// A written message must be written again (the server refused it for rate).
-    pub(crate) fn requeue(&mut self, id: &str) -> bool {
+    /// Whether a durable message with this id is queued.
+    pub(crate) fn contains(&self, id: &str) -> bool {
+        self.durable.iter().any(|d| d.id.as_str() == id)
+    }
+
+    /// The durable messages, oldest first.
+    pub(crate) fn durable_iter(&self) -> impl Iterator<Item = &Durable> + '_ {
+        self.durable.iter()
+    }
+
+    /// Put restored messages ahead of everything queued (they were sent first).
+    pub(crate) fn restore_front(&mut self, messages: Vec<Durable>) {
+        for d in messages.into_iter().rev() {
+            self.durable.push_front(d);
+        }
+        self.revision += 1;
+    }
+
+    /// See the field.
+    pub(crate) fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// A written message must be written again: the server refused it for rate without
+    /// looking at it, so that write does not count as an attempt.
+    pub(crate) fn requeue_refused(&mut self, id: &str) -> bool {
         match self.durable.iter_mut().find(|d| d.id.as_str() == id) {
             Some(d) => {
                 d.status = Status::Queued;
+                d.attempts = d.attempts.saturating_sub(1);
                 true
             }
             None => false,
         }
+    }
+
+    /// Durable messages queued or in flight.
+    pub(crate) fn durable_len(&self) -> usize {
+        self.durable.len()
+    }
+
+    /// Give a queued message an expiry.
+    pub(crate) fn set_expiry(&mut self, id: &MessageId, at: Instant) {
+        if let Some(d) = self.durable.iter_mut().find(|d| &d.id == id) {
+            d.expires_at = Some(at);
+        }
+    }
+
+    /// The earliest expiry of a message not in flight.
+    pub(crate) fn next_expiry(&self) -> Option<Instant> {
+        self.durable
+            .iter()
+            .filter(|d| d.status == Status::Queued)
+            .filter_map(|d| d.expires_at)
+            .min()
+    }
+
+    /// Remove one message whose expiry has passed and that is not in flight (one in
+    /// flight may still be acked; it is not written again once it expired).
+    pub(crate) fn take_expired(&mut self, now: Instant) -> Option<Durable> {
+        let i = self.durable.iter().position(|d| {
+            d.status == Status::Queued && d.expires_at.is_some_and(|t| now >= t)
+        })?;
+        self.revision += 1;
+        self.durable.remove(i)
+    }
+
+    /// The largest durable message written at least once and not acked, with its size.
+    pub(crate) fn largest_attempted(&self) -> Option<(MessageId, usize)> {
+        self.durable
+            .iter()
+            .filter(|d| d.attempts > 0)
+            .max_by_key(|d| d.text.len())
+            .map(|d| (d.id.clone(), d.text.len()))
     }
 
     /// When the oldest unacked message will have waited `timeout` for its ack.

@@ -18,6 +18,8 @@ pub(crate) enum SeqVerdict {
     /// The server's counter started over (it lost its state): continuity is lost, and the
     /// frame is fresh.
     Restarted,
+    /// New, but so far ahead of a gap that the gap was given up (continuity lost).
+    GapAbandoned,
 }
 
 #[derive(Debug, Default)]
@@ -77,6 +79,13 @@ impl SeqTracker {
                 self.gap_since = None;
             }
         } else {
+            if self.ahead.len() >= MAX_AHEAD {
+                // A gap this wide will not fill frame by frame: it is given up now, so
+                // memory stays bounded, and the caller reports the loss.
+                self.close_gaps();
+                self.last = Some(self.last.map_or(seq, |l| l.max(seq)));
+                return SeqVerdict::GapAbandoned;
+            }
             self.ahead.insert(seq);
             self.gap_since.get_or_insert(now);
         }
@@ -99,7 +108,7 @@ impl SeqTracker {
     /// gives up with [`SeqTracker::close_gaps`]); the timer starts over meanwhile.
     pub(crate) fn gap_expired(&mut self, now: Instant, timeout: Duration) -> bool {
         let expired = self.gap_since.is_some_and(|t| now >= t + timeout);
-        if expired || self.ahead.len() > MAX_AHEAD {
+        if expired {
             self.gap_since = Some(now);
             return true;
         }
@@ -161,6 +170,23 @@ mod tests {
         assert_eq!(s.on_seq(u64::MAX - 1, Instant::ZERO), SeqVerdict::Fresh);
         assert_eq!(s.on_seq(u64::MAX, Instant::ZERO), SeqVerdict::Fresh);
         assert_eq!(s.on_seq(u64::MAX, Instant::ZERO), SeqVerdict::Duplicate);
+    }
+
+    #[test]
+    fn a_gap_too_wide_is_given_up_and_memory_stays_bounded() {
+        let mut s = SeqTracker::default();
+        s.on_seq(1, Instant::ZERO);
+        // 2 never comes; everything after it waits, up to the cap.
+        for seq in 3..3 + MAX_AHEAD as u64 {
+            assert_eq!(s.on_seq(seq, Instant::ZERO), SeqVerdict::Fresh);
+        }
+        assert_eq!(s.ahead.len(), MAX_AHEAD);
+        let next = 3 + MAX_AHEAD as u64;
+        assert_eq!(s.on_seq(next, Instant::ZERO), SeqVerdict::GapAbandoned);
+        assert!(s.ahead.is_empty());
+        assert_eq!(s.last(), Some(next));
+        assert_eq!(s.on_seq(next, Instant::ZERO), SeqVerdict::Duplicate);
+        assert_eq!(s.gap_deadline(T), None);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The connection's lifecycle state.
 
-use super::Instant;
+use std::time::Duration;
 
 /// Where the connection is in its lifecycle.
 ///
@@ -9,13 +9,14 @@ use super::Instant;
 ///                      ^   |                              |
 ///        timer/set_token   | failed, closed, timeout      | closed, failed, heartbeat lost
 ///                      |   v                              v
-///                    Reconnecting { attempt, next_at } <--+
-///  close 4001 -> AwaitingToken --set_token--> Reconnecting
-///                      | timeout, token_unavailable, too many 4001s
+///                    Reconnecting { attempt, delay } <--+
+///  refused token -> AwaitingToken --set_token--> Reconnecting
+///                      | timeout, token_unavailable, fresh token refused too
 ///                      v
-///                  AuthFailed            disconnect() from anywhere -> Closed
+///                  AuthFailed { reason }   disconnect() from anywhere -> Closed
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum State {
     /// Created, `connect` not called yet.
     Idle,
@@ -24,26 +25,30 @@ pub enum State {
     Connecting,
     /// The server sent `connected`; messages flow.
     Connected,
-    /// The link was lost; attempt number `attempt` (1-based) starts at `next_at`.
+    /// The link was lost; attempt number `attempt` (1-based) starts `delay` after the
+    /// state change (a UI can show "reconnecting in 3 s").
     Reconnecting {
         /// The attempt about to be made, counting from 1 after each stable connection.
         attempt: u32,
-        /// When it will be made.
-        next_at: Instant,
+        /// How long until it is made, from when this state was entered.
+        delay: Duration,
     },
-    /// The server rejected the token (close 4001). [`Event::TokenNeeded`] was emitted;
-    /// [`Connection::set_token`] reconnects; nothing happens until then or `deadline`
-    /// (then `AuthFailed`). This state is an addition to the design's list: it makes the
-    /// wait for the app's token provider visible instead of hiding it in `Reconnecting`.
+    /// The token was refused (close 4001, HTTP 401, or, where the transport cannot see
+    /// statuses, attempts that kept closing before `connected`). [`Event::TokenNeeded`]
+    /// was emitted; [`Connection::set_token`] reconnects; nothing happens until then or
+    /// [`Config::token_timeout`](super::Config::token_timeout) (then `AuthFailed`). This
+    /// state is an addition to the design's list: it makes the wait for the app's token
+    /// provider visible instead of hiding it in `Reconnecting`.
     ///
     /// [`Event::TokenNeeded`]: super::Event::TokenNeeded
     /// [`Connection::set_token`]: super::Connection::set_token
-    AwaitingToken {
-        /// When the wait ends in `AuthFailed`.
-        deadline: Instant,
-    },
+    AwaitingToken,
     /// No valid token could be had: no more retries until `set_token` or `connect`.
-    AuthFailed,
+    AuthFailed {
+        /// What the server said when it refused (a close reason or an `error` frame's
+        /// message), when it said anything.
+        reason: Option<String>,
+    },
     /// Closed by `disconnect`, by a final close code (4003), or after
     /// `BackoffConfig::max_attempts`: final until `connect`.
     Closed,
@@ -57,6 +62,6 @@ impl State {
 
     /// True when the core will not try to connect by itself (`Idle`, `AuthFailed`, `Closed`).
     pub fn is_stopped(&self) -> bool {
-        matches!(self, State::Idle | State::AuthFailed | State::Closed)
+        matches!(self, State::Idle | State::AuthFailed { .. } | State::Closed)
     }
 }

@@ -82,6 +82,15 @@ impl Subscriptions {
         true
     }
 
+    /// Forget `channel` whatever its holders (the server refused it), with anything pending
+    /// for it.
+    pub(crate) fn forget(&mut self, channel: &Channel) {
+        self.channels.remove(channel);
+        self.pending.retain(|c| {
+            !matches!(c, Control::Subscribe(ch) | Control::Unsubscribe(ch) if ch == channel)
+        });
+    }
+
     /// A new connection: drop what was pending for the old one, then queue `resume`
     /// (if any) and every subscription (if the server supports them).
     pub(crate) fn on_connected(&mut self, resume: Option<u64>, subscribe: bool) {

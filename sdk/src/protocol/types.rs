@@ -69,10 +69,16 @@ impl Default for RateLimit {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Connected {
-    /// This connection's session id.
+    /// This connection's session id (empty when the server sends none; the seed's may not).
+    #[serde(default, deserialize_with = "lenient::string")]
     pub session_id: String,
-    /// The authenticated user.
-    pub user_id: u64,
+    /// The authenticated user, when the server says (a number, or a string of digits).
+    #[serde(
+        default,
+        deserialize_with = "lenient::id",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub user_id: Option<u64>,
     /// Protocol name (`pitchey-v1`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
@@ -408,4 +414,29 @@ pub struct Disconnected {
     /// Why the server is closing.
     #[serde(default)]
     pub reason: String,
+}
+
+/// Decoders for fields that servers other than ours send in other shapes: a client must not
+/// refuse a seed server's `connected` because an id is a string.
+mod lenient {
+    use serde::{Deserialize, Deserializer};
+    use serde_json::Value;
+
+    /// A string, or a number or `null` taken as its text (`""` for `null`).
+    pub(super) fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::String(s) => s,
+            Value::Null => String::new(),
+            other => other.to_string(),
+        })
+    }
+
+    /// A number or a string of digits; anything else (a UUID, `null`) is no id.
+    pub(super) fn id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        })
+    }
 }

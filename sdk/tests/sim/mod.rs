@@ -15,7 +15,8 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::time::Duration;
 
 use pitchey_realtime::core::{
-    Action, Config, Connection, Event, Input, Instant, MessageId, Resolution, SendError, State,
+    Action, AttemptId, Config, Connection, Event, Input, Instant, MessageId, Resolution, SendError,
+    State,
 };
 use pitchey_realtime::protocol::{
     Ack, ClientFrame, ClientMessage, Connected, DraftConflict, DraftSynced, ErrorCode, ErrorData,
@@ -169,6 +170,10 @@ pub struct Sim {
     /// The client's current socket (the latest `Action::Connect`).
     client_gen: Option<u64>,
     next_gen: u64,
+    /// The core's attempt id of each socket: inputs name it, late ones included.
+    attempt_of: HashMap<u64, AttemptId>,
+    /// Inputs delivered for sockets of earlier attempts (the core must ignore them).
+    pub stale_inputs: u32,
     /// Sockets whose frames still flow (not dropped, not blackholed).
     live: HashSet<u64>,
     /// Last arrival time per (sock, direction) for in-order delivery.
@@ -247,11 +252,10 @@ impl Sim {
     pub fn new(mut config: Config, peer: PeerConfig, seed: u64) -> Self {
         config.url = "ws://sim/ws".into();
         config.token = Some("t0".into());
-        config.rng_seed = seed;
         let now = Instant::from_millis(1_000);
         let mut sim = Sim {
             now,
-            conn: Connection::new(config, now),
+            conn: Connection::new(config, seed, now),
             peer,
             rng: SmallRng::seed_from_u64(seed ^ 0xA5A5),
             queue: BinaryHeap::new(),
@@ -259,6 +263,8 @@ impl Sim {
             payloads: Vec::new(),
             ops: Vec::new(),
             client_gen: None,
+            attempt_of: HashMap::new(),
+            stale_inputs: 0,
             next_gen: 1,
             live: HashSet::new(),
             last_arrival: HashMap::new(),
@@ -307,7 +313,7 @@ impl Sim {
             trace: false,
             app_connected: false,
         };
-        sim.conn.connect(now);
+        sim.conn.connect(now).expect("ws url");
         sim.pump();
         sim
     }
@@ -365,9 +371,20 @@ impl Sim {
     pub fn pump(&mut self) {
         loop {
             let mut progressed = false;
+            let mut written = 0;
             while let Some(action) = self.conn.poll_action() {
                 progressed = true;
-                self.on_action(action);
+                if self.on_action(action) {
+                    written += 1;
+                }
+            }
+            // Like a driver: the writes the transport took are confirmed, in order.
+            if written > 0
+                && let Some(sock) = self.client_gen
+            {
+                let attempt = self.attempt_of[&sock];
+                self.conn.handle(attempt, Input::Written(written), self.now);
+                continue;
             }
             while let Some(event) = self.conn.poll_event() {
                 progressed = true;
@@ -382,13 +399,19 @@ impl Sim {
         }
     }
 
-    fn on_action(&mut self, action: Action) {
+    /// Do what the core asks; true for a frame written on the current socket.
+    fn on_action(&mut self, action: Action) -> bool {
         match action {
-            Action::Connect { url, token } => {
+            Action::Connect {
+                attempt,
+                url,
+                token,
+            } => {
                 assert!(url.contains("token="), "connect url carries the token");
                 self.connects += 1;
                 let sock = self.next_gen;
                 self.next_gen += 1;
+                self.attempt_of.insert(sock, attempt);
                 self.client_gen = Some(sock);
                 self.live.insert(sock);
                 let lat = self.latency();
@@ -402,6 +425,7 @@ impl Sim {
                 } else {
                     self.schedule(self.now + lat, Sched::Accept { sock });
                 }
+                false
             }
             Action::Send(text) => {
                 if self.trace {
@@ -412,17 +436,32 @@ impl Sim {
                     );
                 }
                 self.frames_to_server += 1;
-                if let Some(sock) = self.client_gen {
-                    self.transmit(sock, true, text);
+                match self.client_gen {
+                    // The kernel takes the write even if the peer is gone unannounced (a
+                    // blackhole): confirmed, then lost in the network.
+                    Some(sock) => {
+                        self.transmit(sock, true, text);
+                        true
+                    }
+                    // No socket: the write fails and is never confirmed.
+                    None => false,
                 }
             }
-            Action::Close { .. } => {
+            Action::Close { attempt, .. } => {
                 if let Some(sock) = self.client_gen.take() {
+                    assert_eq!(self.attempt_of.get(&sock), Some(&attempt), "closes its own");
                     self.live.remove(&sock);
                     if self.server.as_ref().is_some_and(|s| s.sock == sock) {
                         self.server = None;
                     }
+                    // A browser still fires `onclose` for it, late: the core must ignore it.
+                    let lat = self.latency();
+                    self.schedule(
+                        self.now + lat,
+                        Sched::ClosedAtClient { sock, code: 1000 },
+                    );
                 }
+                false
             }
         }
     }
@@ -431,20 +470,21 @@ impl Sim {
         self.events.push((self.now, event.clone()));
         match event {
             Event::StateChanged(s) => {
-                if let State::Reconnecting { attempt, next_at } = &s {
+                if let State::Reconnecting { attempt, delay } = &s {
                     let bound = self.conn.config().backoff.max_delay(*attempt);
+                    // A close 4008 waits at least its floor, whatever the backoff.
+                    let floor = Duration::from_secs(2);
                     assert!(
-                        *next_at - self.now <= bound,
-                        "backoff delay {:?} over bound {bound:?} for attempt {attempt}",
-                        *next_at - self.now
+                        *delay <= bound.max(floor),
+                        "backoff delay {delay:?} over bound {bound:?} for attempt {attempt}"
                     );
                 }
                 // And no attempt before its time, unless the app called `connect`.
                 if s == State::Connecting
                     && !self.app_connected
-                    && let Some((_, State::Reconnecting { next_at, .. })) = self.states.last()
+                    && let Some((at, State::Reconnecting { delay, .. })) = self.states.last()
                 {
-                    assert!(self.now >= *next_at, "attempt before its backoff delay");
+                    assert!(self.now >= *at + *delay, "attempt before its backoff delay");
                 }
                 self.states.push((self.now, s));
             }
@@ -547,7 +587,8 @@ impl Sim {
             Sched::ToClient { sock, idx } => {
                 if self.live.contains(&sock) && self.client_gen == Some(sock) {
                     let text = std::mem::take(&mut self.payloads[idx]);
-                    self.conn.handle(Input::Text(text), self.now);
+                    let attempt = self.attempt_of[&sock];
+                    self.conn.handle(attempt, Input::Text(text), self.now);
                 }
             }
             Sched::ToServer { sock, idx } => {
@@ -567,11 +608,31 @@ impl Sim {
                     self.schedule(self.now + lat, Sched::ClosedAtClient { sock, code: 0 });
                     return;
                 }
-                self.conn.handle(Input::Opened, self.now);
+                let attempt = self.attempt_of[&sock];
+                self.conn.handle(attempt, Input::Opened, self.now);
                 self.server_accept(sock);
             }
             Sched::ClosedAtClient { sock, code } => {
-                if self.client_gen == Some(sock) {
+                let attempt = self.attempt_of[&sock];
+                if self.client_gen != Some(sock) {
+                    // A late event of an old socket (e.g. `onclose` after `close()`).
+                    self.stale_inputs += 1;
+                    let state = self.conn.state().clone();
+                    let timer = self.conn.poll_timeout();
+                    self.conn.handle(
+                        attempt,
+                        Input::Closed {
+                            code: code.max(1000),
+                            reason: "late".into(),
+                        },
+                        self.now,
+                    );
+                    assert_eq!(self.conn.state(), &state, "a stale input changed the state");
+                    assert_eq!(self.conn.poll_timeout(), timer, "a stale input moved a timer");
+                    assert!(self.conn.poll_action().is_none(), "a stale input made an action");
+                    return;
+                }
+                {
                     self.client_gen = None;
                     let input = if code == 0 {
                         Input::Failed {
@@ -583,7 +644,7 @@ impl Sim {
                             reason: String::new(),
                         }
                     };
-                    self.conn.handle(input, self.now);
+                    self.conn.handle(attempt, input, self.now);
                 }
             }
             Sched::Op { idx } => {
@@ -611,7 +672,7 @@ impl Sim {
             Sched::AppConnect => {
                 self.pending_disconnect = false;
                 self.app_connected = true;
-                self.conn.connect(self.now);
+                self.conn.connect(self.now).expect("ws url");
             }
             Sched::ServerPing { sock } => {
                 if self.server.as_ref().is_some_and(|s| s.sock == sock) {
@@ -824,7 +885,7 @@ impl Sim {
         });
         let connected = Connected {
             session_id: format!("s-{sock}"),
-            user_id: 7,
+            user_id: Some(7),
             protocol: Some("pitchey-v1".into()),
             heartbeat_ms: Some(self.peer.heartbeat_ms),
             rate_limit: self
@@ -1069,12 +1130,12 @@ impl Sim {
         }
         if matches!(
             self.conn.state(),
-            State::AuthFailed | State::Closed | State::AwaitingToken { .. }
+            State::AuthFailed { .. } | State::Closed | State::AwaitingToken
         ) {
             let t = self.valid_token.clone();
             self.conn.set_token(t, self.now);
             self.app_connected = true;
-            self.conn.connect(self.now);
+            self.conn.connect(self.now).expect("ws url");
             self.pump();
             self.app_connected = false;
         }
