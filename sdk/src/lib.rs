@@ -29,5 +29,5 @@ pub mod core;
 pub mod protocol;
 pub mod transport;
 
-#[cfg(feature = "native")]
+#[cfg(feature = "client")]
 pub mod client;

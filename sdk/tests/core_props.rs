@@ -391,16 +391,22 @@ fn arbitrary_inputs(steps: &[Step], strategy: ConflictStrategy) -> Result<(), Te
     for s in steps {
         match s {
             Step::Opened => c.handle(c.current_attempt(), Input::Opened, now),
-            Step::Frame(k, a, b, i) => c.handle(c.current_attempt(), Input::Text(frame(*k, *a, *b, *i, &ids)), now),
+            Step::Frame(k, a, b, i) => c.handle(
+                c.current_attempt(),
+                Input::Text(frame(*k, *a, *b, *i, &ids)),
+                now,
+            ),
             Step::Garbage(g) => c.handle(c.current_attempt(), Input::Text(g.clone()), now),
-            Step::Closed(code) => c.handle(c.current_attempt(), 
+            Step::Closed(code) => c.handle(
+                c.current_attempt(),
                 Input::Closed {
                     code: *code,
                     reason: String::new(),
                 },
                 now,
             ),
-            Step::Failed => c.handle(c.current_attempt(), 
+            Step::Failed => c.handle(
+                c.current_attempt(),
                 Input::Failed {
                     reason: String::new(),
                 },

@@ -79,7 +79,10 @@ fn no_token_in_time_is_auth_failed_without_retries() {
     sim.run_for(40_000);
     let connects = sim.connects;
     assert!(
-        matches!(sim.conn.state(), State::AuthFailed { .. } | State::Connected),
+        matches!(
+            sim.conn.state(),
+            State::AuthFailed { .. } | State::Connected
+        ),
         "{:?}",
         sim.conn.state()
     );
@@ -92,7 +95,8 @@ fn auth_failed_after_timeout_then_set_token_reconnects() {
     let mut c = Connection::new(config().with_token("bad"), 7, Instant::ZERO);
     c.connect(Instant::ZERO).expect("ws url");
     assert!(matches!(c.poll_action(), Some(Action::Connect { .. })));
-    c.handle(c.current_attempt(), 
+    c.handle(
+        c.current_attempt(),
         Input::Closed {
             code: 4001,
             reason: "expired".into(),
@@ -131,7 +135,8 @@ fn a_provider_returning_rejected_tokens_ends_in_auth_failed() {
                 connects += 1;
                 // The server refuses every token this provider has.
                 now += Duration::from_millis(10);
-                c.handle(c.current_attempt(), 
+                c.handle(
+                    c.current_attempt(),
                     Input::Closed {
                         code: 4001,
                         reason: String::new(),
@@ -160,7 +165,8 @@ fn a_provider_returning_rejected_tokens_ends_in_auth_failed() {
 fn forbidden_is_final() {
     let mut c = Connection::new(config().with_token("t"), 7, Instant::ZERO);
     c.connect(Instant::ZERO).expect("ws url");
-    c.handle(c.current_attempt(), 
+    c.handle(
+        c.current_attempt(),
         Input::Closed {
             code: 4003,
             reason: "forbidden".into(),
@@ -405,7 +411,8 @@ fn duplicate_seqs_are_dropped_and_a_refused_resume_is_continuity_lost() {
     assert_eq!(c.metrics().duplicates_dropped, 2);
 
     // Reconnect: the core resumes from seq 5 and the server cannot.
-    c.handle(c.current_attempt(), 
+    c.handle(
+        c.current_attempt(),
         Input::Closed {
             code: 1006,
             reason: String::new(),
@@ -426,7 +433,7 @@ fn duplicate_seqs_are_dropped_and_a_refused_resume_is_continuity_lost() {
         .id
         .expect("resume has an id");
     while c.poll_event().is_some() {}
-    c.handle(c.current_attempt(), 
+    c.handle(c.current_attempt(),
         Input::Text(format!(
             r#"{{"type":"error","data":{{"code":"not_found","message":"resume: gone","id":"{id}"}}}}"#
         )),
@@ -497,14 +504,16 @@ fn a_fresh_token_set_before_the_old_one_is_refused_is_kept() {
     let mut c = Connection::new(config().with_token("old"), 7, t);
     c.connect(t).expect("ws url");
     c.handle(c.current_attempt(), Input::Opened, t);
-    c.handle(c.current_attempt(), 
+    c.handle(
+        c.current_attempt(),
         Input::Text(r#"{"type":"connected","data":{"sessionId":"s","userId":7}}"#.into()),
         t,
     );
     c.set_token("fresh", t);
     while c.poll_action().is_some() {}
     while c.poll_event().is_some() {}
-    c.handle(c.current_attempt(), 
+    c.handle(
+        c.current_attempt(),
         Input::Closed {
             code: 4001,
             reason: "token expired".into(),

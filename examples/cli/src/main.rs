@@ -43,9 +43,15 @@ async fn main() {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let client = Client::builder(&args.url).token(args.token).build();
+    let client = match Client::builder(&args.url).token(args.token).build() {
+        Ok(client) => client,
+        Err(e) => {
+            eprintln!("cannot start: {e}");
+            return;
+        }
+    };
     let printer = tokio::spawn(print_events(client.clone()));
-    if let Err(e) = client.connect() {
+    if let Err(e) = client.connect().await {
         eprintln!("cannot start: {e}");
         return;
     }

@@ -214,8 +214,9 @@ async fn sdk_clients(server: &RunningServer, args: Args) -> Result<Figures, Stri
         let client = Client::builder(server.ws_url())
             .token(server.token(user as u64 + 1))
             .configure(|c| c.outbox_capacity = args.messages.max(100))
-            .build();
-        client.connect().map_err(|e| e.to_string())?;
+            .build()
+            .map_err(|e| e.to_string())?;
+        client.connect().await.map_err(|e| e.to_string())?;
         client
             .connected()
             .await

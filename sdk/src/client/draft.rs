@@ -14,7 +14,11 @@ use super::{Client, ClientError, Lagged};
 use crate::core::{DraftOptions, DraftState, Event, Resolution};
 
 /// The app's check that content is complete enough to save (the seed's `validateContent`).
+#[cfg(not(target_arch = "wasm32"))]
 pub type Validator = Arc<dyn Fn(&Value) -> bool + Send + Sync>;
+/// The app's check that content is complete enough to save (the seed's `validateContent`).
+#[cfg(target_arch = "wasm32")]
+pub type Validator = Arc<dyn Fn(&Value) -> bool>;
 
 /// An open draft. Edits go through [`Draft::update`]; the core auto-saves dirty, valid
 /// content every [`DraftOptions::auto_save_interval`] and resolves conflicts by
@@ -46,7 +50,7 @@ impl Draft {
         let valid = self.validator.as_ref().is_none_or(|v| v(&content));
         let id = self.id.clone();
         self.client
-            .call(move |core, now| core.conn.draft_update(&id, content, valid, now))
+            .call(move |conn, now| conn.draft_update(&id, content, valid, now))
             .await?
             .map_err(ClientError::from)
     }
@@ -55,7 +59,7 @@ impl Draft {
     pub async fn save(&self) -> Result<(), ClientError> {
         let id = self.id.clone();
         self.client
-            .call(move |core, now| core.conn.draft_save_now(&id, now))
+            .call(move |conn, now| conn.draft_save_now(&id, now))
             .await?
             .map_err(ClientError::from)
     }
@@ -64,7 +68,7 @@ impl Draft {
     pub async fn resolve(&self, resolution: Resolution) -> Result<(), ClientError> {
         let id = self.id.clone();
         self.client
-            .call(move |core, now| core.conn.draft_resolve(&id, resolution, now))
+            .call(move |conn, now| conn.draft_resolve(&id, resolution, now))
             .await?
             .map_err(ClientError::from)
     }
@@ -83,7 +87,7 @@ impl Draft {
     pub async fn state(&self) -> Result<DraftState, ClientError> {
         let id = self.id.clone();
         self.client
-            .call(move |core, _| core.conn.draft_state(&id).cloned())
+            .call(move |conn, _| conn.draft_state(&id).cloned())
             .await?
             .ok_or_else(|| ClientError::Send(crate::core::SendError::UnknownDraft(self.id.clone())))
     }
@@ -101,7 +105,7 @@ impl Drop for Draft {
     fn drop(&mut self) {
         let id = std::mem::take(&mut self.id);
         // If the driver is gone there is nothing left to close.
-        let _ = self.client.post(move |core, _| core.conn.draft_close(&id));
+        let _ = self.client.post(move |conn, _| conn.draft_close(&id));
     }
 }
 

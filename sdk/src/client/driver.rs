@@ -1,21 +1,18 @@
-//! The tokio driver: owns the socket, the clock and the core, and does what the core asks.
-//! No protocol decision is made here.
+//! The driver task: owns the core, the socket and the timer, and does what the core asks.
+//! Written once for every platform over the traits of [`platform`](super::platform); no
+//! protocol decision is made here.
 
-use std::future::Future;
-use std::pin::Pin;
+use std::future::poll_fn;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{broadcast, mpsc, watch};
-use tokio::time::timeout;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
 
 use super::TokenProvider;
-use crate::core::{Action, Connection, Event, Input, Instant};
-use crate::transport::native::{self, Socket, TransportError};
+use super::platform::{BoxFuture, Connect, ConnectError, Socket, SocketEvent, Spawn, Timer};
+use crate::core::{Action, AttemptId, Connection, Event, Input, Instant};
 
 /// How long one write may block the driver. A server that stops reading fills the TCP
 /// buffer and would otherwise stall the loop, and with it the heartbeat that is there to
@@ -23,47 +20,32 @@ use crate::transport::native::{self, Socket, TransportError};
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A call into the core, run on the driver task.
-pub(super) type Call = Box<dyn FnOnce(&mut Core, Instant) + Send>;
+#[cfg(not(target_arch = "wasm32"))]
+pub(super) type Call = Box<dyn FnOnce(&mut Connection, Instant) + Send>;
+/// A call into the core, run on the driver task.
+#[cfg(target_arch = "wasm32")]
+pub(super) type Call = Box<dyn FnOnce(&mut Connection, Instant)>;
 
-/// What the driver task owns besides the socket.
-pub(super) struct Core {
-    pub(super) conn: Connection,
+/// The platform's pieces, shared by the driver and the client handles.
+pub(super) struct Platform {
+    pub(super) spawn: Box<dyn Spawn>,
+    pub(super) timer: Arc<dyn Timer>,
+    pub(super) connect: Box<dyn Connect>,
 }
 
-/// The monotonic clock, mapped onto the core's time.
-#[derive(Clone, Copy)]
-pub(super) struct Clock(std::time::Instant);
+type Connecting = BoxFuture<'static, Result<Box<dyn Socket>, ConnectError>>;
 
-impl Clock {
-    pub(super) fn new() -> Self {
-        Clock(std::time::Instant::now())
-    }
-    pub(super) fn now(self) -> Instant {
-        Instant::from_duration(self.0.elapsed())
-    }
-    /// `None` for a deadline too far to represent (a config of `Duration::MAX` = never).
-    fn deadline(self, at: Instant) -> Option<tokio::time::Instant> {
-        self.0
-            .checked_add(at.since_origin())
-            .map(tokio::time::Instant::from_std)
-    }
-}
-
-type Connecting = Pin<Box<dyn Future<Output = Result<Socket, TransportError>> + Send>>;
-
-/// What woke the driver up. Lives for one loop turn on the stack, so the socket variant
-/// being large costs nothing worth a box.
-#[allow(clippy::large_enum_variant)]
+/// What woke the driver up.
 enum Wake {
     Call(Option<Call>),
-    Opened(Result<Socket, TransportError>),
-    Frame(Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>),
+    Opened(AttemptId, Result<Box<dyn Socket>, ConnectError>),
+    Socket(AttemptId, Option<SocketEvent>),
     Timer,
 }
 
 pub(super) struct Driver {
-    pub(super) core: Core,
-    pub(super) clock: Clock,
+    pub(super) conn: Connection,
+    pub(super) platform: Arc<Platform>,
     pub(super) calls: mpsc::UnboundedReceiver<Call>,
     /// To post the token provider's answer back to ourselves without keeping the
     /// channel open (the driver ends when every `Client` handle is gone).
@@ -73,108 +55,176 @@ pub(super) struct Driver {
     pub(super) token_provider: Option<Arc<TokenProvider>>,
 }
 
+/// The socket or attempt in progress, with the attempt it belongs to.
+#[derive(Default)]
+struct Link {
+    socket: Option<(AttemptId, Box<dyn Socket>)>,
+    connecting: Option<(AttemptId, Connecting)>,
+}
+
 impl Driver {
     pub(super) async fn run(mut self) {
-        let mut socket: Option<Socket> = None;
-        let mut connecting: Option<Connecting> = None;
+        let mut link = Link::default();
         let mut client_gone = false;
+        // The timer in progress and the deadline it was set for.
+        let mut sleep: Option<(Instant, BoxFuture<'static, ()>)> = None;
+        let timer = self.platform.timer.clone();
+        self.conn.set_wall_clock(timer.epoch_ms(), timer.now());
         loop {
-            self.perform_actions(&mut socket, &mut connecting).await;
+            self.perform_actions(&mut link).await;
             self.publish_events();
-            if client_gone && socket.is_none() && connecting.is_none() {
+            if client_gone && link.socket.is_none() && link.connecting.is_none() {
                 break;
             }
-            let deadline = self.core.conn.poll_timeout();
-            let wake = tokio::select! {
-                call = self.calls.recv(), if !client_gone => Wake::Call(call),
-                opened = poll_connecting(&mut connecting), if connecting.is_some() => Wake::Opened(opened),
-                frame = read_frame(&mut socket), if socket.is_some() => Wake::Frame(frame),
-                () = sleep_until(self.clock, deadline) => Wake::Timer,
-            };
-            let now = self.clock.now();
+            let deadline = self.conn.poll_timeout();
+            if sleep.as_ref().map(|(at, _)| *at) != deadline {
+                sleep = deadline.map(|at| {
+                    let wait = at.saturating_duration_since(timer.now());
+                    (at, timer.sleep(wait))
+                });
+            }
+            let wake = poll_fn(|cx| {
+                if !client_gone && let Poll::Ready(call) = self.calls.poll_recv(cx) {
+                    return Poll::Ready(Wake::Call(call));
+                }
+                if let Some((attempt, opening)) = &mut link.connecting
+                    && let Poll::Ready(result) = opening.poll_unpin(cx)
+                {
+                    return Poll::Ready(Wake::Opened(*attempt, result));
+                }
+                if let Some((attempt, socket)) = &mut link.socket
+                    && let Poll::Ready(event) = socket.poll_next_unpin(cx)
+                {
+                    return Poll::Ready(Wake::Socket(*attempt, event));
+                }
+                if let Some((_, wait)) = &mut sleep
+                    && wait.poll_unpin(cx).is_ready()
+                {
+                    return Poll::Ready(Wake::Timer);
+                }
+                Poll::Pending
+            })
+            .await;
+            let now = timer.now();
             match wake {
-                Wake::Call(Some(call)) => call(&mut self.core, now),
+                Wake::Call(Some(call)) => call(&mut self.conn, now),
                 Wake::Call(None) => {
                     // Every Client handle is gone: close politely, then stop.
                     client_gone = true;
-                    self.core.conn.disconnect(now);
+                    self.conn.disconnect(now);
                 }
-                Wake::Opened(result) => {
-                    connecting = None;
+                Wake::Opened(attempt, result) => {
+                    link.connecting = None;
                     match result {
-                        Ok(s) => {
-                            socket = Some(s);
-                            self.core.conn.handle(Input::Opened, now);
+                        Ok(socket) => {
+                            link.socket = Some((attempt, socket));
+                            self.conn.handle(attempt, Input::Opened, now);
                         }
                         Err(e) => {
                             tracing::debug!(error = %e, "connect attempt failed");
-                            self.core.conn.handle(e.into_input(), now);
+                            self.conn.handle(attempt, e.into_input(), now);
                         }
                     }
                 }
-                Wake::Frame(frame) => {
-                    if let Some(input) = frame_input(frame) {
-                        if matches!(input, Input::Closed { .. } | Input::Failed { .. }) {
-                            socket = None;
-                        }
-                        self.core.conn.handle(input, now);
+                Wake::Socket(attempt, event) => {
+                    let input = match event {
+                        Some(event) => event.into_input(),
+                        None => Input::Closed {
+                            code: 1006,
+                            reason: "connection closed without a close frame".into(),
+                        },
+                    };
+                    if matches!(input, Input::Closed { .. } | Input::Failed { .. }) {
+                        link.socket = None;
                     }
+                    self.conn.handle(attempt, input, now);
                 }
-                Wake::Timer => self.core.conn.handle_timeout(now),
+                Wake::Timer => {
+                    sleep = None;
+                    // Re-read the wall clock: the device may have slept since the last one.
+                    self.conn.set_wall_clock(timer.epoch_ms(), now);
+                    self.conn.handle_timeout(now);
+                }
             }
         }
         tracing::debug!("driver stopped");
     }
 
-    async fn perform_actions(
-        &mut self,
-        socket: &mut Option<Socket>,
-        connecting: &mut Option<Connecting>,
-    ) {
-        while let Some(action) = self.core.conn.poll_action() {
+    async fn perform_actions(&mut self, link: &mut Link) {
+        let mut batch: Vec<String> = Vec::new();
+        loop {
+            let action = self.conn.poll_action();
+            // Consecutive sends go out as one write (one flush, one confirmation).
+            if let Some(Action::Send(text)) = action {
+                batch.push(text);
+                continue;
+            }
+            if !batch.is_empty() {
+                self.write(link, std::mem::take(&mut batch)).await;
+            }
+            let Some(action) = action else { return };
             match action {
-                Action::Connect { url, token } => {
+                Action::Connect {
+                    attempt,
+                    url,
+                    token,
+                } => {
                     // A new attempt supersedes any old socket or attempt.
-                    *socket = None;
-                    *connecting =
-                        Some(Box::pin(async move { native::connect(&url, &token).await }));
+                    link.socket = None;
+                    link.connecting = Some((attempt, self.platform.connect.connect(&url, &token)));
                 }
-                Action::Send(text) => {
-                    let Some(ws) = socket.as_mut() else {
-                        tracing::warn!(
-                            "core asked to send with no open socket; frame dropped by the driver"
-                        );
-                        continue;
-                    };
-                    let failure = match timeout(WRITE_TIMEOUT, ws.send(WsMessage::text(text))).await
-                    {
-                        Ok(Ok(())) => None,
-                        Ok(Err(e)) => Some(e.to_string()),
-                        Err(_) => Some(format!("write stalled for {WRITE_TIMEOUT:?}")),
-                    };
-                    if let Some(reason) = failure {
-                        *socket = None;
-                        let now = self.clock.now();
-                        self.core.conn.handle(Input::Failed { reason }, now);
+                Action::Close {
+                    attempt,
+                    code,
+                    reason,
+                } => {
+                    if link.connecting.as_ref().is_some_and(|(a, _)| *a == attempt) {
+                        link.connecting = None;
+                    }
+                    if let Some((a, mut socket)) = link.socket.take() {
+                        if a == attempt {
+                            // Best effort, bounded: the peer may be gone or not reading.
+                            let timer = self.platform.timer.clone();
+                            let close = socket.close(code, reason);
+                            let _ = with_timeout(&*timer, close).await;
+                        } else {
+                            link.socket = Some((a, socket));
+                        }
                     }
                 }
-                Action::Close { code, reason } => {
-                    *connecting = None;
-                    if let Some(mut ws) = socket.take() {
-                        let frame = CloseFrame {
-                            code: WsCloseCode::from(code),
-                            reason: reason.into(),
-                        };
-                        // Best effort: the peer may already be gone, or not reading.
-                        let _ = timeout(WRITE_TIMEOUT, ws.close(Some(frame))).await;
-                    }
-                }
+                Action::Send(_) => unreachable!("batched above"),
+            }
+        }
+    }
+
+    /// Write `frames` on the current socket and tell the core how it went.
+    async fn write(&mut self, link: &mut Link, frames: Vec<String>) {
+        let Some((attempt, socket)) = link.socket.as_mut() else {
+            // No socket (it just closed): the core hears of the close next and sends
+            // these again on the next one, as they were never confirmed.
+            tracing::debug!(frames = frames.len(), "no socket to write on");
+            return;
+        };
+        let attempt = *attempt;
+        let n = frames.len();
+        let timer = self.platform.timer.clone();
+        let result = match with_timeout(&*timer, socket.send(frames)).await {
+            Some(Ok(())) => Ok(()),
+            Some(Err(e)) => Err(e),
+            None => Err(format!("write stalled for {WRITE_TIMEOUT:?}")),
+        };
+        let now = timer.now();
+        match result {
+            Ok(()) => self.conn.handle(attempt, Input::Written(n), now),
+            Err(reason) => {
+                link.socket = None;
+                self.conn.handle(attempt, Input::Failed { reason }, now);
             }
         }
     }
 
     fn publish_events(&mut self) {
-        while let Some(event) = self.core.conn.poll_event() {
+        while let Some(event) = self.conn.poll_event() {
             match &event {
                 Event::StateChanged(state) => {
                     self.state.send_replace(state.clone());
@@ -193,74 +243,30 @@ impl Driver {
             return;
         };
         let calls = self.calls_tx.clone();
-        tokio::spawn(async move {
+        self.platform.spawn.spawn(Box::pin(async move {
             let token = provider().await;
             let Some(calls) = calls.upgrade() else { return };
-            let call: Call = Box::new(move |core, now| match token {
-                Some(token) => core.conn.set_token(token, now),
-                None => core.conn.token_unavailable(now),
+            let call: Call = Box::new(move |conn, now| match token {
+                Some(token) => conn.set_token(token, now),
+                None => conn.token_unavailable(now),
             });
             let _ = calls.send(call);
-        });
+        }));
     }
 }
 
-async fn poll_connecting(connecting: &mut Option<Connecting>) -> Result<Socket, TransportError> {
-    match connecting {
-        Some(attempt) => attempt.await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn read_frame(
-    socket: &mut Option<Socket>,
-) -> Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>> {
-    match socket {
-        Some(ws) => ws.next().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until(clock: Clock, deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => match clock.deadline(at) {
-            Some(deadline) => tokio::time::sleep_until(deadline).await,
-            None => std::future::pending().await,
-        },
-        None => std::future::pending().await,
-    }
-}
-
-/// Map a socket read to a core input; `None` for frames the core does not care about.
-fn frame_input(
-    frame: Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>,
-) -> Option<Input> {
-    match frame {
-        Some(Ok(WsMessage::Text(text))) => Some(Input::Text(text.as_str().to_owned())),
-        Some(Ok(WsMessage::Close(frame))) => Some(match frame {
-            Some(f) => Input::Closed {
-                code: u16::from(f.code),
-                reason: f.reason.as_str().to_owned(),
-            },
-            None => Input::Closed {
-                code: 1005,
-                reason: String::new(),
-            },
-        }),
-        Some(Ok(WsMessage::Binary(bytes))) => {
-            tracing::warn!(
-                len = bytes.len(),
-                "binary frame ignored: pitchey-v1 is text only"
-            );
-            None
+/// `fut`, or `None` after [`WRITE_TIMEOUT`].
+async fn with_timeout<T>(timer: &dyn Timer, fut: BoxFuture<'_, T>) -> Option<T> {
+    let mut fut = fut;
+    let mut expired = timer.sleep(WRITE_TIMEOUT);
+    poll_fn(|cx| {
+        if let Poll::Ready(v) = fut.poll_unpin(cx) {
+            return Poll::Ready(Some(v));
         }
-        Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => None,
-        Some(Err(e)) => Some(Input::Failed {
-            reason: e.to_string(),
-        }),
-        None => Some(Input::Closed {
-            code: 1006,
-            reason: "connection closed without a close frame".into(),
-        }),
-    }
+        if expired.poll_unpin(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await
 }

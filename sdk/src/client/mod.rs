@@ -1,13 +1,12 @@
-//! The async client for tokio (feature `native`): a thin driver over the sans-IO
-//! [`core`](crate::core).
+//! The async client: one facade over the sans-IO [`core`](crate::core) for every runtime.
 //!
 //! ```no_run
 //! use futures_util::StreamExt;
 //! use pitchey_realtime::client::Client;
 //!
 //! # async fn demo() -> Result<(), pitchey_realtime::client::ClientError> {
-//! let client = Client::builder("ws://127.0.0.1:8001/ws").token("<jwt>").build();
-//! client.connect()?;
+//! let client = Client::builder("ws://127.0.0.1:8001/ws").token("<jwt>").build()?;
+//! client.connect().await?;
 //! let mut notifications = client.notifications().await?;
 //! client.report_pitch_view(42).await?;
 //! while let Some(Ok(n)) = notifications.next().await {
@@ -16,44 +15,58 @@
 //! # Ok(()) }
 //! ```
 //!
-//! One task per client (spawned by [`ClientBuilder::build`]) owns the socket and the core.
-//! A [`Client`] is a cheap handle to it: clone it freely; when the last handle,
-//! subscription and draft are dropped, the task closes the socket and ends.
+//! One task per client owns the socket and the core. A [`Client`] is a cheap handle to it:
+//! clone it freely; when the last handle, subscription and draft are dropped, the task
+//! closes the socket and ends.
+//!
+//! Everything here is runtime-agnostic: the task, its timer and its socket come from the
+//! three traits of [`platform`] ([`ClientBuilder::build_with`]). [`ClientBuilder::build`]
+//! picks tokio (feature `native`) or the browser (feature `web`, on `wasm32`). The
+//! channels are `tokio::sync`'s, which need no tokio runtime and run in a browser.
 
 mod draft;
 mod driver;
 mod error;
+pub mod platform;
 mod subscription;
 
 use std::future::Future;
-use std::hash::{BuildHasher, RandomState};
-use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 pub use draft::{Draft, DraftConfig, DraftEvents, Validator};
 pub use error::ClientError;
-pub use subscription::{ChannelMessage, EventStream, Lagged, Subscription};
+pub use subscription::{ChannelMessage, EventStream, Lagged, StateStream, Subscription};
 
-use crate::core::{Config, Connection, Event, Instant, MessageId, Metrics, State};
+use crate::core::{
+    Config, Connection, Event, Instant, MessageId, Metrics, Snapshot, SnapshotError, State,
+};
 use crate::protocol::{
     Channel, ClientMessage, DashboardMetrics, Message as _, Notification, PitchStats, PitchView,
     Presence, PresenceStatus, SetPresence, Typing, UploadProgress, UserTyping,
 };
-use driver::{Call, Clock, Core, Driver};
+use driver::{Call, Driver, Platform};
+use platform::{BoxFuture, Connect, MaybeSend, MaybeSync, Spawn, Timer};
 
 /// An async source of fresh tokens, asked when the server refuses the current one
-/// (close 4001 or HTTP 401). `None` means no token can be had: the client stops with
-/// [`State::AuthFailed`] instead of retrying.
-pub type TokenProvider =
-    dyn Fn() -> Pin<Box<dyn Future<Output = Option<String>> + Send>> + Send + Sync;
+/// (close 4001, HTTP 401, or attempts that keep closing before `connected`). `None` means
+/// no token can be had: the client stops with [`State::AuthFailed`] instead of retrying.
+#[cfg(not(target_arch = "wasm32"))]
+pub type TokenProvider = dyn Fn() -> BoxFuture<'static, Option<String>> + Send + Sync;
+/// An async source of fresh tokens, asked when the server refuses the current one
+/// (close 4001, HTTP 401, or attempts that keep closing before `connected`). `None` means
+/// no token can be had: the client stops with [`State::AuthFailed`] instead of retrying.
+#[cfg(target_arch = "wasm32")]
+pub type TokenProvider = dyn Fn() -> BoxFuture<'static, Option<String>>;
 
 /// Builds a [`Client`].
 pub struct ClientBuilder {
     config: Config,
     token_provider: Option<Arc<TokenProvider>>,
     event_buffer: usize,
+    snapshot: Option<Snapshot>,
 }
 
 impl ClientBuilder {
@@ -66,10 +79,18 @@ impl ClientBuilder {
     /// Where fresh tokens come from when the server refuses one (e.g. a refresh call).
     pub fn token_provider<F, Fut>(mut self, provider: F) -> Self
     where
-        F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Option<String>> + Send + 'static,
+        F: Fn() -> Fut + MaybeSend + MaybeSync + 'static,
+        Fut: Future<Output = Option<String>> + MaybeSend + 'static,
     {
         self.token_provider = Some(Arc::new(move || Box::pin(provider())));
+        self
+    }
+
+    /// Start from what [`Client::export`] saved before a reload or a restart: queued
+    /// messages go out under their old ids (no duplicates) and the first connection
+    /// resumes from the saved `seq`.
+    pub fn restore(mut self, snapshot: Snapshot) -> Self {
+        self.snapshot = Some(snapshot);
         self
     }
 
@@ -86,34 +107,77 @@ impl ClientBuilder {
         self
     }
 
-    /// Spawn the client's task on the current tokio runtime. It does not connect until
-    /// [`Client::connect`].
+    /// Spawn the client's task on the current tokio runtime (feature `native`). It does
+    /// not connect until [`Client::connect`].
     ///
     /// # Panics
     /// Outside a tokio runtime (as `tokio::spawn` does).
-    pub fn build(self) -> Client {
-        let clock = Clock::new();
-        let conn = Connection::new(self.config, clock.now());
+    #[cfg(feature = "native")]
+    pub fn build(self) -> Result<Client, ClientError> {
+        use crate::transport::native;
+        let seed = native::entropy();
+        self.build_with(
+            native::TokioSpawn,
+            native::TokioTimer::new(),
+            native::Connector,
+            seed,
+        )
+    }
+
+    /// Spawn the client's task in the browser (feature `web`, `wasm32`). It does not
+    /// connect until [`Client::connect`].
+    #[cfg(all(feature = "web", target_arch = "wasm32", not(feature = "native")))]
+    pub fn build(self) -> Result<Client, ClientError> {
+        use crate::transport::web;
+        let seed = web::entropy()?;
+        self.build_with(
+            web::LocalSpawn,
+            web::BrowserTimer::new(),
+            web::Connector,
+            seed,
+        )
+    }
+
+    /// Spawn the client's task with the given platform pieces (see [`platform`]).
+    /// `rng_seed` must be real entropy (see [`Connection::new`]).
+    pub fn build_with(
+        self,
+        spawn: impl Spawn,
+        timer: impl Timer,
+        connect: impl Connect,
+        rng_seed: u64,
+    ) -> Result<Client, ClientError> {
+        let platform = Arc::new(Platform {
+            spawn: Box::new(spawn),
+            timer: Arc::new(timer),
+            connect: Box::new(connect),
+        });
+        let now = platform.timer.now();
+        let mut conn = Connection::new(self.config, rng_seed, now);
+        if let Some(snapshot) = self.snapshot {
+            conn.restore(snapshot, now)?;
+        }
         let (calls_tx, calls) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(self.event_buffer);
         let (state_tx, state) = watch::channel(conn.state().clone());
         let driver = Driver {
-            core: Core { conn },
-            clock,
+            conn,
+            platform: platform.clone(),
             calls,
             calls_tx: calls_tx.downgrade(),
             events: events.clone(),
             state: state_tx,
             token_provider: self.token_provider,
         };
-        tokio::spawn(driver.run());
-        Client {
+        platform.spawn.spawn(Box::pin(driver.run()));
+        Ok(Client {
             shared: Arc::new(Shared {
                 calls: calls_tx,
                 events,
                 state,
+                timer: platform.timer.clone(),
             }),
-        }
+        })
     }
 }
 
@@ -121,6 +185,7 @@ struct Shared {
     calls: mpsc::UnboundedSender<Call>,
     events: broadcast::Sender<Arc<Event>>,
     state: watch::Receiver<State>,
+    timer: Arc<dyn Timer>,
 }
 
 /// A handle to a real-time connection. Cheap to clone; see the [module docs](self).
@@ -140,20 +205,18 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// Start building a client for the endpoint `url` (e.g. `wss://api.pitchey.com/ws`).
     pub fn builder(url: impl Into<String>) -> ClientBuilder {
-        let mut config = Config::new(url);
-        // Real entropy for jitter and id prefixes without a getrandom dependency.
-        config.rng_seed = RandomState::new().hash_one(std::time::SystemTime::now());
         ClientBuilder {
-            config,
+            config: Config::new(url),
             token_provider: None,
             event_buffer: 256,
+            snapshot: None,
         }
     }
 
     /// Run `f` on the driver task and return its result.
     async fn call<R: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Core, Instant) -> R + Send + 'static,
+        f: impl FnOnce(&mut Connection, Instant) -> R + Send + 'static,
     ) -> Result<R, ClientError> {
         let (tx, rx) = oneshot::channel();
         let call: Call = Box::new(move |core, now| {
@@ -167,7 +230,10 @@ impl Client {
     }
 
     /// Run `f` on the driver task without waiting. Errors only if the task is gone.
-    fn post(&self, f: impl FnOnce(&mut Core, Instant) + Send + 'static) -> Result<(), ClientError> {
+    fn post(
+        &self,
+        f: impl FnOnce(&mut Connection, Instant) + Send + 'static,
+    ) -> Result<(), ClientError> {
         self.shared
             .calls
             .send(Box::new(f))
@@ -175,9 +241,11 @@ impl Client {
     }
 
     /// Start connecting (and keep reconnecting until [`Client::disconnect`]). Returns at
-    /// once; watch [`Client::state_changes`] or await [`Client::connected`].
-    pub fn connect(&self) -> Result<(), ClientError> {
-        self.post(|core, now| core.conn.connect(now))
+    /// once; watch [`Client::state_changes`] or await [`Client::connected`]. Fails at
+    /// once for a URL that is not `ws://` or `wss://`.
+    pub async fn connect(&self) -> Result<(), ClientError> {
+        self.call(|conn, now| conn.connect(now)).await??;
+        Ok(())
     }
 
     /// Wait until the state is [`State::Connected`]. Fails if the connection stops for good
@@ -188,9 +256,9 @@ impl Client {
         loop {
             // Ask the driver, not the watch: a `connect()` posted just before must count.
             changes.mark_unchanged();
-            match self.call(|core, _| core.conn.state().clone()).await? {
+            match self.call(|conn, _| conn.state().clone()).await? {
                 State::Connected => return Ok(()),
-                stopped @ (State::AuthFailed | State::Closed) => {
+                stopped @ (State::AuthFailed { .. } | State::Closed) => {
                     return Err(ClientError::Stopped(stopped));
                 }
                 _ => changes
@@ -204,21 +272,80 @@ impl Client {
     /// Close the connection with 1000 and stop reconnecting, until the next `connect`.
     /// Messages still in the outbox stay there and go out after the next `connect`.
     pub async fn disconnect(&self) -> Result<(), ClientError> {
-        self.call(|core, now| core.conn.disconnect(now)).await
+        self.call(|conn, now| conn.disconnect(now)).await
+    }
+
+    /// Deliver what is queued (for at most `timeout`), then close with 1000 and stop
+    /// reconnecting. Returns once closed; what could not be delivered stays queued (see
+    /// [`Client::export`]).
+    pub async fn close(&self, timeout: Duration) -> Result<(), ClientError> {
+        let mut changes = self.shared.state.clone();
+        changes.mark_unchanged();
+        self.call(move |conn, now| conn.close_gracefully(timeout, now))
+            .await?;
+        loop {
+            if changes.borrow_and_update().is_stopped() {
+                return Ok(());
+            }
+            changes
+                .changed()
+                .await
+                .map_err(|_| ClientError::DriverGone)?;
+        }
+    }
+
+    /// The network came back or the app came to the foreground: reconnect now instead of
+    /// after the backoff delay, and check a connected link with a ping. An explicit
+    /// [`Client::disconnect`] stays disconnected.
+    pub fn wake(&self) -> Result<(), ClientError> {
+        self.post(|conn, now| conn.wake(now))
+    }
+
+    /// What must survive a reload or a restart (queued messages and the last `seq`);
+    /// give it to [`ClientBuilder::restore`].
+    pub async fn export(&self) -> Result<Snapshot, ClientError> {
+        self.call(|conn, _| conn.export()).await
+    }
+
+    /// Put back a [`Snapshot`] into a running client (before `connect`, ideally).
+    pub async fn restore(&self, snapshot: Snapshot) -> Result<usize, ClientError> {
+        let r: Result<usize, SnapshotError> = self
+            .call(move |conn, now| conn.restore(snapshot, now))
+            .await?;
+        Ok(r?)
+    }
+
+    /// Changes whenever [`Client::export`] may return something new.
+    pub async fn persist_revision(&self) -> Result<u64, ClientError> {
+        self.call(|conn, _| conn.persist_revision()).await
     }
 
     /// Give the client a fresh token (e.g. after [`Event::TokenNeeded`] when no
     /// [`ClientBuilder::token_provider`] is set).
     pub fn set_token(&self, token: impl Into<String>) -> Result<(), ClientError> {
         let token = token.into();
-        self.post(move |core, now| core.conn.set_token(token, now))
+        self.post(move |conn, now| conn.set_token(token, now))
     }
 
     /// Queue a message. Durable messages (`pitch_view`, `draft_sync`, unknown types) wait
     /// in the outbox, survive reconnects and are re-sent until acked; ephemeral ones
     /// (`typing`, `presence_update`) keep only their latest value. Returns at once.
     pub async fn send(&self, message: ClientMessage) -> Result<MessageId, ClientError> {
-        self.call(move |core, now| core.conn.send(message, now))
+        self.call(move |conn, now| conn.send(message, now))
+            .await?
+            .map_err(ClientError::from)
+    }
+
+    /// [`Client::send`] for a message worthless after `ttl`: if it cannot be written in
+    /// time it is reported failed ([`SendFailure::Expired`]) instead of being sent late.
+    ///
+    /// [`SendFailure::Expired`]: crate::core::SendFailure::Expired
+    pub async fn send_expiring(
+        &self,
+        message: ClientMessage,
+        ttl: Duration,
+    ) -> Result<MessageId, ClientError> {
+        self.call(move |conn, now| conn.send_with_expiry(message, now + ttl, now))
             .await?
             .map_err(ClientError::from)
     }
@@ -241,7 +368,9 @@ impl Client {
                 Some(Ok(Event::SendFailed(failed, why))) if failed == id => {
                     return Err(ClientError::Failed(failed, why));
                 }
-                Some(Ok(Event::StateChanged(stopped @ (State::AuthFailed | State::Closed)))) => {
+                Some(Ok(Event::StateChanged(
+                    stopped @ (State::AuthFailed { .. } | State::Closed),
+                ))) => {
                     return Err(ClientError::Stopped(stopped));
                 }
                 Some(Ok(_)) => {}
@@ -293,7 +422,7 @@ impl Client {
         let events = self.shared.events.subscribe();
         let mut subscription = Subscription::new(channel.clone(), self.clone(), events);
         let result = self
-            .call(move |core, now| core.conn.subscribe(channel, now))
+            .call(move |conn, now| conn.subscribe(channel, now))
             .await
             .and_then(|r| r.map_err(ClientError::from));
         if result.is_err() {
@@ -305,7 +434,7 @@ impl Client {
 
     fn release_channel(&self, channel: Channel) {
         // The core counts holders; if the driver is gone there is nothing to release.
-        let _ = self.post(move |core, now| core.conn.unsubscribe(&channel, now));
+        let _ = self.post(move |conn, now| conn.unsubscribe(&channel, now));
     }
 
     /// The user's notifications.
@@ -361,9 +490,8 @@ impl Client {
         // Post the open, then make the handle before awaiting: if this future is dropped,
         // the handle's drop still closes what was opened (calls run in order).
         let open_id = id.clone();
-        self.post(move |core, _| {
-            core.conn
-                .draft_open(open_id, draft_type, initial, base_version, options)
+        self.post(move |conn, _| {
+            conn.draft_open(open_id, draft_type, initial, base_version, options)
         })?;
         let draft = Draft::new(id, self.clone(), validator);
         self.call(|_, _| ()).await?;
@@ -380,13 +508,18 @@ impl Client {
         self.shared.state.borrow().clone()
     }
 
-    /// A watch of the connection state (`changed().await`, `borrow()`).
-    pub fn state_changes(&self) -> watch::Receiver<State> {
-        self.shared.state.clone()
+    /// The connection state now and at every change (a stream; the current state first).
+    pub fn state_changes(&self) -> StateStream {
+        StateStream::new(self.shared.state.clone())
     }
 
     /// Queue depth, tokens left, round-trip time, reconnects and more.
     pub async fn metrics(&self) -> Result<Metrics, ClientError> {
-        self.call(|core, _| core.conn.metrics()).await
+        self.call(|conn, _| conn.metrics()).await
+    }
+
+    /// The platform's clock (for expiries and timestamps in the core's time).
+    pub fn now(&self) -> Instant {
+        self.shared.timer.now()
     }
 }

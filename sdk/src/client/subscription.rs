@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::Stream;
-use tokio::sync::broadcast;
-use tokio_stream::wrappers::BroadcastStream;
+use tokio::sync::{broadcast, watch};
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::wrappers::{BroadcastStream, WatchStream};
 
 use super::Client;
-use crate::core::Event;
+use crate::core::{Event, State};
 use crate::protocol::{
     Channel, DashboardMetrics, DraftSynced, Notification, PitchStats, Presence, ServerFrame,
     ServerMessage, UploadProgress, UserTyping,
@@ -193,5 +193,32 @@ impl Stream for EventStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         poll_pick(&mut self.events, cx, |event| Some(Event::clone(event)))
+    }
+}
+
+/// The connection state: the current one first, then every change (intermediate states
+/// may be skipped by a slow consumer; the latest is never missed).
+pub struct StateStream {
+    inner: WatchStream<State>,
+}
+
+impl StateStream {
+    pub(super) fn new(state: watch::Receiver<State>) -> Self {
+        StateStream {
+            inner: WatchStream::new(state),
+        }
+    }
+
+    /// The next state (`None` when the client is gone).
+    pub async fn recv(&mut self) -> Option<State> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+}
+
+impl Stream for StateStream {
+    type Item = State;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<State>> {
+        Pin::new(&mut self.inner).poll_next(cx)
     }
 }

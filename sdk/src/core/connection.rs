@@ -985,13 +985,13 @@ impl Connection {
     }
 
     /// `at` in epoch milliseconds, if the driver gave the wall clock.
-    pub(super) fn to_epoch_ms(&self, at: Instant) -> Option<u64> {
+    pub(super) fn epoch_ms_of(&self, at: Instant) -> Option<u64> {
         self.wall_clock.map(|_| self.epoch_ms(at))
     }
 
     /// Epoch milliseconds as an instant (`now` without a wall clock, the safe side for
     /// an expiry).
-    pub(super) fn from_epoch_ms(&self, ms: u64, now: Instant) -> Instant {
+    pub(super) fn instant_of_epoch_ms(&self, ms: u64, now: Instant) -> Instant {
         match self.wall_clock {
             Some((epoch, then)) if ms >= epoch => {
                 then + std::time::Duration::from_millis(ms - epoch)
@@ -1148,8 +1148,10 @@ impl Connection {
 
         let mut resume = None;
         self.resume_asked = false;
-        if let (Some(theirs), Some(ours)) = (c.last_seq.filter(|_| c.supports(Feature::Seq)), self.seq.last())
-            && theirs < ours
+        if let (Some(theirs), Some(ours)) = (
+            c.last_seq.filter(|_| c.supports(Feature::Seq)),
+            self.seq.last(),
+        ) && theirs < ours
         {
             // The server's count is behind ours: it restarted without its log. Nothing
             // to resume from; one loss, said once.
@@ -1526,7 +1528,10 @@ mod tests {
         for url in ["http://h/ws", "https://h/ws", "ftp://h"] {
             let mut c = Connection::new(Config::new(url).with_token("t"), 1, Instant::ZERO);
             assert!(
-                matches!(c.connect(Instant::ZERO), Err(ConfigError::UnsupportedScheme(_))),
+                matches!(
+                    c.connect(Instant::ZERO),
+                    Err(ConfigError::UnsupportedScheme(_))
+                ),
                 "{url}"
             );
             assert_eq!(c.state(), &State::Idle, "nothing started for {url}");

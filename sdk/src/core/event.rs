@@ -128,7 +128,6 @@ impl MessageId {
         MessageId(id.into())
     }
 
-
     /// The id as on the wire.
     pub fn as_str(&self) -> &str {
         &self.0

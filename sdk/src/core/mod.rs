@@ -3,32 +3,40 @@
 //! In the style of `quinn-proto` and rustls' unbuffered API. The driver (tokio, browser,
 //! tests) owns the socket and the clock; the core owns every decision:
 //!
-//! - **inputs**: [`Connection::handle`] with an [`Input`] (transport opened, text frame,
-//!   closed with a code, failed), [`Connection::handle_timeout`] when the time from
+//! - **inputs**: [`Connection::handle`] with the [`AttemptId`] of the socket and an
+//!   [`Input`] (opened, text frame, writes confirmed, closed with a code, upgrade refused
+//!   with an HTTP status, failed), [`Connection::handle_timeout`] when the time from
 //!   [`Connection::poll_timeout`] has come, and app calls ([`Connection::send`],
 //!   [`Connection::subscribe`], drafts, [`Connection::connect`], ...). Each takes `now`.
 //! - **outputs**: [`Action`]s for the driver (connect to a URL, send a text frame, close),
 //!   [`Event`]s for the app, and the next wake-up time.
 //!
 //! Time is the core's own [`Instant`]; randomness (backoff jitter, id prefix) comes from
-//! a seeded RNG ([`Config::rng_seed`]), so a run is replayable and tests use virtual time.
+//! an RNG seeded with the driver's entropy ([`Connection::new`]), the same generator on
+//! every target, so a run with a fixed seed replays exactly and tests use virtual time.
+//! The core never reads a clock (not even `SystemTime`, which panics on `wasm32`): the
+//! driver passes `now` and, for the epoch milliseconds pings carry,
+//! [`Connection::set_wall_clock`].
 //!
 //! # Driving it
 //!
 //! ```no_run
-//! use pitchey_realtime::core::{Action, Config, Connection, Event, Input, Instant};
+//! use pitchey_realtime::core::{Action, AttemptId, Config, Connection, Event, Input, Instant};
 //! # fn now() -> Instant { Instant::ZERO }
-//! # enum Io { Timer, Socket(Input), App }
+//! # fn entropy() -> u64 { 4 }
+//! # enum Io { Timer, Socket(AttemptId, Input), App }
 //! # fn wait_for_socket_or_app_or(_deadline: Option<Instant>) -> Io { Io::Timer }
-//! let mut conn = Connection::new(Config::new("wss://example/ws").with_token("jwt"), now());
-//! conn.connect(now());
+//! let config = Config::new("wss://example/ws").with_token("jwt");
+//! let mut conn = Connection::new(config, entropy(), now());
+//! conn.connect(now()).expect("a ws:// or wss:// URL");
 //! loop {
 //!     // 1. Do what the core asks, in order.
 //!     while let Some(action) = conn.poll_action() {
 //!         match action {
-//!             Action::Connect { url, .. } => { /* drop any old socket; open `url` */ }
-//!             Action::Send(text) => { /* write `text` on the socket */ }
-//!             Action::Close { code, reason } => { /* close; report nothing more for it */ }
+//!             Action::Connect { attempt, url, .. } => { /* drop any old socket; open `url` */ }
+//!             Action::Send(text) => { /* write; then report Input::Written(1) */ }
+//!             Action::Close { attempt, code, reason } => { /* close that attempt's socket */ }
+//!             _ => {}
 //!         }
 //!     }
 //!     // 2. Hand events to the app.
@@ -38,23 +46,31 @@
 //!     // 3. Sleep until the socket, the app or the core's timer wakes us.
 //!     match wait_for_socket_or_app_or(conn.poll_timeout()) {
 //!         Io::Timer => conn.handle_timeout(now()),
-//!         Io::Socket(input) => conn.handle(input, now()),
+//!         // Every input names the attempt of its socket; the core ignores old ones.
+//!         Io::Socket(attempt, input) => conn.handle(attempt, input, now()),
 //!         Io::App => { /* conn.send(..), conn.subscribe(..), conn.draft_update(..) */ }
 //!     }
 //! }
 //! ```
 //!
-//! Rules for drivers: process actions in order; after [`Action::Close`] or a new
-//! [`Action::Connect`], drop every input of the previous socket; call `handle_timeout`
-//! when `poll_timeout`'s instant has passed (calling it early or often is harmless).
+//! Rules for drivers: process actions in order; name the attempt on every input (late
+//! inputs of old sockets are harmless: the core ignores them); confirm writes with
+//! [`Input::Written`]; call `handle_timeout` when `poll_timeout`'s instant has passed
+//! (calling it early or often is harmless, and so is a clock that jumped forward).
+//! The async [`client`](crate::client) is such a driver, written once for every runtime.
 //!
 //! # What it guarantees
 //!
 //! - **Lifecycle** ([`State`]): reconnects with exponential backoff and full jitter
 //!   (first retry immediate, then up to 500 ms, doubling to 30 s; reset after a connection
-//!   that stayed up 10 s). Close 4001 emits [`Event::TokenNeeded`] and waits for
-//!   [`Connection::set_token`]; no token in time means [`State::AuthFailed`] and no retries.
-//!   Close 4003 is final ([`State::Closed`]). `disconnect` is final until `connect`.
+//!   that stayed up 10 s). Close 4001 (or HTTP 401) emits [`Event::TokenNeeded`] and waits
+//!   for [`Connection::set_token`]; no token in time means [`State::AuthFailed`] and no
+//!   retries. Where the transport cannot see statuses (browsers), attempts that keep
+//!   closing before `connected` make the core ask for a fresh token
+//!   ([`Config::suspect_token_after`]); a fresh token that fails the same way ends in
+//!   `AuthFailed` with the server's last words. Close 4003 is final ([`State::Closed`]);
+//!   4008 waits at least 2 s; 4009 drops the frame the server refused
+//!   ([`SendFailure::RefusedTooLarge`]). `disconnect` is final until `connect`.
 //! - **Heartbeat**: `ping` every `heartbeatMs` (the server's, default 30 s); no frame within
 //!   [`Config::heartbeat_timeout`] after a ping closes the link and reconnects. RTT is measured.
 //! - **Outbox**: durable messages (`draft_sync`, `pitch_view`, unknown types) get a client
@@ -62,12 +78,19 @@
 //!   de-duplicates by id). Ephemeral ones (`typing` per conversation, `presence_update`) are
 //!   coalesced to the latest per key, written once, and dropped when stale. A full outbox
 //!   is an error plus [`Event::QueueFull`], never a silent drop. Without the server's `ack`
-//!   feature a durable message is done once written.
+//!   feature a durable message is done once the transport confirmed its write; frames
+//!   not confirmed go out again, in order, on the next socket. A message may carry an
+//!   expiry ([`Connection::send_with_expiry`]). [`Connection::export`] /
+//!   [`Connection::restore`] carry the outbox (with its ids) and the last `seq` across a
+//!   page reload or a killed app; [`Connection::close_gracefully`] flushes before closing.
 //! - **Rate limit**: a token bucket mirrors the server's (`rateLimit` from `connected`,
 //!   default 120 burst, 2/s refill), counting every frame but `ping`, exactly as the server
 //!   does; messages wait in the outbox rather than trip the server. A `rate_limited` error
-//!   pauses sending for `retryAfterMs` and re-sends the rejected message.
-//! - **Subscriptions**: re-sent after every reconnect (servers with `subscribe`); `resume`
+//!   pauses sending for `retryAfterMs` and re-sends the rejected message, in its place
+//!   and without counting an attempt.
+//! - **Subscriptions**: re-sent after every reconnect (servers with `subscribe`);
+//!   [`Event::SubscriptionActive`] when confirmed, [`Event::SubscriptionFailed`] (and never
+//!   asked again) when the server refuses one; `resume`
 //!   from the last `seq` (servers with `resume`); duplicates (`seq` already seen) dropped;
 //!   [`Event::ContinuityLost`] when messages may have been missed.
 //! - **Drafts**: per-draft base version, auto-save when dirty and valid, conflict

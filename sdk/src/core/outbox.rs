@@ -288,9 +288,10 @@ impl Outbox {
     /// Remove one message whose expiry has passed and that is not in flight (one in
     /// flight may still be acked; it is not written again once it expired).
     pub(crate) fn take_expired(&mut self, now: Instant) -> Option<Durable> {
-        let i = self.durable.iter().position(|d| {
-            d.status == Status::Queued && d.expires_at.is_some_and(|t| now >= t)
-        })?;
+        let i = self
+            .durable
+            .iter()
+            .position(|d| d.status == Status::Queued && d.expires_at.is_some_and(|t| now >= t))?;
         self.revision += 1;
         self.durable.remove(i)
     }

@@ -105,7 +105,7 @@ impl Connection {
                     id: d.id.as_str().to_owned(),
                     frame: d.text.clone(),
                     draft_id: d.draft_id.clone(),
-                    expires_at_epoch_ms: d.expires_at.and_then(|t| self.to_epoch_ms(t)),
+                    expires_at_epoch_ms: d.expires_at.and_then(|t| self.epoch_ms_of(t)),
                 })
                 .collect(),
             last_seq: self.seq.last(),
@@ -129,10 +129,13 @@ impl Connection {
                 return Err(SnapshotError::BadMessage(m.id));
             }
             let mut d = Durable::new(MessageId::new(m.id), m.frame, m.draft_id);
-            d.expires_at = m.expires_at_epoch_ms.map(|ms| self.from_epoch_ms(ms, now));
+            d.expires_at = m.expires_at_epoch_ms.map(|ms| self.instant_of_epoch_ms(ms, now));
             restored.push(d);
         }
-        let free = self.config.outbox_capacity.saturating_sub(self.outbox.len());
+        let free = self
+            .config
+            .outbox_capacity
+            .saturating_sub(self.outbox.len());
         if restored.len() > free {
             return Err(SnapshotError::NoRoom {
                 saved: restored.len(),

@@ -65,3 +65,24 @@ impl State {
         matches!(self, State::Idle | State::AuthFailed { .. } | State::Closed)
     }
 }
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            State::Idle => f.write_str("idle"),
+            State::Connecting => f.write_str("connecting"),
+            State::Connected => f.write_str("connected"),
+            State::Reconnecting { attempt, delay } => {
+                write!(
+                    f,
+                    "reconnecting (attempt {attempt} in {} ms)",
+                    delay.as_millis()
+                )
+            }
+            State::AwaitingToken => f.write_str("waiting for a fresh token"),
+            State::AuthFailed { reason: Some(r) } => write!(f, "authentication failed: {r}"),
+            State::AuthFailed { reason: None } => f.write_str("authentication failed"),
+            State::Closed => f.write_str("closed"),
+        }
+    }
+}

@@ -86,9 +86,9 @@ impl Subscriptions {
     /// for it.
     pub(crate) fn forget(&mut self, channel: &Channel) {
         self.channels.remove(channel);
-        self.pending.retain(|c| {
-            !matches!(c, Control::Subscribe(ch) | Control::Unsubscribe(ch) if ch == channel)
-        });
+        self.pending.retain(
+            |c| !matches!(c, Control::Subscribe(ch) | Control::Unsubscribe(ch) if ch == channel),
+        );
     }
 
     /// A new connection: drop what was pending for the old one, then queue `resume`

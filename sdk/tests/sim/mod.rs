@@ -456,10 +456,7 @@ impl Sim {
                     }
                     // A browser still fires `onclose` for it, late: the core must ignore it.
                     let lat = self.latency();
-                    self.schedule(
-                        self.now + lat,
-                        Sched::ClosedAtClient { sock, code: 1000 },
-                    );
+                    self.schedule(self.now + lat, Sched::ClosedAtClient { sock, code: 1000 });
                 }
                 false
             }
@@ -628,8 +625,15 @@ impl Sim {
                         self.now,
                     );
                     assert_eq!(self.conn.state(), &state, "a stale input changed the state");
-                    assert_eq!(self.conn.poll_timeout(), timer, "a stale input moved a timer");
-                    assert!(self.conn.poll_action().is_none(), "a stale input made an action");
+                    assert_eq!(
+                        self.conn.poll_timeout(),
+                        timer,
+                        "a stale input moved a timer"
+                    );
+                    assert!(
+                        self.conn.poll_action().is_none(),
+                        "a stale input made an action"
+                    );
                     return;
                 }
                 {
