@@ -33,4 +33,4 @@ cargo test --workspace --doc
 step "interop: the reference server driven by a client we did not write (Python websockets)"
 python3 -c "import websockets" 2>/dev/null || python3 -m pip install --quiet "websockets==17.4"
 cargo build -p pitchey-mock-server
-python3 mock-server/interop/python_client.py target/debug/pitchey-mock-server
+python3 mock-server/interop/python_client.py "${CARGO_TARGET_DIR:-target}/debug/pitchey-mock-server"

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The reference server driven by a client nobody on this project wrote: Python's
-`websockets` library and `urllib`, speaking pitchey-v1 from PROTOCOL.md alone.
+`websockets` library and `urllib`, speaking pitchey-v1 from docs/PROTOCOL.md alone.
 
 Usage: python_client.py PATH_TO_pitchey-mock-server
 Prints one line per check and a closing "N passed, N failed" line; exits non-zero on failure.

@@ -1,8 +1,8 @@
 //! # pitchey-mock-server
 //!
-//! The reference server for Pitchey's real-time protocol `pitchey-v1` (see `PROTOCOL.md`): what
-//! a frontend developer runs instead of the real backend, and the peer every client of ours is
-//! tested against. One process, in-memory state, zero setup; `--data-dir` keeps what it promised
+//! The reference server for Pitchey's real-time protocol `pitchey-v1` (see `docs/PROTOCOL.md`):
+//! what a frontend developer runs instead of the real backend, and the peer every client of ours
+//! is tested against. One process, in-memory state, zero setup; `--data-dir` keeps what it promised
 //! across restarts.
 //!
 //! ```no_run
