@@ -922,7 +922,8 @@ impl Connection {
                 }
             }
             CloseCode::Forbidden => self.set_state(State::Closed),
-            CloseCode::TooLarge => {
+            // 4009 is ours; a server may close with the WebSocket code 1009 instead.
+            CloseCode::TooLarge | CloseCode::MessageTooBig => {
                 self.drop_refused_frame();
                 self.schedule_retry(now);
             }
@@ -935,7 +936,7 @@ impl Connection {
         }
     }
 
-    /// Close 4009: the server refused a frame as too large. The largest durable message
+    /// Close 4009 (or 1009): the server refused a frame as too large. The largest durable message
     /// that was in flight is the one it was reading; sending it again would only bring
     /// the same close, so it is reported and dropped, and nothing that large is sent again.
     fn drop_refused_frame(&mut self) {
