@@ -129,7 +129,9 @@ impl Connection {
                 return Err(SnapshotError::BadMessage(m.id));
             }
             let mut d = Durable::new(MessageId::new(m.id), m.frame, m.draft_id);
-            d.expires_at = m.expires_at_epoch_ms.map(|ms| self.instant_of_epoch_ms(ms, now));
+            d.expires_at = m
+                .expires_at_epoch_ms
+                .map(|ms| self.instant_of_epoch_ms(ms, now));
             restored.push(d);
         }
         let free = self

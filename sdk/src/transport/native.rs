@@ -188,6 +188,7 @@ async fn connect(url: &str, token: &str) -> Result<Ws, ConnectError> {
         .read_buffer_size(8 * 1024)
         .max_message_size(Some(MAX_INCOMING_BYTES))
         .max_frame_size(Some(MAX_INCOMING_BYTES));
+    #[cfg(feature = "tls")]
     let result = tokio_tungstenite::connect_async_tls_with_config(
         request,
         Some(config),
@@ -195,6 +196,8 @@ async fn connect(url: &str, token: &str) -> Result<Ws, ConnectError> {
         tls_connector(),
     )
     .await;
+    #[cfg(not(feature = "tls"))]
+    let result = tokio_tungstenite::connect_async_with_config(request, Some(config), true).await;
     match result {
         Ok((socket, _response)) => Ok(socket),
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(ConnectError::Refused {
@@ -227,11 +230,6 @@ fn tls_connector() -> Option<tokio_tungstenite::Connector> {
         }
     });
     config.clone().map(tokio_tungstenite::Connector::Rustls)
-}
-
-#[cfg(not(feature = "tls"))]
-fn tls_connector() -> Option<tokio_tungstenite::Connector> {
-    None
 }
 
 #[cfg(all(test, feature = "tls"))]
