@@ -76,12 +76,16 @@ impl Driver {
             if client_gone && link.socket.is_none() && link.connecting.is_none() {
                 break;
             }
-            let deadline = self.conn.poll_timeout();
-            if sleep.as_ref().map(|(at, _)| *at) != deadline {
-                sleep = deadline.map(|at| {
+            // A timer is re-armed only for an earlier deadline: one that fires before a
+            // later deadline just wakes the core early (harmless), and re-arming on every
+            // change (each ack moves the ack deadline) would churn the platform's timers.
+            match (self.conn.poll_timeout(), &sleep) {
+                (Some(at), Some((armed, _))) if *armed <= at => {}
+                (Some(at), _) => {
                     let wait = at.saturating_duration_since(timer.now());
-                    (at, timer.sleep(wait))
-                });
+                    sleep = Some((at, timer.sleep(wait)));
+                }
+                (None, _) => sleep = None,
             }
             let wake = poll_fn(|cx| {
                 if !client_gone && let Poll::Ready(call) = self.calls.poll_recv(cx) {
@@ -107,7 +111,16 @@ impl Driver {
             .await;
             let now = timer.now();
             match wake {
-                Wake::Call(Some(call)) => call(&mut self.conn, now),
+                Wake::Call(Some(call)) => {
+                    call(&mut self.conn, now);
+                    // Let the callers this call just answered post their next call, then
+                    // take every call queued: a burst of sends becomes one write (one
+                    // flush, one syscall) instead of one write per message.
+                    yield_once().await;
+                    while let Ok(call) = self.calls.try_recv() {
+                        call(&mut self.conn, timer.now());
+                    }
+                }
                 Wake::Call(None) => {
                     // Every Client handle is gone: close politely, then stop.
                     client_gone = true;
@@ -258,15 +271,31 @@ impl Driver {
 /// `fut`, or `None` after [`WRITE_TIMEOUT`].
 async fn with_timeout<T>(timer: &dyn Timer, fut: BoxFuture<'_, T>) -> Option<T> {
     let mut fut = fut;
-    let mut expired = timer.sleep(WRITE_TIMEOUT);
+    // Most writes complete at once (the socket buffer has room): no timer for those.
+    let mut expired: Option<BoxFuture<'static, ()>> = None;
     poll_fn(|cx| {
         if let Poll::Ready(v) = fut.poll_unpin(cx) {
             return Poll::Ready(Some(v));
         }
+        let expired = expired.get_or_insert_with(|| timer.sleep(WRITE_TIMEOUT));
         if expired.poll_unpin(cx).is_ready() {
             return Poll::Ready(None);
         }
         Poll::Pending
     })
     .await
+}
+
+/// Pending once, after asking to be polled again: other tasks of the executor run first.
+async fn yield_once() {
+    let mut yielded = false;
+    poll_fn(|cx| {
+        if yielded {
+            return Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await;
 }
