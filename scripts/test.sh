@@ -20,6 +20,10 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "the core builds for the browser without tokio (wasm32-unknown-unknown, no default features)"
 cargo check -p pitchey-realtime --no-default-features --target wasm32-unknown-unknown
 
+step "feature combinations: the async client without a platform, the native platform without TLS"
+cargo check -p pitchey-realtime --no-default-features --features client
+cargo check -p pitchey-realtime --no-default-features --features native
+
 step "redis-server (the reference server's several-instance tests start their own on a free loopback port)"
 command -v redis-server >/dev/null || {
   if [ "$(id -u)" -eq 0 ]; then apt-get update && apt-get install -y redis-server
