@@ -22,6 +22,14 @@
 //!   subscription streams.
 //! - `rustls` (feature `tls`, default; `ring` provider, webpki roots): `wss://` without
 //!   OpenSSL or a C toolchain beyond `cc`.
+//! - `wasm-bindgen` (pinned `=`: the generated glue must match the `wasm-bindgen` CLI),
+//!   `js-sys`, `web-sys` (feature `web`): the browser's `WebSocket`, `performance`,
+//!   `crypto` and events, called from Rust.
+//! - `wasm-bindgen-futures` (feature `web`): `spawn_local` runs the client's task in the
+//!   browser's event loop.
+//! - `gloo-timers` (feature `web`, `futures`): `setTimeout` as a future, the browser timer.
+//! - `futures-channel` (feature `web`): runtime-free channels from the socket's JS
+//!   handlers to its stream (unbounded, so reading is cancel-safe) and for `open`.
 
 #![warn(missing_docs)]
 

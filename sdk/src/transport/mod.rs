@@ -4,3 +4,6 @@
 
 #[cfg(feature = "native")]
 pub mod native;
+
+#[cfg(all(feature = "web", target_arch = "wasm32"))]
+pub mod web;

@@ -1,0 +1,450 @@
+//! The browser platform (feature `web`, `wasm32-unknown-unknown`): `spawn_local` for the
+//! task, `performance.now()` and `setTimeout` (gloo-timers) for the clock and the timer,
+//! `crypto.getRandomValues` for the RNG seed, and the browser's `WebSocket`. Implements the
+//! three traits of [`crate::client::platform`]; no rule of the protocol lives here.
+//!
+//! Works in a page and in a (dedicated or shared) worker: every browser object is taken from
+//! `globalThis`, never from `window`.
+//!
+//! A browser hides why a WebSocket did not open: a refused upgrade (401, 503), a server that
+//! is down and a network failure all look the same, a close 1006 before `open`. The
+//! [`Connector`] reports exactly that ([`ConnectError::Closed`]) and the core decides what
+//! it means (e.g. several in a row before `connected` may be a refused token).
+//!
+//! [`watch_lifecycle`] connects the page's `online` and `visibilitychange` events to
+//! [`Client::wake`], so that a laptop coming back online or a tab coming to the foreground
+//! reconnects at once instead of after the backoff delay.
+
+use std::cell::RefCell;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_channel::{mpsc, oneshot};
+use futures_util::Stream;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::{Closure, JsValue};
+use web_sys::{BinaryType, CloseEvent, Event, EventTarget, MessageEvent, WebSocket};
+
+use crate::client::platform::{
+    BoxFuture, Connect, ConnectError, Socket, SocketEvent, Spawn, Timer,
+};
+use crate::client::{Client, ClientError};
+use crate::core::Instant;
+use crate::protocol::SUBPROTOCOL;
+
+/// The longest delay `setTimeout` honours (2^31 - 1 ms, about 24.8 days); longer ones fire
+/// at once in every browser, so longer sleeps are made of several of these.
+const MAX_TIMEOUT_MS: u64 = i32::MAX as u64;
+
+/// The longest close reason a browser accepts, in UTF-8 bytes (longer ones throw).
+const MAX_CLOSE_REASON_BYTES: usize = 123;
+
+/// Spawns on the browser's microtask queue (`wasm_bindgen_futures::spawn_local`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LocalSpawn;
+
+impl Spawn for LocalSpawn {
+    fn spawn(&self, task: BoxFuture<'static, ()>) {
+        wasm_bindgen_futures::spawn_local(task);
+    }
+}
+
+/// `performance.now()` mapped onto the core's clock (origin: when the timer was made),
+/// `Date.now()` for the wall clock, and `setTimeout` (gloo-timers) for sleeps.
+///
+/// `performance.now()` is monotonic; whether it advances while the device sleeps depends
+/// on the browser and the OS. The core copes with a clock that jumps either way. Without a
+/// `performance` object (no known browser) the timer falls back to `Date.now()`.
+#[derive(Debug, Clone)]
+pub struct BrowserTimer {
+    performance: Option<web_sys::Performance>,
+    /// The clock reading (ms) that is the core's [`Instant::ZERO`].
+    origin_ms: f64,
+}
+
+impl BrowserTimer {
+    /// A timer whose origin is now.
+    pub fn new() -> Self {
+        let performance = global_property::<web_sys::Performance>("performance");
+        let origin_ms = read_clock(performance.as_ref());
+        BrowserTimer {
+            performance,
+            origin_ms,
+        }
+    }
+}
+
+impl Default for BrowserTimer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Milliseconds from `performance.now()`, or from `Date.now()` without one.
+fn read_clock(performance: Option<&web_sys::Performance>) -> f64 {
+    match performance {
+        Some(p) => p.now(),
+        None => js_sys::Date::now(),
+    }
+}
+
+/// Fractional milliseconds as a [`Duration`]: negative, NaN and infinite readings are zero
+/// (`as` casts from `f64` saturate and send NaN to 0).
+fn millis_to_duration(ms: f64) -> Duration {
+    if ms.is_finite() && ms > 0.0 {
+        Duration::from_micros((ms * 1_000.0) as u64)
+    } else {
+        Duration::ZERO
+    }
+}
+
+impl Timer for BrowserTimer {
+    fn now(&self) -> Instant {
+        let elapsed = read_clock(self.performance.as_ref()) - self.origin_ms;
+        Instant::from_duration(millis_to_duration(elapsed))
+    }
+
+    fn epoch_ms(&self) -> u64 {
+        let now = js_sys::Date::now();
+        if now.is_finite() && now > 0.0 {
+            now as u64
+        } else {
+            0
+        }
+    }
+
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        // Round up: waking before the deadline would only make the driver sleep again.
+        let mut left_ms = u64::try_from(duration.as_micros().div_ceil(1_000)).unwrap_or(u64::MAX);
+        Box::pin(async move {
+            // `Duration::MAX` is about 5.8e11 years of 24.8-day timeouts: it never fires.
+            loop {
+                let step = left_ms.min(MAX_TIMEOUT_MS);
+                gloo_timers::future::TimeoutFuture::new(u32::try_from(step).unwrap_or(u32::MAX))
+                    .await;
+                left_ms -= step;
+                if left_ms == 0 {
+                    return;
+                }
+            }
+        })
+    }
+}
+
+/// 64 bits from `crypto.getRandomValues`, the seed of the core's RNG (backoff jitter,
+/// message-id prefixes). Fails with [`ClientError::Platform`] where there is no `crypto`
+/// (very old browsers; some non-browser hosts).
+pub fn entropy() -> Result<u64, ClientError> {
+    let crypto = global_property::<web_sys::Crypto>("crypto")
+        .ok_or_else(|| ClientError::Platform("no crypto.getRandomValues in this host".into()))?;
+    let mut bytes = [0u8; 8];
+    crypto
+        .get_random_values_with_u8_array(&mut bytes)
+        .map_err(|e| ClientError::Platform(format!("crypto.getRandomValues: {}", js_error(&e))))?;
+    Ok(u64::from_le_bytes(bytes))
+}
+
+/// `globalThis[name]` if it is a `T` (checked with `instanceof`).
+fn global_property<T: JsCast>(name: &str) -> Option<T> {
+    js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str(name))
+        .ok()
+        .and_then(|v| v.dyn_into::<T>().ok())
+}
+
+/// A readable text for a thrown JS value (an `Error`/`DOMException`: `name: message`).
+fn js_error(value: &JsValue) -> String {
+    if let Some(e) = value.dyn_ref::<js_sys::Error>() {
+        format!("{}: {}", String::from(e.name()), String::from(e.message()))
+    } else if let Some(s) = value.as_string() {
+        s
+    } else {
+        format!("{value:?}")
+    }
+}
+
+/// Opens browser `WebSocket`s with subprotocol `pitchey-v1`.
+///
+/// A browser cannot set headers on a WebSocket request: the token travels in the URL's
+/// `?token=` only (the core puts it there).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Connector;
+
+impl Connect for Connector {
+    fn connect(
+        &self,
+        url: &str,
+        _token: &str,
+    ) -> BoxFuture<'static, Result<Box<dyn Socket>, ConnectError>> {
+        // The constructor runs now (a bad URL fails at once); the future waits for `open`.
+        // Dropping the future before that closes the socket (`BrowserSocket`'s drop).
+        let opened = BrowserSocket::open(url);
+        Box::pin(async move {
+            let (socket, opened) = opened?;
+            match opened.await {
+                Ok(Ok(())) => Ok(Box::new(socket) as Box<dyn Socket>),
+                Ok(Err(e)) => Err(e),
+                Err(oneshot::Canceled) => Err(ConnectError::Failed(
+                    "the socket went away before opening".into(),
+                )),
+            }
+        })
+    }
+}
+
+/// The socket's JS event handlers. Kept alive as long as the socket (JS calls into them);
+/// detached from it before they are dropped.
+struct Handlers {
+    on_open: Closure<dyn FnMut(Event)>,
+    on_message: Closure<dyn FnMut(MessageEvent)>,
+    on_close: Closure<dyn FnMut(CloseEvent)>,
+    on_error: Closure<dyn FnMut(Event)>,
+}
+
+impl Handlers {
+    fn attach(&self, ws: &WebSocket) {
+        ws.set_onopen(Some(self.on_open.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(self.on_message.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(self.on_close.as_ref().unchecked_ref()));
+        ws.set_onerror(Some(self.on_error.as_ref().unchecked_ref()));
+    }
+}
+
+/// How an attempt ended before `open`: set by the first of `open` and `close`.
+type OpenSignal = Rc<RefCell<Option<oneshot::Sender<Result<(), ConnectError>>>>>;
+
+/// An open browser `WebSocket`: events come from its handlers through an unbounded channel
+/// (so polling the stream is cancel-safe), writes go straight to `send`.
+pub struct BrowserSocket {
+    ws: WebSocket,
+    events: mpsc::UnboundedReceiver<SocketEvent>,
+    /// `None` once [`Socket::close`] detached them.
+    handlers: Option<Handlers>,
+}
+
+impl std::fmt::Debug for BrowserSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrowserSocket")
+            .field("url", &self.ws.url())
+            .field("ready_state", &self.ws.ready_state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl BrowserSocket {
+    /// Create the `WebSocket` and its handlers; the receiver completes on `open` (`Ok`)
+    /// or on a `close` that came first.
+    fn open(
+        url: &str,
+    ) -> Result<(Self, oneshot::Receiver<Result<(), ConnectError>>), ConnectError> {
+        let ws = WebSocket::new_with_str(url, SUBPROTOCOL).map_err(|e| {
+            ConnectError::Failed(format!("invalid WebSocket URL: {}", js_error(&e)))
+        })?;
+        // Binary frames are ignored; as ArrayBuffers they at least cost no Blob.
+        ws.set_binary_type(BinaryType::Arraybuffer);
+
+        let (open_tx, open_rx) = oneshot::channel();
+        let open_signal: OpenSignal = Rc::new(RefCell::new(Some(open_tx)));
+        let (events_tx, events) = mpsc::unbounded();
+
+        let on_open = {
+            let signal = open_signal.clone();
+            Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+                if let Some(tx) = signal.borrow_mut().take() {
+                    let _ = tx.send(Ok(()));
+                }
+            })
+        };
+        let on_message = {
+            let tx = events_tx.clone();
+            Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+                match event.data().as_string() {
+                    Some(text) => {
+                        let _ = tx.unbounded_send(SocketEvent::Text(text));
+                    }
+                    None => tracing::warn!("binary frame ignored: pitchey-v1 is text only"),
+                }
+            })
+        };
+        let on_close = {
+            let signal = open_signal;
+            Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
+                let (code, reason) = (event.code(), event.reason());
+                match signal.borrow_mut().take() {
+                    // Closed before it opened: all a browser says of a refused upgrade.
+                    Some(opening) => {
+                        let _ = opening.send(Err(ConnectError::Closed { code, reason }));
+                    }
+                    None => {
+                        let _ = events_tx.unbounded_send(SocketEvent::Closed { code, reason });
+                    }
+                }
+                // Nothing comes after a close: the stream ends once it is read.
+                events_tx.close_channel();
+            })
+        };
+        // `error` carries no detail and is always followed by `close`, which reports.
+        let on_error = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+            tracing::debug!("WebSocket error event (a close follows)");
+        });
+
+        let handlers = Handlers {
+            on_open,
+            on_message,
+            on_close,
+            on_error,
+        };
+        handlers.attach(&ws);
+        let socket = BrowserSocket {
+            ws,
+            events,
+            handlers: Some(handlers),
+        };
+        Ok((socket, open_rx))
+    }
+
+    /// Detach and drop the handlers: late events of this socket go nowhere.
+    fn detach(&mut self) {
+        if let Some(handlers) = self.handlers.take() {
+            self.ws.set_onopen(None);
+            self.ws.set_onmessage(None);
+            self.ws.set_onclose(None);
+            self.ws.set_onerror(None);
+            drop(handlers);
+        }
+    }
+}
+
+impl Stream for BrowserSocket {
+    type Item = SocketEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SocketEvent>> {
+        Pin::new(&mut self.events).poll_next(cx)
+    }
+}
+
+impl Socket for BrowserSocket {
+    fn send(&mut self, frames: Vec<String>) -> BoxFuture<'_, Result<(), String>> {
+        // The browser buffers writes itself (`bufferedAmount`): nothing to await.
+        let result = (|| {
+            for text in &frames {
+                let state = self.ws.ready_state();
+                if state != WebSocket::OPEN {
+                    return Err(format!("socket is not open (readyState {state})"));
+                }
+                self.ws.send_with_str(text).map_err(|e| js_error(&e))?;
+            }
+            Ok(())
+        })();
+        Box::pin(std::future::ready(result))
+    }
+
+    fn close(&mut self, code: u16, reason: String) -> BoxFuture<'_, ()> {
+        // Browsers only let a page send 1000 or 3000-4999, with a reason of at most 123
+        // bytes; anything else throws. Keep the reason, send 1000 for other codes.
+        let allowed = code == 1000 || (3000..=4999).contains(&code);
+        let sent_code = if allowed { code } else { 1000 };
+        let reason = truncate_utf8(&reason, MAX_CLOSE_REASON_BYTES);
+        if let Err(e) = self.ws.close_with_code_and_reason(sent_code, reason) {
+            tracing::debug!(error = %js_error(&e), "WebSocket close threw");
+            let _ = self.ws.close();
+        }
+        self.detach();
+        Box::pin(std::future::ready(()))
+    }
+}
+
+impl Drop for BrowserSocket {
+    fn drop(&mut self) {
+        self.detach();
+        let state = self.ws.ready_state();
+        if state == WebSocket::CONNECTING || state == WebSocket::OPEN {
+            // Nobody listens any more: do not leave the connection open.
+            let _ = self.ws.close_with_code_and_reason(1000, "");
+        }
+    }
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a char boundary.
+fn truncate_utf8(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Calls [`Client::wake`] when the browser comes back `online` and when the page becomes
+/// visible again (`visibilitychange`); made by [`watch_lifecycle`]. Dropping it removes
+/// the listeners.
+///
+/// It holds a [`Client`] handle: the client's task keeps running while the guard lives.
+#[must_use = "the listeners are removed when the guard is dropped"]
+pub struct LifecycleGuard {
+    listeners: Vec<Listener>,
+}
+
+/// Where a listener is registered, for which event, and the callback JS holds.
+type Listener = (EventTarget, &'static str, Closure<dyn FnMut(Event)>);
+
+impl std::fmt::Debug for LifecycleGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let events: Vec<&str> = self.listeners.iter().map(|(_, name, _)| *name).collect();
+        f.debug_struct("LifecycleGuard")
+            .field("events", &events)
+            .finish()
+    }
+}
+
+/// Wake `client` (reconnect now, or ping a connected link) when the browser reports that
+/// the network is back (`online` on the global scope) and when the page becomes visible
+/// (`visibilitychange` on `document`, when there is one: not in workers). Keep the guard as
+/// long as the client should be woken.
+pub fn watch_lifecycle(client: &Client) -> LifecycleGuard {
+    let mut listeners = Vec::new();
+
+    if let Ok(global) = js_sys::global().dyn_into::<EventTarget>() {
+        let handle = client.clone();
+        let on_online = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+            if handle.wake().is_err() {
+                tracing::debug!("online: the client's task is gone");
+            }
+        });
+        listeners.push((global, "online", on_online));
+    }
+
+    if let Some(document) = global_property::<web_sys::Document>("document") {
+        let handle = client.clone();
+        let visible_doc = document.clone();
+        let on_visible = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+            if !visible_doc.hidden() && handle.wake().is_err() {
+                tracing::debug!("visibilitychange: the client's task is gone");
+            }
+        });
+        listeners.push((document.into(), "visibilitychange", on_visible));
+    }
+
+    listeners.retain(|(target, name, callback)| {
+        match target.add_event_listener_with_callback(name, callback.as_ref().unchecked_ref()) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(event = *name, error = %js_error(&e), "could not listen");
+                false
+            }
+        }
+    });
+    LifecycleGuard { listeners }
+}
+
+impl Drop for LifecycleGuard {
+    fn drop(&mut self) {
+        for (target, name, callback) in self.listeners.drain(..) {
+            let _ =
+                target.remove_event_listener_with_callback(name, callback.as_ref().unchecked_ref());
+        }
+    }
+}
