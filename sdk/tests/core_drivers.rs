@@ -63,7 +63,6 @@ impl Drive {
                         n += 1;
                     }
                     Action::Close { attempt, .. } => self.closed.push(attempt),
-                    _ => {}
                 }
             }
             while let Some(e) = self.c.poll_event() {

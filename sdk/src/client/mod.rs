@@ -140,6 +140,9 @@ impl ClientBuilder {
 
     /// Spawn the client's task with the given platform pieces (see [`platform`]).
     /// `rng_seed` must be real entropy (see [`Connection::new`]).
+    // On wasm32 the pieces are not `Send`: a page has one thread, and the `Arc` only shares
+    // them between the task and the handles on it.
+    #[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
     pub fn build_with(
         self,
         spawn: impl Spawn,

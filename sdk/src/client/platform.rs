@@ -4,7 +4,7 @@
 //! ack matching, subscriptions, drafts) is written once, over these traits, with nothing
 //! but `std` futures and runtime-free channels. Each platform supplies them:
 //!
-//! | trait | tokio ([`crate::transport::native`]) | browser ([`crate::transport::web`]) |
+//! | trait | tokio (`transport::native`) | browser (`transport::web`) |
 //! | --- | --- | --- |
 //! | [`Spawn`] | `tokio::spawn` | `wasm_bindgen_futures::spawn_local` |
 //! | [`Timer`] | `tokio::time::sleep`, `std::time::Instant` | `gloo-timers`, `performance.now()` |
