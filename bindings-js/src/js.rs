@@ -1,0 +1,772 @@
+//! The classes exported to JavaScript (wasm32 only): `Client` and `Draft`.
+//!
+//! Each `Client` runs the SDK's client task (`spawn_local`) plus one dispatcher task that
+//! reads the SDK's event stream, calls the `on(...)` handlers and, with `persistKey`, saves
+//! the SDK's snapshot to `localStorage` whenever its persist revision changes.
+//!
+//! Nothing here decides anything about the protocol: requests go to the SDK as they are,
+//! and results come back converted by [`crate::convert`].
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use futures_channel::oneshot;
+use futures_util::future::{FutureExt, LocalBoxFuture, Shared, select};
+use futures_util::stream::StreamExt;
+use js_sys::{Function, Promise, Reflect};
+use pitchey_realtime::client::{
+    Client as SdkClient, ClientBuilder, ClientError, Draft as SdkDraft, DraftConfig, Lagged,
+    Validator,
+};
+use pitchey_realtime::core::Snapshot;
+use pitchey_realtime::protocol::{
+    Channel, ClientMessage, Message as _, PitchView, PresenceStatus, ServerMessage,
+};
+use pitchey_realtime::transport::web::{LifecycleGuard, watch_lifecycle};
+use serde::Serialize;
+use serde_json::Value;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{JsFuture, future_to_promise, spawn_local};
+
+use crate::convert::{self, client_error_info, error_info};
+use crate::types::{ClientOptions, DraftOpenOptions, ErrorInfo, RealtimeErrorName as N};
+
+// ---------------------------------------------------------------------------------------
+// Helpers: values and errors across the boundary.
+// ---------------------------------------------------------------------------------------
+
+/// A Rust value as a plain JS value (objects, not `Map`s; numbers, not `BigInt`s).
+fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .unwrap_or(JsValue::NULL)
+}
+
+/// A JS value as JSON (`undefined` is `null`).
+fn from_js(value: JsValue) -> Result<Value, JsValue> {
+    if value.is_undefined() {
+        return Ok(Value::Null);
+    }
+    serde_wasm_bindgen::from_value(value)
+        .map_err(|e| js_error(&error_info(N::InvalidArgument, e.to_string())))
+}
+
+/// An `Error` whose `name` and `code` say which (see `RealtimeError` in the `.d.ts`).
+fn js_error(info: &ErrorInfo) -> JsValue {
+    let error = js_sys::Error::new(&info.message);
+    error.set_name(info.name.as_str());
+    let object: &JsValue = error.as_ref();
+    let set = |key: &str, value: JsValue| {
+        let _ = Reflect::set(object, &JsValue::from_str(key), &value);
+    };
+    set("code", JsValue::from_str(info.code.as_str()));
+    if let Some(id) = &info.id {
+        set("id", JsValue::from_str(id));
+    }
+    if let Some(code) = &info.server_code {
+        set("serverCode", JsValue::from_str(code));
+    }
+    if let Some(channel) = &info.channel {
+        set("channel", JsValue::from_str(channel));
+    }
+    error.into()
+}
+
+fn client_error(e: &ClientError) -> JsValue {
+    js_error(&client_error_info(e))
+}
+
+fn invalid(message: impl Into<String>) -> JsValue {
+    js_error(&error_info(N::InvalidArgument, message))
+}
+
+/// `object[key]` if it is a function.
+fn get_function(object: &JsValue, key: &str) -> Option<Function> {
+    Reflect::get(object, &JsValue::from_str(key))
+        .ok()
+        .and_then(|v| v.dyn_into::<Function>().ok())
+}
+
+/// A JS number as an id (`pitchId`, `conversationId`): finite, whole, non-negative.
+fn id_arg(n: f64, what: &str) -> Result<u64, JsValue> {
+    convert::version(n).ok_or_else(|| invalid(format!("{what} must be a whole number >= 0")))
+}
+
+/// Log a handler's exception: it must not stop the other handlers or the dispatcher.
+fn report_handler_error(kind: &str, e: &JsValue) {
+    web_sys::console::error_2(
+        &JsValue::from_str(&format!("@pitchey/realtime: a \"{kind}\" handler threw")),
+        e,
+    );
+}
+
+/// A JS function that runs `f` on its first call and does nothing after.
+fn once_fn(f: impl FnOnce() + 'static) -> Function {
+    let mut f = Some(f);
+    Closure::<dyn FnMut()>::new(move || {
+        if let Some(f) = f.take() {
+            f();
+        }
+    })
+    .into_js_value()
+    .unchecked_into()
+}
+
+/// Run `f` until it ends or `stop` fires (or its sender is dropped); `f` is dropped then.
+async fn until_stopped(f: impl Future<Output = ()>, stop: oneshot::Receiver<()>) {
+    let f = pin!(f);
+    select(f, stop).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Handlers registered with `on`.
+// ---------------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct Listeners {
+    next_id: u64,
+    list: Vec<(u64, String, Function)>,
+}
+
+type SharedListeners = Rc<RefCell<Listeners>>;
+
+fn add_listener(listeners: &SharedListeners, kind: String, handler: Function) -> Function {
+    let id = {
+        let mut l = listeners.borrow_mut();
+        l.next_id += 1;
+        let id = l.next_id;
+        l.list.push((id, kind, handler));
+        id
+    };
+    let weak = Rc::downgrade(listeners);
+    once_fn(move || {
+        if let Some(l) = weak.upgrade() {
+            l.borrow_mut().list.retain(|(i, _, _)| *i != id);
+        }
+    })
+}
+
+/// Call every handler of `kind` with `payload`. The list is copied first: a handler may
+/// add or remove handlers.
+fn emit(listeners: &SharedListeners, kind: &str, payload: &JsValue) {
+    let handlers: Vec<Function> = listeners
+        .borrow()
+        .list
+        .iter()
+        .filter(|(_, k, _)| k == kind)
+        .map(|(_, _, f)| f.clone())
+        .collect();
+    for handler in handlers {
+        if let Err(e) = handler.call1(&JsValue::NULL, payload) {
+            report_handler_error(kind, &e);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Persistence (`persistKey`).
+// ---------------------------------------------------------------------------------------
+
+struct Persist {
+    key: String,
+    storage: web_sys::Storage,
+    /// The persist revision last written.
+    saved: Cell<Option<u64>>,
+}
+
+impl Persist {
+    fn new(key: String) -> Result<Self, JsValue> {
+        let storage = web_sys::window()
+            .and_then(|w| w.local_storage().ok().flatten())
+            .ok_or_else(|| invalid("persistKey needs window.localStorage"))?;
+        Ok(Persist {
+            key,
+            storage,
+            saved: Cell::new(None),
+        })
+    }
+
+    fn load(&self) -> Option<Snapshot> {
+        let text = self.storage.get_item(&self.key).ok().flatten()?;
+        match Snapshot::from_json(&text) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                web_sys::console::warn_1(&JsValue::from_str(&format!(
+                    "@pitchey/realtime: ignoring localStorage[{:?}]: {e}",
+                    self.key
+                )));
+                None
+            }
+        }
+    }
+
+    /// Save the client's snapshot if it changed since the last save.
+    async fn save(&self, client: &SdkClient) {
+        let Ok(revision) = client.persist_revision().await else {
+            return;
+        };
+        if self.saved.get() == Some(revision) {
+            return;
+        }
+        let Ok(snapshot) = client.export().await else {
+            return;
+        };
+        let written = if snapshot.is_empty() {
+            self.storage.remove_item(&self.key)
+        } else {
+            self.storage.set_item(&self.key, &snapshot.to_json())
+        };
+        match written {
+            Ok(()) => self.saved.set(Some(revision)),
+            Err(e) => web_sys::console::warn_2(
+                &JsValue::from_str("@pitchey/realtime: could not write localStorage"),
+                &e,
+            ),
+        }
+    }
+}
+
+/// Save soon (after the calls already queued for the client task, e.g. a `send`).
+fn schedule_save(client: &SdkClient, persist: &Option<Rc<Persist>>) {
+    if let Some(p) = persist {
+        let (client, p) = (client.clone(), p.clone());
+        spawn_local(async move { p.save(&client).await });
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Client.
+// ---------------------------------------------------------------------------------------
+
+struct Inner {
+    client: SdkClient,
+    listeners: SharedListeners,
+    persist: Option<Rc<Persist>>,
+    /// Dropped with the client: ends the dispatcher.
+    _stop_dispatch: oneshot::Sender<()>,
+    _lifecycle: LifecycleGuard,
+}
+
+/// A real-time connection to Pitchey (see the package README).
+#[wasm_bindgen]
+pub struct Client {
+    inner: Rc<Inner>,
+}
+
+fn make_builder(
+    options: &ClientOptions,
+    token_provider: Option<Function>,
+) -> Result<ClientBuilder, JsValue> {
+    let mut builder = SdkClient::builder(options.url.clone());
+    if let Some(token) = &options.token {
+        builder = builder.token(token.clone());
+    }
+    let mut bad = None;
+    builder = builder.configure(|config| {
+        bad = convert::apply_options(options, config).err();
+    });
+    if let Some(info) = bad {
+        return Err(js_error(&info));
+    }
+    if let Some(provider) = token_provider {
+        builder = builder.token_provider(move || {
+            let provider = provider.clone();
+            async move {
+                let returned = provider.call0(&JsValue::NULL).ok()?;
+                let token: JsValue = JsFuture::from(Promise::resolve(&returned)).await.ok()?;
+                token.as_string()
+            }
+        });
+    }
+    Ok(builder)
+}
+
+/// The dispatcher: every SDK event to the `on` handlers, and a save after each.
+async fn dispatch(client: SdkClient, listeners: SharedListeners, persist: Option<Rc<Persist>>) {
+    let mut events = client.events();
+    while let Some(item) = events.next().await {
+        let deliveries = match item {
+            Ok(event) => convert::deliveries(&event),
+            Err(Lagged { missed }) => vec![convert::lagged(missed)],
+        };
+        for (kind, payload) in deliveries {
+            emit(&listeners, &kind, &to_js(&payload));
+        }
+        if let Some(p) = &persist {
+            p.save(&client).await;
+        }
+    }
+}
+
+#[wasm_bindgen]
+impl Client {
+    /// A client for `options.url`. It does not connect until `connect()`. With
+    /// `persistKey`, messages queued before a reload are restored (same ids).
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "ClientOptions")] options: JsValue,
+    ) -> Result<Client, JsValue> {
+        let parsed: ClientOptions = serde_wasm_bindgen::from_value(options.clone())
+            .map_err(|e| invalid(format!("invalid options: {e}")))?;
+        let provider = get_function(&options, "tokenProvider");
+        let persist = match &parsed.persist_key {
+            Some(key) => Some(Rc::new(Persist::new(key.clone())?)),
+            None => None,
+        };
+        let snapshot = persist.as_ref().and_then(|p| p.load());
+        let client = match snapshot {
+            Some(snapshot) => {
+                match make_builder(&parsed, provider.clone())?
+                    .restore(snapshot)
+                    .build()
+                {
+                    Ok(c) => c,
+                    Err(ClientError::Snapshot(e)) => {
+                        web_sys::console::warn_1(&JsValue::from_str(&format!(
+                            "@pitchey/realtime: saved messages not restored: {e}"
+                        )));
+                        make_builder(&parsed, provider)?
+                            .build()
+                            .map_err(|e| client_error(&e))?
+                    }
+                    Err(e) => return Err(client_error(&e)),
+                }
+            }
+            None => make_builder(&parsed, provider)?
+                .build()
+                .map_err(|e| client_error(&e))?,
+        };
+        let listeners = SharedListeners::default();
+        let (stop_tx, stop_rx) = oneshot::channel();
+        spawn_local(until_stopped(
+            dispatch(client.clone(), listeners.clone(), persist.clone()),
+            stop_rx,
+        ));
+        let lifecycle = watch_lifecycle(&client);
+        Ok(Client {
+            inner: Rc::new(Inner {
+                client,
+                listeners,
+                persist,
+                _stop_dispatch: stop_tx,
+                _lifecycle: lifecycle,
+            }),
+        })
+    }
+
+    /// Run `f` with the SDK client and turn its result into a promise.
+    fn promise<F, Fut>(&self, f: F) -> Promise
+    where
+        F: FnOnce(SdkClient) -> Fut,
+        Fut: Future<Output = Result<JsValue, JsValue>> + 'static,
+    {
+        future_to_promise(f(self.inner.client.clone()))
+    }
+
+    /// Start connecting, and keep reconnecting until `disconnect()`. Resolves once the
+    /// attempt has started (watch `status` / `on("state")`); rejects with `InvalidUrl`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn connect(&self) -> Promise {
+        self.promise(|c| async move {
+            c.connect().await.map_err(|e| client_error(&e))?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Close the connection and stop reconnecting until the next `connect()`. Queued
+    /// messages stay queued.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn disconnect(&self) -> Promise {
+        self.promise(|c| async move {
+            c.disconnect().await.map_err(|e| client_error(&e))?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Deliver what is queued for at most `timeoutMs`, then close. What could not be
+    /// delivered stays queued (and saved, with `persistKey`).
+    #[wasm_bindgen(js_name = close, unchecked_return_type = "Promise<void>")]
+    pub fn close_js(&self, #[wasm_bindgen(js_name = timeoutMs)] timeout_ms: f64) -> Promise {
+        let timeout = convert::duration_ms(timeout_ms);
+        let persist = self.inner.persist.clone();
+        self.promise(|c| async move {
+            let timeout = timeout.ok_or_else(|| invalid("timeoutMs must be a number >= 0"))?;
+            c.close(timeout).await.map_err(|e| client_error(&e))?;
+            if let Some(p) = persist {
+                p.save(&c).await;
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Reconnect now instead of after the backoff delay (done by itself on `online` and
+    /// when the page becomes visible).
+    pub fn wake(&self) -> Result<(), JsValue> {
+        self.inner.client.wake().map_err(|e| client_error(&e))
+    }
+
+    /// Give the client a fresh token (after `token_needed`, without a `tokenProvider`).
+    #[wasm_bindgen(js_name = setToken)]
+    pub fn set_token(&self, token: String) -> Result<(), JsValue> {
+        self.inner
+            .client
+            .set_token(token)
+            .map_err(|e| client_error(&e))
+    }
+
+    /// Send a durable message; resolves with its id once the server acked it.
+    fn send_confirmed(&self, message: ClientMessage) -> Promise {
+        let promise = self.promise(|c| async move {
+            let id = c
+                .send_confirmed(message)
+                .await
+                .map_err(|e| client_error(&e))?;
+            Ok(JsValue::from_str(id.as_str()))
+        });
+        // After the send above reached the client task: the queued message is saved.
+        schedule_save(&self.inner.client, &self.inner.persist);
+        promise
+    }
+
+    /// Report that the user viewed a pitch; resolves with the message id once acked.
+    /// Rejects with `QueueFull` at once when the outbox is full.
+    #[wasm_bindgen(js_name = sendPitchView, unchecked_return_type = "Promise<string>")]
+    pub fn send_pitch_view(&self, #[wasm_bindgen(js_name = pitchId)] pitch_id: f64) -> Promise {
+        match id_arg(pitch_id, "pitchId") {
+            Ok(pitch_id) => self.send_confirmed(ClientMessage::PitchView(PitchView { pitch_id })),
+            Err(e) => Promise::reject(&e),
+        }
+    }
+
+    /// Send a durable message of any type (`data` is its payload); resolves with its id
+    /// once acked. Ephemeral types (`typing`, `presence_update`) reject with `NotDurable`:
+    /// use `setTyping` / `setPresence`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
+    pub fn send(&self, #[wasm_bindgen(js_name = type)] kind: String, data: JsValue) -> Promise {
+        let message = from_js(data).and_then(|data| {
+            let raw = serde_json::value::to_raw_value(&data).map_err(|e| invalid(e.to_string()))?;
+            ClientMessage::decode_data(&kind, Some(&raw)).map_err(|e| invalid(e.to_string()))
+        });
+        match message {
+            Ok(message) => self.send_confirmed(message),
+            Err(e) => Promise::reject(&e),
+        }
+    }
+
+    /// Set the user's own presence (only the latest is sent).
+    #[wasm_bindgen(js_name = setPresence, unchecked_return_type = "Promise<void>")]
+    pub fn set_presence(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "PresenceStatus")] status: JsValue,
+    ) -> Promise {
+        let status: Result<PresenceStatus, JsValue> = from_js(status).and_then(|v| {
+            serde_json::from_value(v).map_err(|_| invalid("status must be online, away or offline"))
+        });
+        self.promise(|c| async move {
+            c.set_presence(status?)
+                .await
+                .map_err(|e| client_error(&e))?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Say the user started or stopped typing in a conversation (only the latest is sent,
+    /// and dropped if it cannot be sent within a few seconds).
+    #[wasm_bindgen(js_name = setTyping, unchecked_return_type = "Promise<void>")]
+    pub fn set_typing(
+        &self,
+        #[wasm_bindgen(js_name = conversationId)] conversation_id: f64,
+        #[wasm_bindgen(js_name = isTyping)] is_typing: bool,
+    ) -> Promise {
+        let id = id_arg(conversation_id, "conversationId");
+        self.promise(|c| async move {
+            c.set_typing(id?, is_typing)
+                .await
+                .map_err(|e| client_error(&e))?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Listen to one event type (see `ClientEventMap`); returns the function that stops.
+    #[wasm_bindgen(skip_typescript)]
+    pub fn on(&self, kind: String, handler: Function) -> Function {
+        add_listener(&self.inner.listeners, kind, handler)
+    }
+
+    /// Subscribe to a channel (`pitch:42`, `presence:7`, `conversation:3`, ...); `handler`
+    /// gets the `data` of its messages. Returns the function that unsubscribes.
+    #[wasm_bindgen(skip_typescript)]
+    pub fn subscribe(&self, channel: String, handler: Function) -> Result<Function, JsValue> {
+        let channel: Channel = channel.parse().map_err(|e| invalid(format!("{e}")))?;
+        let client = self.inner.client.clone();
+        let listeners = self.inner.listeners.clone();
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let kind = channel.to_string();
+        spawn_local(until_stopped(
+            async move {
+                match client.subscribe::<ServerMessage>(channel).await {
+                    Err(e) => emit(&listeners, "error", &to_js(&client_error_info(&e))),
+                    Ok(mut subscription) => {
+                        while let Some(item) = subscription.next().await {
+                            match item {
+                                Ok(message) => {
+                                    let payload = to_js(&convert::message_payload(&message));
+                                    if let Err(e) = handler.call1(&JsValue::NULL, &payload) {
+                                        report_handler_error(&kind, &e);
+                                    }
+                                }
+                                Err(Lagged { missed }) => {
+                                    let (k, p) = convert::lagged(missed);
+                                    emit(&listeners, &k, &to_js(&p));
+                                }
+                            }
+                        }
+                    }
+                }
+            },
+            stop_rx,
+        ));
+        Ok(once_fn(move || drop(stop_tx)))
+    }
+
+    /// The connection state.
+    #[wasm_bindgen(getter, unchecked_return_type = "ConnectionStatus")]
+    pub fn status(&self) -> String {
+        convert::status_str(convert::status(&self.inner.client.state())).to_owned()
+    }
+
+    /// Queue depth, round-trip time, reconnects and more.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Metrics>")]
+    pub fn metrics(&self) -> Promise {
+        self.promise(|c| async move {
+            let m = c.metrics().await.map_err(|e| client_error(&e))?;
+            Ok(to_js(&convert::metrics(&m)))
+        })
+    }
+
+    /// Open an auto-synced draft (the seed's `useDraftSync`).
+    #[wasm_bindgen(js_name = openDraft)]
+    pub fn open_draft(
+        &self,
+        #[wasm_bindgen(js_name = draftId)] draft_id: String,
+        #[wasm_bindgen(unchecked_param_type = "DraftOpenOptions")] options: JsValue,
+    ) -> Result<Draft, JsValue> {
+        Draft::open(self.inner.clone(), draft_id, options)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Draft.
+// ---------------------------------------------------------------------------------------
+
+type OpenDraft = Shared<LocalBoxFuture<'static, Result<Rc<SdkDraft>, ClientError>>>;
+
+/// An open, auto-synced draft (`client.openDraft`).
+#[wasm_bindgen]
+pub struct Draft {
+    id: String,
+    client: Rc<Inner>,
+    open: Rc<RefCell<Option<OpenDraft>>>,
+    listeners: SharedListeners,
+    stop_events: RefCell<Option<oneshot::Sender<()>>>,
+}
+
+impl Draft {
+    fn open(client: Rc<Inner>, id: String, options: JsValue) -> Result<Draft, JsValue> {
+        let parsed: DraftOpenOptions = if options.is_undefined() || options.is_null() {
+            DraftOpenOptions::default()
+        } else {
+            serde_wasm_bindgen::from_value(options.clone())
+                .map_err(|e| invalid(format!("invalid draft options: {e}")))?
+        };
+        let draft_options = convert::draft_options(&parsed).map_err(|e| js_error(&e))?;
+        let base_version = match parsed.base_version {
+            Some(v) => Some(convert::version(v).ok_or_else(|| invalid("invalid baseVersion"))?),
+            None => None,
+        };
+        #[allow(clippy::arc_with_non_send_sync)] // the SDK's Validator on wasm32 is not Send
+        let validator: Option<Validator> = get_function(&options, "validate").map(|f| {
+            Arc::new(move |content: &Value| {
+                f.call1(&JsValue::NULL, &to_js(content))
+                    .is_ok_and(|r| r.is_truthy())
+            }) as Validator
+        });
+        let config = DraftConfig {
+            draft_type: parsed.draft_type,
+            initial: parsed.initial,
+            base_version,
+            options: draft_options,
+            validator,
+        };
+
+        let sdk = client.client.clone();
+        let draft_id = id.clone();
+        let open: OpenDraft = async move { sdk.draft(draft_id, config).await.map(Rc::new) }
+            .boxed_local()
+            .shared();
+        let listeners = SharedListeners::default();
+        let (stop_tx, stop_rx) = oneshot::channel();
+        // Open now, then pass this draft's events to `draft.on` handlers.
+        let events_listeners = listeners.clone();
+        let opening = open.clone();
+        spawn_local(until_stopped(
+            async move {
+                let mut events = match opening.await {
+                    Ok(d) => d.events(),
+                    Err(e) => {
+                        let info = client_error_info(&e);
+                        let event = crate::types::DraftEvent::SaveFailed {
+                            name: info.name.as_str().to_owned(),
+                            message: info.message,
+                        };
+                        emit(&events_listeners, "draft", &to_js(&event));
+                        return;
+                    }
+                };
+                while let Some(Ok(event)) = events.next().await {
+                    if let Some(e) = convert::draft_event(&event) {
+                        emit(&events_listeners, "draft", &to_js(&e));
+                    }
+                }
+            },
+            stop_rx,
+        ));
+        Ok(Draft {
+            id,
+            client,
+            open: Rc::new(RefCell::new(Some(open))),
+            listeners,
+            stop_events: RefCell::new(Some(stop_tx)),
+        })
+    }
+
+    /// Run `f` on the open draft and turn its result into a promise.
+    fn with<F, Fut>(&self, f: F) -> Promise
+    where
+        F: FnOnce(Rc<SdkDraft>, SdkClient) -> Fut + 'static,
+        Fut: Future<Output = Result<JsValue, JsValue>> + 'static,
+    {
+        let open = self.open.borrow().clone();
+        let id = self.id.clone();
+        let client = self.client.client.clone();
+        future_to_promise(async move {
+            let open = open.ok_or_else(|| {
+                js_error(&error_info(
+                    N::UnknownDraft,
+                    format!("draft `{id}` is closed"),
+                ))
+            })?;
+            let draft = open.await.map_err(|e| client_error(&e))?;
+            f(draft, client).await
+        })
+    }
+}
+
+#[wasm_bindgen]
+impl Draft {
+    /// The draft id.
+    #[wasm_bindgen(getter)]
+    pub fn id(&self) -> String {
+        self.id.clone()
+    }
+
+    /// New local content: marks the draft dirty; the next auto-save sends it if
+    /// `validate` accepts it.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn update(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "any")] content: JsValue,
+    ) -> Promise {
+        let content = from_js(content);
+        let persist = self.client.persist.clone();
+        self.with(|d, c| async move {
+            d.update(content?).await.map_err(|e| client_error(&e))?;
+            if let Some(p) = persist {
+                p.save(&c).await;
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Save now instead of waiting for the auto-save.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn save(&self) -> Promise {
+        let persist = self.client.persist.clone();
+        self.with(|d, c| async move {
+            d.save().await.map_err(|e| client_error(&e))?;
+            if let Some(p) = persist {
+                p.save(&c).await;
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Settle a conflict by keeping the local content.
+    #[wasm_bindgen(js_name = resolveWithLocal, unchecked_return_type = "Promise<void>")]
+    pub fn resolve_with_local(&self) -> Promise {
+        self.with(|d, _| async move {
+            d.resolve_with_local().await.map_err(|e| client_error(&e))?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Settle a conflict by taking the server's content.
+    #[wasm_bindgen(js_name = resolveWithRemote, unchecked_return_type = "Promise<void>")]
+    pub fn resolve_with_remote(&self) -> Promise {
+        self.with(|d, _| async move {
+            d.resolve_with_remote()
+                .await
+                .map_err(|e| client_error(&e))?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Content, dirty, saving, conflict, last saved.
+    #[wasm_bindgen(unchecked_return_type = "Promise<DraftState>")]
+    pub fn state(&self) -> Promise {
+        self.with(|d, c| async move {
+            let s = d.state().await.map_err(|e| client_error(&e))?;
+            let now_epoch = js_sys::Date::now();
+            let now = c.now();
+            let last_saved = s
+                .last_saved
+                .map(|at| now_epoch - convert::millis(now.saturating_duration_since(at)));
+            let state = crate::types::DraftState {
+                draft_id: s.draft_id,
+                draft_type: s.draft_type,
+                content: s.content,
+                base_version: s.base_version,
+                is_dirty: s.dirty,
+                is_valid: s.valid,
+                is_saving: s.saving,
+                conflict: s.conflict.map(|k| crate::types::DraftConflict {
+                    base: k.base,
+                    local: k.local,
+                    remote: k.remote,
+                    remote_version: k.remote_version,
+                }),
+                last_saved,
+            };
+            Ok(to_js(&state))
+        })
+    }
+
+    /// Listen to this draft's events (saved, updated, conflict, save failed); returns the
+    /// function that stops.
+    pub fn on(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(event: DraftEvent) => void")] handler: Function,
+    ) -> Function {
+        add_listener(&self.listeners, "draft".to_owned(), handler)
+    }
+
+    /// Stop tracking the draft (a save already queued still goes out).
+    pub fn close(&self) {
+        self.open.borrow_mut().take();
+        self.stop_events.borrow_mut().take();
+    }
+}

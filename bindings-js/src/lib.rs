@@ -1,0 +1,22 @@
+//! # pitchey-realtime-js
+//!
+//! The browser package `@pitchey/realtime`: the SDK's async
+//! [`Client`](pitchey_realtime::client::Client) exported to JavaScript with wasm-bindgen,
+//! camelCase, promises for async calls, typed errors, and TypeScript declarations for every
+//! option, event and message. Thin glue: every protocol rule is the SDK's.
+//!
+//! - [`types`]: the JavaScript shapes (with `#[derive(Tsify)]`, so the `.d.ts` is
+//!   generated from them).
+//! - [`convert`]: pure conversions between SDK values and those shapes (host-tested).
+//! - `js` (wasm32 only): the exported `Client` and `Draft` classes.
+//!
+//! Build the npm package with `bindings-js/build.sh`; test it in headless Chromium with
+//! `scripts/test-js.sh`.
+
+#![warn(missing_docs)]
+
+pub mod convert;
+pub mod types;
+
+#[cfg(target_arch = "wasm32")]
+pub mod js;
