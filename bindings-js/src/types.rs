@@ -260,6 +260,12 @@ pub struct ServerFrame {
 // Binding shapes.
 // ---------------------------------------------------------------------------------------
 
+/// Skips an option that only JavaScript can hold (a function): the binding reads it from
+/// the options object itself.
+fn js_only<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<()>, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| None)
+}
+
 /// Reconnect backoff (exponential with full jitter).
 #[derive(Tsify, Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -290,7 +296,7 @@ pub struct ClientOptions {
     pub token: Option<String>,
     /// Asked for a fresh token when the server refuses the current one; `null` means none
     /// can be had (the status becomes `auth_failed`). Read by the binding directly.
-    #[serde(skip)]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "js_only")]
     #[tsify(optional, type = "() => Promise<string | null> | string | null")]
     pub token_provider: Option<()>,
     /// Reconnect backoff.
@@ -354,7 +360,7 @@ pub struct DraftOpenOptions {
     pub conflict_resolution: Option<ConflictResolution>,
     /// The app's content check: content it rejects is kept but not saved. Read by the
     /// binding directly.
-    #[serde(skip)]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "js_only")]
     #[tsify(optional, type = "(content: any) => boolean")]
     pub validate: Option<()>,
 }

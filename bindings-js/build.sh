@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# bindings-js/build.sh: build the npm package @pitchey/realtime into bindings-js/dist/.
+#
+#   1. the Rust crate for wasm32 with the `release-wasm` profile (opt-level z, LTO, one
+#      codegen unit, panic=abort: see the root Cargo.toml);
+#   2. wasm-bindgen --target bundler (the JS glue and the .d.ts, with the tsify types);
+#   3. wasm-opt -Oz (npm binaryen: Debian's is too old for this wasm-bindgen);
+#   4. the React entry (react/index.tsx) compiled by tsc into dist/react/;
+#   5. dist/package.json from bindings-js/package.json without its devDependencies.
+#
+# This is `wasm-pack build --target bundler` done by hand, so that the size profile
+# (a custom cargo profile) and the wasm-opt from npm are used for sure; `wasm-pack build
+# bindings-js --release --target bundler` also works (Cargo.toml has its wasm-opt flags).
+#
+# Env: CARGO_TARGET_DIR (default: the workspace's target/), PITCHEY_JS_SKIP_OPT=1 to skip
+# wasm-opt. Prints the gzipped size of the .wasm at the end.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+# shellcheck source=../scripts/tools.sh
+source "$ROOT/scripts/tools.sh"
+
+ensure_wasm_target
+ensure_wasm_bindgen_cli
+[ -n "${PITCHEY_JS_SKIP_OPT:-}" ] || ensure_binaryen
+ensure_node_tools "$HERE"
+
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+NAME=pitchey_realtime_js
+PKG="$HERE/pkg"
+DIST="$HERE/dist"
+
+echo "build.sh: cargo build (wasm32, release-wasm)"
+(cd "$ROOT" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --quiet \
+  --target wasm32-unknown-unknown --profile release-wasm -p pitchey-realtime-js)
+
+echo "build.sh: wasm-bindgen --target bundler"
+rm -rf "$PKG"
+wasm-bindgen --target bundler --out-dir "$PKG" --out-name "$NAME" \
+  "$TARGET_DIR/wasm32-unknown-unknown/release-wasm/$NAME.wasm"
+
+if [ -z "${PITCHEY_JS_SKIP_OPT:-}" ]; then
+  echo "build.sh: wasm-opt -Oz"
+  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    "$PKG/${NAME}_bg.wasm" -o "$PKG/${NAME}_bg.opt.wasm"
+  mv "$PKG/${NAME}_bg.opt.wasm" "$PKG/${NAME}_bg.wasm"
+fi
+
+echo "build.sh: dist/"
+rm -rf "$DIST"
+mkdir -p "$DIST"
+cp -R "$PKG"/. "$DIST"/
+rm -f "$DIST/.gitignore"
+[ -f "$HERE/README.md" ] && cp "$HERE/README.md" "$DIST/"
+node -e '
+  const fs = require("fs");
+  const pkg = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+  delete pkg.devDependencies;
+  delete pkg.scripts;
+  fs.writeFileSync(process.argv[2], JSON.stringify(pkg, null, 2) + "\n");
+' "$HERE/package.json" "$DIST/package.json"
+
+echo "build.sh: tsc react/"
+"$HERE/node_modules/.bin/tsc" -p "$HERE/react/tsconfig.json"
+
+WASM="$DIST/${NAME}_bg.wasm"
+echo "build.sh: done: $DIST ($(wc -c <"$WASM") bytes .wasm, $(gzip -9 -c "$WASM" | wc -c) gzipped)"
