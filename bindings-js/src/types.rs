@@ -296,7 +296,11 @@ pub struct ClientOptions {
     pub token: Option<String>,
     /// Asked for a fresh token when the server refuses the current one; `null` means none
     /// can be had (the status becomes `auth_failed`). Read by the binding directly.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "js_only")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "js_only"
+    )]
     #[tsify(optional, type = "() => Promise<string | null> | string | null")]
     pub token_provider: Option<()>,
     /// Reconnect backoff.
@@ -360,7 +364,11 @@ pub struct DraftOpenOptions {
     pub conflict_resolution: Option<ConflictResolution>,
     /// The app's content check: content it rejects is kept but not saved. Read by the
     /// binding directly.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "js_only")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "js_only"
+    )]
     #[tsify(optional, type = "(content: any) => boolean")]
     pub validate: Option<()>,
 }
@@ -527,7 +535,11 @@ pub enum DraftEvent {
         #[tsify(type = "any")]
         remote: Value,
         /// The server's version.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            rename = "remoteVersion",
+            skip_serializing_if = "Option::is_none"
+        )]
         #[tsify(optional)]
         remote_version: Option<u64>,
     },

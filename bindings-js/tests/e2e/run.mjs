@@ -1,0 +1,293 @@
+// End-to-end tests of the built package (bindings-js/dist) in headless Chromium against the
+// reference server. No mocks: a real WebSocket, a real server, real localStorage.
+//
+// Env: PITCHEY_WS_URL (ws://host:port/ws), PITCHEY_HTTP_URL (http://host:port),
+// PITCHEY_TOKEN (a token for user PITCHEY_USER). Run by scripts/test-js.sh.
+import { build } from "esbuild";
+import { chromium } from "playwright-core";
+import fs from "node:fs";
+import http from "node:http";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const dist = path.resolve(here, "../../dist");
+const out = path.join(here, ".out");
+const { PITCHEY_WS_URL: wsUrl, PITCHEY_HTTP_URL: httpUrl, PITCHEY_TOKEN: token, PITCHEY_USER: user } = process.env;
+if (!wsUrl || !httpUrl || !token || !user) throw new Error("PITCHEY_WS_URL, PITCHEY_HTTP_URL, PITCHEY_TOKEN, PITCHEY_USER");
+
+// A bundler's view of `import * as wasm from "./x_bg.wasm"`: instantiate the module with the
+// JS modules it imports, and re-export its exports (what webpack's asyncWebAssembly does).
+const wasmPlugin = {
+  name: "wasm-esm",
+  setup(b) {
+    b.onResolve({ filter: /\.wasm$/ }, (args) => ({
+      path: path.resolve(args.resolveDir, args.path),
+      namespace: "wasm-esm",
+    }));
+    b.onLoad({ filter: /.*/, namespace: "wasm-esm" }, async (args) => {
+      const mod = await WebAssembly.compile(fs.readFileSync(args.path));
+      const modules = [...new Set(WebAssembly.Module.imports(mod).map((i) => i.module))];
+      const exports = WebAssembly.Module.exports(mod).map((e) => e.name);
+      const file = path.basename(args.path);
+      fs.copyFileSync(args.path, path.join(out, file));
+      const lines = modules.map((m, i) => `import * as m${i} from ${JSON.stringify(path.resolve(path.dirname(args.path), m))};`);
+      lines.push(`const imports = {${modules.map((m, i) => `${JSON.stringify(m)}: m${i}`).join(", ")}};`);
+      lines.push(`const { instance } = await WebAssembly.instantiateStreaming(fetch(${JSON.stringify("/" + file)}), imports);`);
+      lines.push(`const e = instance.exports;`);
+      for (const name of exports) lines.push(`export const ${name} = e.${name};`);
+      return { contents: lines.join("\n"), resolveDir: path.dirname(args.path), loader: "js" };
+    });
+  },
+};
+
+fs.rmSync(out, { recursive: true, force: true });
+fs.mkdirSync(out, { recursive: true });
+await build({
+  entryPoints: [path.join(here, "page.js")],
+  bundle: true,
+  format: "esm",
+  target: "es2022",
+  outfile: path.join(out, "page.js"),
+  alias: { "@pitchey/realtime": path.join(dist, "pitchey_realtime_js.js") },
+  plugins: [wasmPlugin],
+  logLevel: "warning",
+});
+fs.writeFileSync(path.join(out, "index.html"), `<!doctype html><meta charset="utf-8"><script type="module" src="/page.js"></script>`);
+
+const types = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm" };
+const server = http.createServer((req, res) => {
+  if (req.url === "/favicon.ico") {
+    res.writeHead(204).end();
+    return;
+  }
+  const file = path.join(out, path.normalize(new URL(req.url, "http://x").pathname).replace(/^\/+/, "") || "index.html");
+  if (!file.startsWith(out) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
+    res.writeHead(404).end();
+    return;
+  }
+  res.writeHead(200, { "content-type": types[path.extname(file)] ?? "application/octet-stream" });
+  fs.createReadStream(file).pipe(res);
+});
+await new Promise((r) => server.listen(0, "127.0.0.1", r));
+const pageUrl = `http://127.0.0.1:${server.address().port}/`;
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+});
+
+async function newPage() {
+  const page = await browser.newPage();
+  page.on("pageerror", (e) => console.error("  page error:", e.message));
+  page.on("console", (m) => {
+    if (m.type() === "error" || m.type() === "warning") console.error(`  console.${m.type()}:`, m.text());
+  });
+  await page.goto(pageUrl);
+  await page.waitForFunction(() => window.pitcheyReady === true);
+  return page;
+}
+
+async function notify(title) {
+  const res = await fetch(`${httpUrl}/api/ws/notify`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+    body: JSON.stringify({ userId: Number(user), notification: { type: "system", title, message: "from the e2e test" } }),
+  });
+  if (!res.ok) throw new Error(`notify: HTTP ${res.status}: ${await res.text()}`);
+}
+
+const tests = [];
+const test = (name, f) => tests.push({ name, f });
+const assert = (cond, msg) => {
+  if (!cond) throw new Error(`assertion failed: ${msg}`);
+};
+
+test("connect: status becomes connected, state events arrive", async () => {
+  const page = await newPage();
+  const r = await page.evaluate(async ({ wsUrl, token }) => {
+    const c = new Client({ url: wsUrl, token });
+    const states = [];
+    c.on("state", (s) => states.push(s.status));
+    const before = c.status;
+    await c.connect();
+    const t0 = Date.now();
+    while (c.status !== "connected" && Date.now() - t0 < 10000) await new Promise((r) => setTimeout(r, 20));
+    const m = await c.metrics();
+    return { before, after: c.status, states, attempts: m.connectAttempts };
+  }, { wsUrl, token });
+  assert(r.before === "idle", `status before connect: ${r.before}`);
+  assert(r.after === "connected", `status after connect: ${r.after}`);
+  assert(r.states.includes("connected"), `state events: ${r.states}`);
+  assert(r.attempts >= 1, "metrics.connectAttempts");
+  await page.close();
+});
+
+test("a notification sent over HTTP reaches on('notification')", async () => {
+  const page = await newPage();
+  await page.evaluate(async ({ wsUrl, token }) => {
+    const c = new Client({ url: wsUrl, token });
+    window.got = [];
+    window.frames = [];
+    c.on("notification", (n) => window.got.push(n));
+    c.on("message", (f) => window.frames.push(f.type));
+    await c.connect();
+    const t0 = Date.now();
+    while (c.status !== "connected" && Date.now() - t0 < 10000) await new Promise((r) => setTimeout(r, 20));
+    window.c = c;
+  }, { wsUrl, token });
+  const title = `e2e-${Date.now()}`;
+  await notify(title);
+  await page.waitForFunction((t) => window.got.some((n) => n.title === t), title, { timeout: 10000 });
+  const n = await page.evaluate((t) => window.got.find((n) => n.title === t), title);
+  assert(typeof n.id === "string" && n.type === "system", `notification: ${JSON.stringify(n)}`);
+  assert((await page.evaluate(() => window.frames)).includes("notification"), "on('message') saw the frame");
+  await page.close();
+});
+
+test("sendPitchView resolves with the acked message id; subscribe gets pitch stats", async () => {
+  const page = await newPage();
+  const r = await page.evaluate(async ({ wsUrl, token }) => {
+    const c = new Client({ url: wsUrl, token });
+    const acked = [];
+    c.on("acked", (id) => acked.push(id));
+    const stats = [];
+    const off = c.subscribe("pitch:42", (s) => stats.push(s));
+    await c.connect();
+    const id = await c.sendPitchView(42);
+    const t0 = Date.now();
+    while (stats.length === 0 && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 20));
+    off();
+    let badChannel = null;
+    try {
+      c.subscribe("nope", () => {});
+    } catch (e) {
+      badChannel = e.name;
+    }
+    return { id, acked, stats, badChannel };
+  }, { wsUrl, token });
+  assert(typeof r.id === "string" && r.id.length > 0, `id: ${r.id}`);
+  assert(r.acked.includes(r.id), `acked events ${r.acked} include ${r.id}`);
+  assert(r.badChannel === "InvalidArgument", `bad channel error: ${r.badChannel}`);
+  if (r.stats.length === 0) console.log("  (note: no pitch_stats_update for pitch 42 within 3 s)");
+  else assert(r.stats[0].pitchId === 42, `stats: ${JSON.stringify(r.stats[0])}`);
+  await page.close();
+});
+
+test("a full queue rejects with name QueueFull; typed errors", async () => {
+  const page = await newPage();
+  const r = await page.evaluate(async ({ wsUrl, token }) => {
+    const c = new Client({ url: wsUrl, token, queueSize: 2 });
+    c.sendPitchView(1).catch(() => {});
+    c.sendPitchView(2).catch(() => {});
+    let full = null;
+    try {
+      await c.sendPitchView(3);
+    } catch (e) {
+      full = { name: e.name, code: e.code, isError: e instanceof Error, message: e.message };
+    }
+    const bad = new Client({ url: "http://example.com/ws" });
+    let url = null;
+    try {
+      await bad.connect();
+    } catch (e) {
+      url = e.name;
+    }
+    let ctor = null;
+    try {
+      new Client({ url: wsUrl, queueSize: -1 });
+    } catch (e) {
+      ctor = e.name;
+    }
+    return { full, url, ctor };
+  }, { wsUrl, token });
+  assert(r.full && r.full.name === "QueueFull" && r.full.code === "QueueFull" && r.full.isError, `full: ${JSON.stringify(r.full)}`);
+  assert(r.url === "InvalidUrl", `bad url: ${r.url}`);
+  assert(r.ctor === "InvalidArgument", `bad option: ${r.ctor}`);
+  await page.close();
+});
+
+test("persistKey: queued messages survive a page reload and are acked under the same ids", async () => {
+  const page = await newPage();
+  const key = `pitchey-e2e-${Date.now()}`;
+  // Offline (never connected): the messages wait in the outbox and in localStorage.
+  const ids = await page.evaluate(async ({ wsUrl, token, key }) => {
+    const c = new Client({ url: wsUrl, token, persistKey: key });
+    c.sendPitchView(7).catch(() => {});
+    c.sendPitchView(8).catch(() => {});
+    const t0 = Date.now();
+    for (;;) {
+      const text = localStorage.getItem(key);
+      const saved = text ? JSON.parse(text).messages : [];
+      if (saved.length === 2) return saved.map((m) => m.id);
+      if (Date.now() - t0 > 5000) throw new Error(`localStorage[${key}] = ${text}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }, { wsUrl, token, key });
+  await page.reload();
+  await page.waitForFunction(() => window.pitcheyReady === true);
+  const r = await page.evaluate(async ({ wsUrl, token, key, ids }) => {
+    const c = new Client({ url: wsUrl, token, persistKey: key });
+    const acked = [];
+    c.on("acked", (id) => acked.push(id));
+    const queued = (await c.metrics()).queueDepth;
+    await c.connect();
+    const t0 = Date.now();
+    while (!ids.every((id) => acked.includes(id)) && Date.now() - t0 < 10000) await new Promise((r) => setTimeout(r, 20));
+    // Give the save after the acks a moment.
+    const t1 = Date.now();
+    const saved = () => JSON.parse(localStorage.getItem(key) ?? '{"messages":[]}').messages.length;
+    while (saved() > 0 && Date.now() - t1 < 3000) await new Promise((r) => setTimeout(r, 20));
+    return { acked, queued, left: saved() };
+  }, { wsUrl, token, key, ids });
+  assert(r.queued === 2, `restored queue depth: ${r.queued}`);
+  assert(ids.every((id) => r.acked.includes(id)), `acked ${r.acked} after reload, expected ${ids}`);
+  assert(r.left === 0, `messages left in localStorage after the acks: ${r.left}`);
+  await page.close();
+});
+
+test("drafts: update + save is acked; state reflects it", async () => {
+  const page = await newPage();
+  const r = await page.evaluate(async ({ wsUrl, token }) => {
+    const c = new Client({ url: wsUrl, token });
+    await c.connect();
+    const d = c.openDraft(`e2e_${Date.now()}`, { draftType: "pitch", initial: { title: "" }, autoSaveIntervalMs: 60000, conflictResolution: "ask", validate: (x) => !!x.title });
+    const events = [];
+    d.on((e) => events.push(e.type));
+    await d.update({ title: "hello" });
+    const dirty = (await d.state()).isDirty;
+    await d.save();
+    const t0 = Date.now();
+    while (!events.includes("saved") && Date.now() - t0 < 10000) await new Promise((r) => setTimeout(r, 20));
+    const s = await d.state();
+    d.close();
+    let closed = null;
+    try {
+      await d.state();
+    } catch (e) {
+      closed = e.name;
+    }
+    return { dirty, events, after: s, closed };
+  }, { wsUrl, token });
+  assert(r.dirty === true, "dirty after update");
+  assert(r.events.includes("saved"), `draft events: ${r.events}`);
+  assert(r.after.isDirty === false && typeof r.after.lastSaved === "number", `state: ${JSON.stringify(r.after)}`);
+  assert(r.closed === "UnknownDraft", `after close: ${r.closed}`);
+  await page.close();
+});
+
+let failed = 0;
+for (const { name, f } of tests) {
+  const t0 = Date.now();
+  try {
+    await f();
+    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL ${name}\n     ${e.stack ?? e}`);
+  }
+}
+await browser.close();
+server.close();
+console.log(`${tests.length - failed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
