@@ -734,3 +734,35 @@ fn server_frames_decode_for_the_record() {
     let f = ServerFrame::decode(r#"{"type":"ack","data":{"id":"c-1"}}"#).expect("ack");
     assert!(matches!(f.message, ServerMessage::Ack(_)));
 }
+
+#[test]
+fn background_closes_and_keeps_the_queue_foreground_reconnects() {
+    let mut d = Drive::new(config());
+    d.start();
+    d.greet(ALL);
+    d.confirm = false;
+    d.c.suspend(d.now);
+    d.pump();
+    assert_eq!(d.c.state(), &State::Closed);
+    assert_eq!(d.closed.len(), 1, "closed cleanly");
+    let id = d.send_view(1);
+    d.run(600_000);
+    assert_eq!(d.connects.len(), 1, "no reconnect in the background");
+    d.confirm = true;
+    d.c.resume(d.now);
+    d.pump();
+    assert_eq!(d.connects.len(), 2, "the foreground reconnects at once");
+    let frames = d.greet(ALL);
+    assert!(
+        frames.iter().any(|f| f.contains(id.as_str())),
+        "the queue went out"
+    );
+
+    // An app that disconnected stays disconnected through background and foreground.
+    d.c.disconnect(d.now);
+    d.c.suspend(d.now);
+    d.c.resume(d.now);
+    d.pump();
+    assert_eq!(d.c.state(), &State::Closed);
+    assert_eq!(d.connects.len(), 2);
+}

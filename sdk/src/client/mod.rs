@@ -304,6 +304,18 @@ impl Client {
         self.post(|conn, now| conn.wake(now))
     }
 
+    /// The app went to the background: close cleanly, keep the queue, do not reconnect
+    /// until [`Client::resume`] (an explicit [`Client::disconnect`] is not undone by it).
+    pub fn suspend(&self) -> Result<(), ClientError> {
+        self.post(|conn, now| conn.suspend(now))
+    }
+
+    /// Back in the foreground: reconnect at once after [`Client::suspend`], else as
+    /// [`Client::wake`].
+    pub fn resume(&self) -> Result<(), ClientError> {
+        self.post(|conn, now| conn.resume(now))
+    }
+
     /// What must survive a reload or a restart (queued messages and the last `seq`);
     /// give it to [`ClientBuilder::restore`].
     pub async fn export(&self) -> Result<Snapshot, ClientError> {

@@ -97,6 +97,9 @@ pub struct Connection {
     wall_clock: Option<(u64, Instant)>,
     /// A graceful close is under way: close once the outbox is empty or at this instant.
     closing_at: Option<Instant>,
+    /// Closed by `suspend` (the app went to the background), not by the app's choice:
+    /// `resume` reconnects.
+    suspended: bool,
     /// A `seq` was restored from a snapshot: the first connection is a reconnect.
     restored_seq: bool,
     rng: ChaCha8Rng,
@@ -159,6 +162,7 @@ impl Connection {
             retried_controls: 0,
             wall_clock: None,
             closing_at: None,
+            suspended: false,
             restored_seq: false,
             rng,
             id_prefix,
@@ -197,6 +201,7 @@ impl Connection {
     pub fn connect(&mut self, now: Instant) -> Result<(), ConfigError> {
         endpoint_url(&self.config.url)?;
         self.closing_at = None;
+        self.suspended = false;
         match self.state {
             State::Connecting | State::Connected => {}
             State::Reconnecting { .. } => self.start_attempt(now),
@@ -214,6 +219,11 @@ impl Connection {
     /// is open or opening; state [`State::Closed`]. The outbox and subscriptions are kept
     /// and resume on the next `connect`.
     pub fn disconnect(&mut self, now: Instant) {
+        self.suspended = false;
+        self.close_link(now);
+    }
+
+    fn close_link(&mut self, now: Instant) {
         self.closing_at = None;
         self.timer_at = None;
         if self.link != Link::Down {
@@ -278,6 +288,31 @@ impl Connection {
             _ => {}
         }
         self.flush(now);
+    }
+
+    /// The app went to the background (a phone's `onBackground`): close the link cleanly
+    /// with 1000 and stop reconnecting, keeping the outbox and subscriptions, until
+    /// [`Connection::resume`]. State [`State::Closed`]. No effect when already stopped, so
+    /// an app that had disconnected stays disconnected after `resume`.
+    pub fn suspend(&mut self, now: Instant) {
+        if self.state.is_stopped() {
+            return;
+        }
+        self.close_link(now);
+        self.suspended = true;
+    }
+
+    /// Back in the foreground: reconnect at once if [`Connection::suspend`] closed the link,
+    /// otherwise the same as [`Connection::wake`].
+    pub fn resume(&mut self, now: Instant) {
+        if self.suspended {
+            self.suspended = false;
+            self.backoff.reset();
+            self.start_attempt(now);
+            self.flush(now);
+        } else {
+            self.wake(now);
+        }
     }
 
     /// The driver's wall clock: `epoch_ms` milliseconds since the Unix epoch at `now`.
