@@ -19,7 +19,6 @@ source "$ROOT/scripts/tools.sh"
 
 ensure_wasm_target
 ensure_wasm_bindgen_cli
-ensure_wasm_pack
 ensure_binaryen
 ensure_chromium
 ensure_node_tools "$JS"

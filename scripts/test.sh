@@ -19,16 +19,17 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "the core builds for the browser without tokio (wasm32-unknown-unknown, no default features)"
 cargo check -p pitchey-realtime --no-default-features --target wasm32-unknown-unknown
+cargo clippy -p pitchey-realtime --no-default-features --features web --target wasm32-unknown-unknown -- -D warnings
+cargo clippy -p pitchey-realtime-js --target wasm32-unknown-unknown -- -D warnings
 
 step "feature combinations: the async client without a platform, the native platform without TLS"
 cargo check -p pitchey-realtime --no-default-features --features client
 cargo check -p pitchey-realtime --no-default-features --features native
 
 step "redis-server (the reference server's several-instance tests start their own on a free loopback port)"
-command -v redis-server >/dev/null || {
-  if [ "$(id -u)" -eq 0 ]; then apt-get update && apt-get install -y redis-server
-  else sudo apt-get update && sudo apt-get install -y redis-server; fi
-}
+# shellcheck source=scripts/tools.sh
+source scripts/tools.sh
+ensure_redis
 
 step "tests: protocol, sans-IO core simulations, native client and reference server over loopback"
 cargo test --workspace --all-targets
@@ -38,3 +39,9 @@ step "interop: the reference server driven by a client we did not write (Python 
 python3 -c "import websockets" 2>/dev/null || python3 -m pip install --quiet "websockets==17.4"
 cargo build -p pitchey-mock-server
 python3 mock-server/interop/python_client.py "${CARGO_TARGET_DIR:-target}/debug/pitchey-mock-server"
+
+step "browser platform: sdk/tests/web_client.rs in headless Chromium against the reference server"
+scripts/test-web.sh
+
+step "npm package @pitchey/realtime: tsc --noEmit and end-to-end tests in headless Chromium"
+scripts/test-js.sh
