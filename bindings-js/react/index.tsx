@@ -249,13 +249,16 @@ export function useTyping(conversationId: number, expireMs = 6000): UseTyping {
   const callbacks = useRef(new Set<(typing: UserTyping[]) => void>());
   const timers = useRef(new Map<number, ReturnType<typeof setTimeout>>());
 
-  const publish = useCallback((update: (list: UserTyping[]) => UserTyping[]) => {
-    setTypingUsers((list) => {
-      const next = update(list);
-      callbacks.current.forEach((cb) => cb(next));
-      return next;
-    });
-  }, []);
+  // State updaters must be pure (StrictMode runs them twice): callbacks are told from an effect.
+  const publish = useCallback((update: (list: UserTyping[]) => UserTyping[]) => setTypingUsers(update), []);
+  const first = useRef(true);
+  useEffect(() => {
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    callbacks.current.forEach((cb) => cb(typingUsers));
+  }, [typingUsers]);
 
   useChannel(client, `conversation:${conversationId}`, (t: UserTyping) => {
     const old = timers.current.get(t.userId);
@@ -277,6 +280,8 @@ export function useTyping(conversationId: number, expireMs = 6000): UseTyping {
     return () => {
       all.forEach((t) => clearTimeout(t));
       all.clear();
+      // Who typed in the previous conversation is not typing in the next one.
+      setTypingUsers((list) => (list.length ? [] : list));
     };
   }, [conversationId]);
 
