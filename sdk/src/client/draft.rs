@@ -7,8 +7,6 @@ use std::task::{Context, Poll};
 use futures_util::Stream;
 use serde_json::Value;
 
-use tokio_stream::wrappers::BroadcastStream;
-
 use super::subscription::{Fanout, poll_pick};
 use super::{Client, ClientError, Lagged};
 use crate::core::{DraftOptions, DraftState, Event, Resolution};
@@ -96,7 +94,7 @@ impl Draft {
     pub fn events(&self) -> DraftEvents {
         DraftEvents {
             id: self.id.clone(),
-            events: BroadcastStream::new(self.client.shared.events.subscribe()),
+            events: self.client.shared.events.subscribe(),
         }
     }
 }

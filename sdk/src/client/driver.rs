@@ -3,28 +3,83 @@
 //! protocol decision is made here.
 
 use std::future::poll_fn;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
 use std::time::Duration;
 
+use futures_util::task::AtomicWaker;
 use futures_util::{FutureExt, StreamExt};
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::watch;
 
-use super::TokenProvider;
 use super::platform::{BoxFuture, Connect, ConnectError, Socket, SocketEvent, Spawn, Timer};
-use crate::core::{Action, AttemptId, Connection, Event, Input, Instant};
+use super::{TokenProvider, fanout};
+use crate::core::{Action, AttemptId, Connection, Event, Input, Instant, State};
 
 /// How long one write may block the driver. A server that stops reading fills the TCP
 /// buffer and would otherwise stall the loop, and with it the heartbeat that is there to
 /// notice exactly that; a stalled write is a failed link.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A call into the core, run on the driver task.
-#[cfg(not(target_arch = "wasm32"))]
-pub(super) type Call = Box<dyn FnOnce(&mut Connection, Instant) + Send>;
-/// A call into the core, run on the driver task.
-#[cfg(target_arch = "wasm32")]
-pub(super) type Call = Box<dyn FnOnce(&mut Connection, Instant)>;
+/// What the client handles and the driver task share: the core itself, behind a lock.
+///
+/// App calls run on the caller's task, under the lock, and return at once (no round trip
+/// through the driver task, no allocation per call); they then nudge the driver, which
+/// performs the actions and publishes the events. A burst of calls costs one nudge: the
+/// flag stays set until the driver has taken the work.
+pub(super) struct Shared {
+    core: Mutex<Connection>,
+    /// Work for the driver (actions, events, a new timer) may be waiting.
+    nudged: AtomicBool,
+    driver: AtomicWaker,
+    /// Every `Client` handle is gone: the driver closes the socket and ends.
+    handles_gone: AtomicBool,
+    /// The driver task has ended (its runtime shut down, or every handle gone).
+    driver_gone: AtomicBool,
+    pub(super) timer: Arc<dyn Timer>,
+    pub(super) events: fanout::Subscriber,
+    pub(super) state: watch::Receiver<State>,
+}
+
+/// Lock, ignoring poisoning: a panic in an app callback must not wedge the connection.
+fn lock(core: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    core.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    /// Run `f` on the core now, then nudge the driver. `None` once the driver has ended.
+    pub(super) fn with_core<R>(&self, f: impl FnOnce(&mut Connection, Instant) -> R) -> Option<R> {
+        if self.driver_gone.load(Ordering::Acquire) {
+            return None;
+        }
+        let r = {
+            let mut conn = lock(&self.core);
+            f(&mut conn, self.timer.now())
+        };
+        self.nudge();
+        Some(r)
+    }
+
+    /// Read the core without waking the driver.
+    pub(super) fn read_core<R>(&self, f: impl FnOnce(&Connection) -> R) -> Option<R> {
+        if self.driver_gone.load(Ordering::Acquire) {
+            return None;
+        }
+        Some(f(&lock(&self.core)))
+    }
+
+    fn nudge(&self) {
+        if !self.nudged.swap(true, Ordering::AcqRel) {
+            self.driver.wake();
+        }
+    }
+
+    /// The last `Client` handle was dropped.
+    pub(super) fn release(&self) {
+        self.handles_gone.store(true, Ordering::Release);
+        self.driver.wake();
+    }
+}
 
 /// The platform's pieces, shared by the driver and the client handles.
 pub(super) struct Platform {
@@ -37,21 +92,18 @@ type Connecting = BoxFuture<'static, Result<Box<dyn Socket>, ConnectError>>;
 
 /// What woke the driver up.
 enum Wake {
-    Call(Option<Call>),
+    Nudged,
+    HandlesGone,
     Opened(AttemptId, Result<Box<dyn Socket>, ConnectError>),
     Socket(AttemptId, Option<SocketEvent>),
     Timer,
 }
 
 pub(super) struct Driver {
-    pub(super) conn: Connection,
+    pub(super) shared: Arc<Shared>,
     pub(super) platform: Arc<Platform>,
-    pub(super) calls: mpsc::UnboundedReceiver<Call>,
-    /// To post the token provider's answer back to ourselves without keeping the
-    /// channel open (the driver ends when every `Client` handle is gone).
-    pub(super) calls_tx: mpsc::WeakUnboundedSender<Call>,
-    pub(super) events: broadcast::Sender<Arc<Event>>,
-    pub(super) state: watch::Sender<crate::core::State>,
+    pub(super) events: fanout::Sender,
+    pub(super) state: watch::Sender<State>,
     pub(super) token_provider: Option<Arc<TokenProvider>>,
 }
 
@@ -62,24 +114,80 @@ struct Link {
     connecting: Option<(AttemptId, Connecting)>,
 }
 
+/// Marks the driver ended however its future ends (finished, or dropped by its runtime).
+struct Ended(Arc<Shared>);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        self.0.driver_gone.store(true, Ordering::Release);
+    }
+}
+
+/// Build the shared state and the driver for `conn`.
+pub(super) fn new(
+    conn: Connection,
+    platform: Arc<Platform>,
+    event_buffer: usize,
+    token_provider: Option<Arc<TokenProvider>>,
+) -> (Arc<Shared>, Driver) {
+    let events = fanout::Sender::new(event_buffer);
+    let (state_tx, state) = watch::channel(conn.state().clone());
+    let shared = Arc::new(Shared {
+        core: Mutex::new(conn),
+        nudged: AtomicBool::new(false),
+        driver: AtomicWaker::new(),
+        handles_gone: AtomicBool::new(false),
+        driver_gone: AtomicBool::new(false),
+        timer: platform.timer.clone(),
+        events: events.subscriber(),
+        state,
+    });
+    let driver = Driver {
+        shared: shared.clone(),
+        platform,
+        events,
+        state: state_tx,
+        token_provider,
+    };
+    (shared, driver)
+}
+
 impl Driver {
+    fn core(&self) -> MutexGuard<'_, Connection> {
+        lock(&self.shared.core)
+    }
+
     pub(super) async fn run(mut self) {
+        let _ended = Ended(self.shared.clone());
         let mut link = Link::default();
-        let mut client_gone = false;
+        let mut closing = false;
         // The timer in progress and the deadline it was set for.
         let mut sleep: Option<(Instant, BoxFuture<'static, ()>)> = None;
         let timer = self.platform.timer.clone();
-        self.conn.set_wall_clock(timer.epoch_ms(), timer.now());
+        {
+            let now = timer.now();
+            self.core().set_wall_clock(timer.epoch_ms(), now);
+        }
         loop {
-            self.perform_actions(&mut link).await;
-            self.publish_events();
-            if client_gone && link.socket.is_none() && link.connecting.is_none() {
+            // Do what the core asks until it asks nothing more, then tell the app.
+            loop {
+                let actions: Vec<Action> =
+                    std::iter::from_fn(|| self.core().poll_action()).collect();
+                let events: Vec<Event> = std::iter::from_fn(|| self.core().poll_event()).collect();
+                if actions.is_empty() && events.is_empty() {
+                    break;
+                }
+                self.perform_actions(&mut link, actions).await;
+                self.publish_events(events);
+            }
+            if closing && link.socket.is_none() && link.connecting.is_none() {
                 break;
             }
             // A timer is re-armed only for an earlier deadline: one that fires before a
             // later deadline just wakes the core early (harmless), and re-arming on every
             // change (each ack moves the ack deadline) would churn the platform's timers.
-            match (self.conn.poll_timeout(), &sleep) {
+            let deadline = self.core().poll_timeout();
+            match (deadline, &sleep) {
                 (Some(at), Some((armed, _))) if *armed <= at => {}
                 (Some(at), _) => {
                     let wait = at.saturating_duration_since(timer.now());
@@ -87,9 +195,14 @@ impl Driver {
                 }
                 (None, _) => sleep = None,
             }
+            let shared = self.shared.clone();
             let wake = poll_fn(|cx| {
-                if !client_gone && let Poll::Ready(call) = self.calls.poll_recv(cx) {
-                    return Poll::Ready(Wake::Call(call));
+                shared.driver.register(cx.waker());
+                if !closing && shared.handles_gone.load(Ordering::Acquire) {
+                    return Poll::Ready(Wake::HandlesGone);
+                }
+                if shared.nudged.swap(false, Ordering::AcqRel) {
+                    return Poll::Ready(Wake::Nudged);
                 }
                 if let Some((attempt, opening)) = &mut link.connecting
                     && let Poll::Ready(result) = opening.poll_unpin(cx)
@@ -111,31 +224,23 @@ impl Driver {
             .await;
             let now = timer.now();
             match wake {
-                Wake::Call(Some(call)) => {
-                    call(&mut self.conn, now);
-                    // Let the callers this call just answered post their next call, then
-                    // take every call queued: a burst of sends becomes one write (one
-                    // flush, one syscall) instead of one write per message.
-                    yield_once().await;
-                    while let Ok(call) = self.calls.try_recv() {
-                        call(&mut self.conn, timer.now());
-                    }
-                }
-                Wake::Call(None) => {
+                // The app's calls already ran; their actions are taken at the loop's top.
+                Wake::Nudged => {}
+                Wake::HandlesGone => {
                     // Every Client handle is gone: close politely, then stop.
-                    client_gone = true;
-                    self.conn.disconnect(now);
+                    closing = true;
+                    self.core().disconnect(now);
                 }
                 Wake::Opened(attempt, result) => {
                     link.connecting = None;
                     match result {
                         Ok(socket) => {
                             link.socket = Some((attempt, socket));
-                            self.conn.handle(attempt, Input::Opened, now);
+                            self.core().handle(attempt, Input::Opened, now);
                         }
                         Err(e) => {
                             tracing::debug!(error = %e, "connect attempt failed");
-                            self.conn.handle(attempt, e.into_input(), now);
+                            self.core().handle(attempt, e.into_input(), now);
                         }
                     }
                 }
@@ -150,33 +255,32 @@ impl Driver {
                     if matches!(input, Input::Closed { .. } | Input::Failed { .. }) {
                         link.socket = None;
                     }
-                    self.conn.handle(attempt, input, now);
+                    self.core().handle(attempt, input, now);
                 }
                 Wake::Timer => {
                     sleep = None;
                     // Re-read the wall clock: the device may have slept since the last one.
-                    self.conn.set_wall_clock(timer.epoch_ms(), now);
-                    self.conn.handle_timeout(now);
+                    let mut core = self.core();
+                    core.set_wall_clock(timer.epoch_ms(), now);
+                    core.handle_timeout(now);
                 }
             }
         }
         tracing::debug!("driver stopped");
     }
 
-    async fn perform_actions(&mut self, link: &mut Link) {
+    async fn perform_actions(&mut self, link: &mut Link, actions: Vec<Action>) {
         let mut batch: Vec<String> = Vec::new();
-        loop {
-            let action = self.conn.poll_action();
-            // Consecutive sends go out as one write (one flush, one confirmation).
-            if let Some(Action::Send(text)) = action {
-                batch.push(text);
-                continue;
-            }
-            if !batch.is_empty() {
-                self.write(link, std::mem::take(&mut batch)).await;
-            }
-            let Some(action) = action else { return };
+        let mut actions = actions.into_iter().peekable();
+        while let Some(action) = actions.next() {
             match action {
+                // Consecutive sends go out as one write (one flush, one confirmation).
+                Action::Send(text) => {
+                    batch.push(text);
+                    if !matches!(actions.peek(), Some(Action::Send(_))) {
+                        self.write(link, std::mem::take(&mut batch)).await;
+                    }
+                }
                 Action::Connect {
                     attempt,
                     url,
@@ -205,7 +309,6 @@ impl Driver {
                         }
                     }
                 }
-                Action::Send(_) => unreachable!("batched above"),
             }
         }
     }
@@ -228,16 +331,16 @@ impl Driver {
         };
         let now = timer.now();
         match result {
-            Ok(()) => self.conn.handle(attempt, Input::Written(n), now),
+            Ok(()) => self.core().handle(attempt, Input::Written(n), now),
             Err(reason) => {
                 link.socket = None;
-                self.conn.handle(attempt, Input::Failed { reason }, now);
+                self.core().handle(attempt, Input::Failed { reason }, now);
             }
         }
     }
 
-    fn publish_events(&mut self) {
-        while let Some(event) = self.conn.poll_event() {
+    fn publish_events(&mut self, events: Vec<Event>) {
+        for event in events {
             match &event {
                 Event::StateChanged(state) => {
                     self.state.send_replace(state.clone());
@@ -246,7 +349,7 @@ impl Driver {
                 _ => {}
             }
             // No receiver is fine: nobody is listening.
-            let _ = self.events.send(Arc::new(event));
+            self.events.send(Arc::new(event));
         }
     }
 
@@ -255,15 +358,17 @@ impl Driver {
             // No provider: wait for Client::set_token until the core's token timeout.
             return;
         };
-        let calls = self.calls_tx.clone();
+        // Weak: a pending provider call must not keep a dropped client alive.
+        let shared = Arc::downgrade(&self.shared);
         self.platform.spawn.spawn(Box::pin(async move {
             let token = provider().await;
-            let Some(calls) = calls.upgrade() else { return };
-            let call: Call = Box::new(move |conn, now| match token {
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            shared.with_core(move |conn, now| match token {
                 Some(token) => conn.set_token(token, now),
                 None => conn.token_unavailable(now),
             });
-            let _ = calls.send(call);
         }));
     }
 }
@@ -284,18 +389,4 @@ async fn with_timeout<T>(timer: &dyn Timer, fut: BoxFuture<'_, T>) -> Option<T> 
         Poll::Pending
     })
     .await
-}
-
-/// Pending once, after asking to be polled again: other tasks of the executor run first.
-async fn yield_once() {
-    let mut yielded = false;
-    poll_fn(|cx| {
-        if yielded {
-            return Poll::Ready(());
-        }
-        yielded = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    })
-    .await;
 }

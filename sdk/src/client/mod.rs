@@ -27,14 +27,13 @@
 mod draft;
 mod driver;
 mod error;
+mod fanout;
 pub mod platform;
 mod subscription;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 pub use draft::{Draft, DraftConfig, DraftEvents, Validator};
 pub use error::ClientError;
@@ -47,7 +46,7 @@ use crate::protocol::{
     Channel, ClientMessage, DashboardMetrics, Message as _, Notification, PitchStats, PitchView,
     Presence, PresenceStatus, SetPresence, Typing, UploadProgress, UserTyping,
 };
-use driver::{Call, Driver, Platform};
+use driver::{Platform, Shared};
 use platform::{BoxFuture, Connect, MaybeSend, MaybeSync, Spawn, Timer};
 
 /// An async source of fresh tokens, asked when the server refuses the current one
@@ -160,41 +159,34 @@ impl ClientBuilder {
         if let Some(snapshot) = self.snapshot {
             conn.restore(snapshot, now)?;
         }
-        let (calls_tx, calls) = mpsc::unbounded_channel();
-        let (events, _) = broadcast::channel(self.event_buffer);
-        let (state_tx, state) = watch::channel(conn.state().clone());
-        let driver = Driver {
+        let (shared, driver) = driver::new(
             conn,
-            platform: platform.clone(),
-            calls,
-            calls_tx: calls_tx.downgrade(),
-            events: events.clone(),
-            state: state_tx,
-            token_provider: self.token_provider,
-        };
+            platform.clone(),
+            self.event_buffer,
+            self.token_provider,
+        );
         platform.spawn.spawn(Box::pin(driver.run()));
         Ok(Client {
-            shared: Arc::new(Shared {
-                calls: calls_tx,
-                events,
-                state,
-                timer: platform.timer.clone(),
-            }),
+            shared: shared.clone(),
+            _handles: Arc::new(Handles(shared)),
         })
     }
 }
 
-struct Shared {
-    calls: mpsc::UnboundedSender<Call>,
-    events: broadcast::Sender<Arc<Event>>,
-    state: watch::Receiver<State>,
-    timer: Arc<dyn Timer>,
+/// Counts the `Client` handles: the last one dropped stops the driver.
+struct Handles(Arc<Shared>);
+
+impl Drop for Handles {
+    fn drop(&mut self) {
+        self.0.release();
+    }
 }
 
 /// A handle to a real-time connection. Cheap to clone; see the [module docs](self).
 #[derive(Clone)]
 pub struct Client {
     shared: Arc<Shared>,
+    _handles: Arc<Handles>,
 }
 
 impl std::fmt::Debug for Client {
@@ -216,31 +208,18 @@ impl Client {
         }
     }
 
-    /// Run `f` on the driver task and return its result.
-    async fn call<R: Send + 'static>(
+    /// Run `f` on the core now (on the caller's task) and return its result; the driver
+    /// then does what it asked. Async so that a future platform may defer it.
+    async fn call<R>(
         &self,
-        f: impl FnOnce(&mut Connection, Instant) -> R + Send + 'static,
+        f: impl FnOnce(&mut Connection, Instant) -> R,
     ) -> Result<R, ClientError> {
-        let (tx, rx) = oneshot::channel();
-        let call: Call = Box::new(move |core, now| {
-            let _ = tx.send(f(core, now));
-        });
-        self.shared
-            .calls
-            .send(call)
-            .map_err(|_| ClientError::DriverGone)?;
-        rx.await.map_err(|_| ClientError::DriverGone)
+        self.shared.with_core(f).ok_or(ClientError::DriverGone)
     }
 
-    /// Run `f` on the driver task without waiting. Errors only if the task is gone.
-    fn post(
-        &self,
-        f: impl FnOnce(&mut Connection, Instant) + Send + 'static,
-    ) -> Result<(), ClientError> {
-        self.shared
-            .calls
-            .send(Box::new(f))
-            .map_err(|_| ClientError::DriverGone)
+    /// [`Client::call`] for callers that cannot await (drops, sync methods).
+    fn post(&self, f: impl FnOnce(&mut Connection, Instant)) -> Result<(), ClientError> {
+        self.shared.with_core(f).ok_or(ClientError::DriverGone)
     }
 
     /// Start connecting (and keep reconnecting until [`Client::disconnect`]). Returns at
@@ -259,7 +238,11 @@ impl Client {
         loop {
             // Ask the driver, not the watch: a `connect()` posted just before must count.
             changes.mark_unchanged();
-            match self.call(|conn, _| conn.state().clone()).await? {
+            let state = self
+                .shared
+                .read_core(|conn| conn.state().clone())
+                .ok_or(ClientError::DriverGone)?;
+            match state {
                 State::Connected => return Ok(()),
                 stopped @ (State::AuthFailed { .. } | State::Closed) => {
                     return Err(ClientError::Stopped(stopped));

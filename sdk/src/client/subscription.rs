@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::Stream;
-use tokio::sync::{broadcast, watch};
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
-use tokio_stream::wrappers::{BroadcastStream, WatchStream};
+use tokio::sync::watch;
+use tokio_stream::wrappers::WatchStream;
+
+use super::fanout::{self, Recv};
 
 use super::Client;
 use crate::core::{Event, State};
@@ -31,7 +32,7 @@ pub struct Lagged {
 
 /// The driver's fan-out of events: each receiver gets an `Arc`, so a subscription that
 /// skips an event pays for a pointer copy, not a clone of the message.
-pub(super) type Fanout = BroadcastStream<Arc<Event>>;
+pub(super) type Fanout = fanout::Receiver;
 
 /// Poll `events` until `pick` accepts one; lag is reported, never swallowed.
 pub(super) fn poll_pick<T>(
@@ -40,13 +41,13 @@ pub(super) fn poll_pick<T>(
     mut pick: impl FnMut(&Arc<Event>) -> Option<T>,
 ) -> Poll<Option<Result<T, Lagged>>> {
     loop {
-        match Pin::new(&mut *events).poll_next(cx) {
-            Poll::Ready(Some(Ok(event))) => {
+        match events.poll_recv(cx) {
+            Poll::Ready(Some(Recv::Event(event))) => {
                 if let Some(item) = pick(&event) {
                     return Poll::Ready(Some(Ok(item)));
                 }
             }
-            Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(missed)))) => {
+            Poll::Ready(Some(Recv::Lagged(missed))) => {
                 return Poll::Ready(Some(Err(Lagged { missed })));
             }
             Poll::Ready(None) => return Poll::Ready(None),
@@ -105,13 +106,9 @@ pub struct Subscription<T> {
 
 impl<T: ChannelMessage> Subscription<T> {
     /// `events` must have been subscribed before the channel was counted for this handle.
-    pub(super) fn new(
-        channel: Channel,
-        client: Client,
-        events: broadcast::Receiver<Arc<Event>>,
-    ) -> Self {
+    pub(super) fn new(channel: Channel, client: Client, events: Fanout) -> Self {
         Subscription {
-            events: BroadcastStream::new(events),
+            events,
             channel,
             client,
             counted: true,
@@ -178,7 +175,7 @@ pub struct EventStream {
 impl EventStream {
     pub(super) fn new(client: &Client) -> Self {
         EventStream {
-            events: BroadcastStream::new(client.shared.events.subscribe()),
+            events: client.shared.events.subscribe(),
         }
     }
 
