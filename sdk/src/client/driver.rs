@@ -124,6 +124,8 @@ impl Drop for Ended {
 }
 
 /// Build the shared state and the driver for `conn`.
+// On wasm32 the platform pieces are not `Send`: a page has one thread.
+#[cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
 pub(super) fn new(
     conn: Connection,
     platform: Arc<Platform>,
