@@ -122,6 +122,21 @@ struct Totals {
     seed_cases: u32,
 }
 
+impl Totals {
+    fn add(&mut self, o: &Totals) {
+        self.accepted += o.accepted;
+        self.acked += o.acked;
+        self.failed += o.failed;
+        self.queue_full += o.queue_full;
+        self.connects += o.connects;
+        self.forced_rejections += o.forced_rejections;
+        self.continuity_lost += o.continuity_lost;
+        self.token_needed += o.token_needed;
+        self.max_wakeups = self.max_wakeups.max(o.max_wakeups);
+        self.seed_cases += o.seed_cases;
+    }
+}
+
 fn run(case: &Case, totals: &RefCell<Totals>) -> Result<(), TestCaseError> {
     let mut peer = if case.seed_peer {
         PeerConfig::seed()
@@ -272,24 +287,56 @@ fn random_fault_schedules_keep_every_invariant() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2_000);
-    let config = ProptestConfig {
-        cases,
-        failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
-        ..ProptestConfig::default()
-    };
+    // The cases are independent: spread them over the machine's cores, each thread with
+    // its own generator seed (proptest shrinks a failure within its thread).
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
     let started = std::time::Instant::now();
-    let mut runner = proptest::test_runner::TestRunner::new(config);
-    let totals = RefCell::new(Totals::default());
-    let result = runner.run(&case(), |c| run(&c, &totals));
+    let outcomes: Vec<(Result<(), String>, Totals)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|i| {
+                scope.spawn(move || {
+                    let share = cases / threads + u32::from(i < cases % threads);
+                    let config = ProptestConfig {
+                        cases: share,
+                        failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
+                        ..ProptestConfig::default()
+                    };
+                    let mut seed = [0u8; 32];
+                    seed[..4].copy_from_slice(&(i + 1).to_le_bytes());
+                    let rng = proptest::test_runner::TestRng::from_seed(
+                        proptest::test_runner::RngAlgorithm::ChaCha,
+                        &seed,
+                    );
+                    let mut runner =
+                        proptest::test_runner::TestRunner::new_with_rng(config, rng);
+                    let totals = RefCell::new(Totals::default());
+                    let result = runner
+                        .run(&case(), |c| run(&c, &totals))
+                        .map_err(|e| e.to_string());
+                    (result, totals.into_inner())
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
     let elapsed = started.elapsed();
+    let mut totals = Totals::default();
+    for (_, t) in &outcomes {
+        totals.add(t);
+    }
     eprintln!(
-        "core_props: {cases} fault schedules ({} virtual minutes each) in {:.2?}\n{:#?}",
+        "core_props: {cases} fault schedules ({} virtual minutes each) on {threads} threads in {:.2?}\n{:#?}",
         (ACTIVE_MS + HEAL_MS) / 60_000,
         elapsed,
-        totals.borrow()
+        totals
     );
-    if let Err(e) = result {
-        panic!("{e}");
+    for (result, _) in outcomes {
+        if let Err(e) = result {
+            panic!("{e}");
+        }
     }
     let _ = Duration::ZERO;
 }

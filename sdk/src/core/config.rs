@@ -43,8 +43,9 @@ pub struct Config {
     pub max_auth_failures: u32,
     /// Consecutive attempts that end before the server's `connected` frame after which the
     /// token is suspected (default 2): a browser cannot see the HTTP 401 of a refused
-    /// upgrade, only a close. The core then asks for a fresh token before the next
-    /// attempt, and reports `AuthFailed` if the fresh token fails the same way.
+    /// upgrade, only a close. The core then asks for a fresh token and goes on retrying
+    /// meanwhile (a server that is down looks the same); a fresh token that fails the same
+    /// way is reported as `AuthFailed`.
     pub suspect_token_after: u32,
     /// A `typing` message not written within this time is dropped instead of sent late.
     pub typing_ttl: Duration,

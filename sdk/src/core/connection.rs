@@ -78,9 +78,9 @@ pub struct Connection {
     /// Consecutive attempts that ended before `connected` (a possible refused token that
     /// the transport could not report as such).
     early_closes: u32,
-    /// A fresh token was asked for because of `early_closes`: if it fails the same way,
-    /// the token is taken as refused.
-    token_suspected: bool,
+    /// The token generation when a fresh token was asked for because of `early_closes`:
+    /// a newer token that fails the same way is taken as refused.
+    suspected_at_generation: Option<u64>,
     /// The last thing the server said while refusing us (close reason, `error` message).
     refusal_reason: Option<String>,
     /// Frames of this link waiting for [`Input::Written`], oldest first: `Some` for a
@@ -155,7 +155,7 @@ impl Connection {
             attempt: AttemptId(0),
             timer_at: None,
             early_closes: 0,
-            token_suspected: false,
+            suspected_at_generation: None,
             refusal_reason: None,
             unconfirmed: VecDeque::new(),
             refused_size: None,
@@ -375,14 +375,8 @@ impl Connection {
         match self.state {
             State::Reconnecting { .. } if due => self.start_attempt(now),
             State::AwaitingToken if due => {
-                if self.token_suspected && self.token.is_some() {
-                    // Only suspected (the server may just be down): carry on with it.
-                    info!("no fresh token came in time; retrying with the current one");
-                    self.schedule_retry(now);
-                } else {
-                    info!("no token came in time");
-                    self.auth_failed();
-                }
+                info!("no token came in time");
+                self.auth_failed();
             }
             _ => {}
         }
@@ -817,7 +811,7 @@ impl Connection {
     fn reset_auth_tracking(&mut self) {
         self.auth_failures = 0;
         self.early_closes = 0;
-        self.token_suspected = false;
+        self.suspected_at_generation = None;
         self.refusal_reason = None;
     }
 
@@ -866,38 +860,44 @@ impl Connection {
         self.schedule_retry(now);
     }
 
-    /// True if the early closes made the core ask for a fresh token or give up on it.
+    /// True if the early closes made the core give up on the token.
     ///
     /// A browser sees a refused upgrade and a server that is down alike (a close 1006
-    /// before `connected`), so a suspected token is only asked about: if no fresh token
-    /// comes within `token_timeout`, retrying goes on with the old one. A fresh token that
-    /// fails the same way is taken as refused.
-    fn suspect_token(&mut self, now: Instant) -> bool {
+    /// before `connected`), so a suspected token is only asked about: `TokenNeeded` goes
+    /// out and retrying goes on meanwhile, with the current token until a fresh one is set.
+    /// Only a fresh token that then fails the same way is taken as refused: a client
+    /// without a token provider, or a server that is merely down, keeps retrying.
+    fn suspect_token(&mut self) -> bool {
         let after = self.config.suspect_token_after;
         if after == 0 || self.early_closes < after {
             return false;
         }
-        if self.token_suspected {
-            if self.attempt_token_generation == self.token_generation {
+        match self.suspected_at_generation {
+            Some(generation)
+                if self.token_generation > generation
+                    && self.attempt_token_generation == self.token_generation =>
+            {
                 info!(
                     attempts = self.early_closes,
                     "a fresh token failed the same way: taken as refused"
                 );
                 self.token = None;
                 self.auth_failed();
-                return true;
+                true
             }
-            // A newer token was set meanwhile: try that one first.
-            return false;
+            // Asked already, no fresh token yet: keep trying with what we have.
+            Some(_) => false,
+            None => {
+                info!(
+                    attempts = self.early_closes,
+                    "attempts keep ending before `connected`: asking for a fresh token"
+                );
+                self.suspected_at_generation = Some(self.token_generation);
+                self.early_closes = 0;
+                self.events.push_back(Event::TokenNeeded);
+                false
+            }
         }
-        info!(
-            attempts = self.early_closes,
-            "attempts keep ending before `connected`: asking for a fresh token"
-        );
-        self.token_suspected = true;
-        self.early_closes = 0;
-        self.await_token(now);
-        true
     }
 
     /// Plan the next attempt with backoff (or stop after `max_attempts`).
@@ -964,7 +964,7 @@ impl Connection {
             }
             CloseCode::PolicyViolation => self.schedule_retry_after(now, POLICY_CLOSE_MIN_DELAY),
             _ => {
-                if !self.suspect_token(now) {
+                if !self.suspect_token() {
                     self.schedule_retry(now);
                 }
             }

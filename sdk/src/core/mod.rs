@@ -67,8 +67,9 @@
 //!   for [`Connection::set_token`]; no token in time means [`State::AuthFailed`] and no
 //!   retries. Where the transport cannot see statuses (browsers), attempts that keep
 //!   closing before `connected` make the core ask for a fresh token
-//!   ([`Config::suspect_token_after`]); a fresh token that fails the same way ends in
-//!   `AuthFailed` with the server's last words. Close 4003 is final ([`State::Closed`]);
+//!   ([`Config::suspect_token_after`]) while it goes on retrying (the server may just be
+//!   down); a fresh token that fails the same way ends in `AuthFailed` with the server's
+//!   last words. Close 4003 is final ([`State::Closed`]);
 //!   4008 waits at least 2 s; 4009 drops the frame the server refused
 //!   ([`SendFailure::RefusedTooLarge`]). `disconnect` is final until `connect`.
 //! - **Heartbeat**: `ping` every `heartbeatMs` (the server's, default 30 s); no frame within

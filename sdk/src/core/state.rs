@@ -33,8 +33,7 @@ pub enum State {
         /// How long until it is made, from when this state was entered.
         delay: Duration,
     },
-    /// The token was refused (close 4001, HTTP 401, or, where the transport cannot see
-    /// statuses, attempts that kept closing before `connected`). [`Event::TokenNeeded`]
+    /// The token was refused (close 4001 or HTTP 401). [`Event::TokenNeeded`]
     /// was emitted; [`Connection::set_token`] reconnects; nothing happens until then or
     /// [`Config::token_timeout`](super::Config::token_timeout) (then `AuthFailed`). This
     /// state is an addition to the design's list: it makes the wait for the app's token
