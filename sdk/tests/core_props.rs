@@ -307,8 +307,7 @@ fn random_fault_schedules_keep_every_invariant() {
                         proptest::test_runner::RngAlgorithm::ChaCha,
                         &seed,
                     );
-                    let mut runner =
-                        proptest::test_runner::TestRunner::new_with_rng(config, rng);
+                    let mut runner = proptest::test_runner::TestRunner::new_with_rng(config, rng);
                     let totals = RefCell::new(Totals::default());
                     let result = runner
                         .run(&case(), |c| run(&c, &totals))
