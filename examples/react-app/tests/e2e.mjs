@@ -287,7 +287,7 @@ test("server restart: the badge goes offline and back; a view reported while off
   // A browser cannot tell a server that is down from a refused token (both are a close before
   // `connected`): after 2 such closes the SDK suspects the token, says `awaiting_token`, and
   // retries with the same token only after its token timeout (30 s). Hence the long wait.
-  await waitText(ada, "status", (t) => t === "connected", "the badge comes back to connected", 45000);
+  await waitText(ada, "status", (t) => t === "connected", "the badge comes back to connected", 15000);
   const statuses = await ada.evaluate(() => window.__statuses);
   console.log(`  down ${up - down} ms; back ${Date.now() - up} ms after the restart; statuses: ${[...new Set(statuses)].join(" > ")}`);
   // A fresh server (no --data-dir) counts from zero: the queued view is its first.
