@@ -45,3 +45,6 @@ scripts/test-web.sh
 
 step "npm package @pitchey/realtime: tsc --noEmit and end-to-end tests in headless Chromium"
 scripts/test-js.sh
+
+step "React example app (examples/react-app): the hooks driven end to end in headless Chromium"
+scripts/test-react.sh
