@@ -87,6 +87,8 @@ pub(crate) struct Outbox {
     ephemeral: VecDeque<Ephemeral>,
     /// Bumped whenever the set of durable messages changes (for persistence).
     revision: u64,
+    /// Durable messages in `Status::InFlight`, kept as they change: asked on every flush.
+    in_flight: usize,
 }
 
 /// The outbox is full.
@@ -107,6 +109,7 @@ impl Outbox {
             durable: VecDeque::new(),
             ephemeral: VecDeque::new(),
             revision: 0,
+            in_flight: 0,
         }
     }
 
@@ -115,10 +118,27 @@ impl Outbox {
     }
 
     pub(crate) fn in_flight(&self) -> usize {
-        self.durable
-            .iter()
-            .filter(|d| matches!(d.status, Status::InFlight(_)))
-            .count()
+        debug_assert_eq!(
+            self.in_flight,
+            self.durable
+                .iter()
+                .filter(|d| matches!(d.status, Status::InFlight(_)))
+                .count(),
+            "in-flight count out of step"
+        );
+        self.in_flight
+    }
+
+    /// Set `d`'s status, keeping the in-flight count.
+    fn set_status(in_flight: &mut usize, d: &mut Durable, status: Status) {
+        let was = matches!(d.status, Status::InFlight(_));
+        let is = matches!(status, Status::InFlight(_));
+        d.status = status;
+        match (was, is) {
+            (false, true) => *in_flight += 1,
+            (true, false) => *in_flight -= 1,
+            _ => {}
+        }
     }
 
     pub(crate) fn push_durable(
@@ -209,7 +229,7 @@ impl Outbox {
     /// Mark a durable message written; returns its frame and attempt count.
     pub(crate) fn mark_written(&mut self, id: &MessageId, now: Instant) -> Option<(String, u32)> {
         let d = self.durable.iter_mut().find(|d| &d.id == id)?;
-        d.status = Status::InFlight(now);
+        Self::set_status(&mut self.in_flight, d, Status::InFlight(now));
         d.attempts = d.attempts.saturating_add(1);
         Some((d.text.clone(), d.attempts))
     }
@@ -225,7 +245,11 @@ impl Outbox {
     pub(crate) fn remove(&mut self, id: &str) -> Option<Durable> {
         let i = self.durable.iter().position(|d| d.id.as_str() == id)?;
         self.revision += 1;
-        self.durable.remove(i)
+        let d = self.durable.remove(i)?;
+        if matches!(d.status, Status::InFlight(_)) {
+            self.in_flight -= 1;
+        }
+        Some(d)
     }
 
     /// Whether a durable message with this id is queued.
@@ -256,7 +280,7 @@ impl Outbox {
     pub(crate) fn requeue_refused(&mut self, id: &str) -> bool {
         match self.durable.iter_mut().find(|d| d.id.as_str() == id) {
             Some(d) => {
-                d.status = Status::Queued;
+                Self::set_status(&mut self.in_flight, d, Status::Queued);
                 d.attempts = d.attempts.saturating_sub(1);
                 true
             }
@@ -324,7 +348,7 @@ impl Outbox {
             if let Status::InFlight(at) = d.status
                 && now >= at + timeout
             {
-                d.status = Status::Queued;
+                Self::set_status(&mut self.in_flight, d, Status::Queued);
                 n += 1;
             }
         }
@@ -336,6 +360,7 @@ impl Outbox {
         for d in &mut self.durable {
             d.status = Status::Queued;
         }
+        self.in_flight = 0;
     }
 }
 
