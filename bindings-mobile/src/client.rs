@@ -258,7 +258,7 @@ fn message_from_json(kind: &str, data_json: &str) -> Result<ClientMessage, Pitch
     ClientFrame::decode(&frame)
         .map(|f| f.message)
         .map_err(|e| PitcheyError::InvalidJson {
-            message: e.to_string(),
+            reason: e.to_string(),
         })
 }
 
@@ -423,7 +423,7 @@ impl Client {
     ) -> Result<Arc<SubscriptionHandle>, PitcheyError> {
         let client = self.inner.clone();
         let sub = run(async move { Ok(client.notifications().await?) }).await?;
-        listen(sub, listener, |n| ClientEvent::Notification {
+        listen(sub, listener, |n| ClientEvent::NotificationReceived {
             notification: (&n).into(),
         })
     }
@@ -435,7 +435,7 @@ impl Client {
     ) -> Result<Arc<SubscriptionHandle>, PitcheyError> {
         let client = self.inner.clone();
         let sub = run(async move { Ok(client.dashboard().await?) }).await?;
-        listen(sub, listener, |m| ClientEvent::Dashboard {
+        listen(sub, listener, |m| ClientEvent::DashboardUpdated {
             metrics: (&m).into(),
         })
     }
@@ -447,7 +447,7 @@ impl Client {
     ) -> Result<Arc<SubscriptionHandle>, PitcheyError> {
         let client = self.inner.clone();
         let sub = run(async move { Ok(client.uploads().await?) }).await?;
-        listen(sub, listener, |u| ClientEvent::Upload {
+        listen(sub, listener, |u| ClientEvent::UploadProgressed {
             progress: (&u).into(),
         })
     }
@@ -460,7 +460,7 @@ impl Client {
     ) -> Result<Arc<SubscriptionHandle>, PitcheyError> {
         let client = self.inner.clone();
         let sub = run(async move { Ok(client.pitch_stats(pitch_id).await?) }).await?;
-        listen(sub, listener, |s| ClientEvent::PitchStats {
+        listen(sub, listener, |s| ClientEvent::PitchStatsUpdated {
             stats: (&s).into(),
         })
     }
@@ -473,7 +473,7 @@ impl Client {
     ) -> Result<Arc<SubscriptionHandle>, PitcheyError> {
         let client = self.inner.clone();
         let sub = run(async move { Ok(client.presence(user_id).await?) }).await?;
-        listen(sub, listener, |p| ClientEvent::Presence {
+        listen(sub, listener, |p| ClientEvent::PresenceChanged {
             presence: crate::types::Presence {
                 user_id: p.user_id,
                 status: p.status.into(),
@@ -490,7 +490,7 @@ impl Client {
     ) -> Result<Arc<SubscriptionHandle>, PitcheyError> {
         let client = self.inner.clone();
         let sub = run(async move { Ok(client.typing(conversation_id).await?) }).await?;
-        listen(sub, listener, |t| ClientEvent::Typing {
+        listen(sub, listener, |t| ClientEvent::TypingChanged {
             typing: crate::types::UserTyping {
                 conversation_id: t.conversation_id,
                 user_id: t.user_id,

@@ -36,14 +36,14 @@ pub enum PitcheyError {
         state: String,
     },
     /// The server rejected the message with an `error` frame.
-    #[error("message {id} rejected by the server: {code} ({message})")]
+    #[error("message {id} rejected by the server: {code} ({reason})")]
     Rejected {
         /// The message id.
         id: String,
         /// The server's error code (`forbidden`, `not_found`, ...).
         code: String,
         /// The server's explanation.
-        message: String,
+        reason: String,
     },
     /// A durable message will not be delivered for another reason (too many attempts,
     /// expired, refused as too large by the server, draft conflict).
@@ -55,16 +55,16 @@ pub enum PitcheyError {
         reason: String,
     },
     /// The endpoint URL does not parse or is not `ws://` or `wss://`.
-    #[error("invalid URL: {message}")]
+    #[error("invalid URL: {reason}")]
     InvalidUrl {
         /// What is wrong.
-        message: String,
+        reason: String,
     },
     /// A JSON string given by the app does not parse.
-    #[error("invalid JSON: {message}")]
+    #[error("invalid JSON: {reason}")]
     InvalidJson {
         /// The parser's message.
-        message: String,
+        reason: String,
     },
     /// This message type is sent by the client itself (`ping`, `subscribe`, ...).
     #[error("`{kind}` is sent by the client itself: {hint}")]
@@ -108,10 +108,10 @@ pub enum PitcheyError {
         missed: u64,
     },
     /// The persisted outbox could not be read or written.
-    #[error("persistence: {message}")]
+    #[error("persistence: {reason}")]
     Persistence {
         /// What failed.
-        message: String,
+        reason: String,
     },
     /// The builder was already used: build a new one.
     #[error("this builder already built a client")]
@@ -120,10 +120,10 @@ pub enum PitcheyError {
     #[error("the client has stopped")]
     ClientGone,
     /// The platform failed (runtime, entropy) or an error this version does not name.
-    #[error("{message}")]
+    #[error("{reason}")]
     Platform {
         /// What failed.
-        message: String,
+        reason: String,
     },
 }
 
@@ -148,7 +148,7 @@ impl From<SendError> for PitcheyError {
             SendError::UnknownDraft(draft_id) => PitcheyError::UnknownDraft { draft_id },
             SendError::NoConflict(draft_id) => PitcheyError::NoConflict { draft_id },
             other => PitcheyError::Platform {
-                message: other.to_string(),
+                reason: other.to_string(),
             },
         }
     }
@@ -159,13 +159,13 @@ impl From<ClientError> for PitcheyError {
         match e {
             ClientError::Send(e) => e.into(),
             ClientError::Config(e) => PitcheyError::InvalidUrl {
-                message: match e {
+                reason: match e {
                     ConfigError::InvalidUrl { url, reason } => format!("`{url}`: {reason}"),
                     other => other.to_string(),
                 },
             },
             ClientError::Snapshot(e) => PitcheyError::Persistence {
-                message: e.to_string(),
+                reason: e.to_string(),
             },
             ClientError::Failed(id, failure) => from_failure(id.to_string(), failure),
             ClientError::Stopped(State::AuthFailed { reason }) => {
@@ -181,7 +181,7 @@ impl From<ClientError> for PitcheyError {
                 missed,
             },
             other => PitcheyError::Platform {
-                message: other.to_string(),
+                reason: other.to_string(),
             },
         }
     }
@@ -193,7 +193,7 @@ pub(crate) fn from_failure(id: String, failure: SendFailure) -> PitcheyError {
         SendFailure::Rejected(data) => PitcheyError::Rejected {
             id,
             code: data.code.as_str().to_owned(),
-            message: data.message,
+            reason: data.message,
         },
         SendFailure::TooLarge { size, max } => PitcheyError::TooLarge {
             size: to_u64(size),
@@ -238,7 +238,7 @@ mod tests {
             PitcheyError::Rejected {
                 id: "c-1".into(),
                 code: "forbidden".into(),
-                message: "no".into()
+                reason: "no".into()
             }
         );
         let e: PitcheyError = ClientError::Config(ConfigError::UnsupportedScheme("http".into())).into();

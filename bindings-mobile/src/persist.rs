@@ -35,7 +35,7 @@ pub(crate) struct Persister {
 
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> PitcheyError {
     PitcheyError::Persistence {
-        message: format!("{what} {}: {e}", path.display()),
+        reason: format!("{what} {}: {e}", path.display()),
     }
 }
 
@@ -47,7 +47,7 @@ impl Persister {
         let snapshot = match std::fs::read_to_string(&path) {
             Ok(text) => Some(
                 Snapshot::from_json(&text).map_err(|e| PitcheyError::Persistence {
-                    message: format!("{}: {e}", path.display()),
+                    reason: format!("{}: {e}", path.display()),
                 })?,
             ),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,

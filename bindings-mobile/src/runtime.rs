@@ -35,7 +35,7 @@ pub(crate) fn handle() -> Result<Handle, PitcheyError> {
     match runtime {
         Ok(rt) => Ok(rt.handle().clone()),
         Err(e) => Err(PitcheyError::Platform {
-            message: format!("cannot start the tokio runtime: {e}"),
+            reason: format!("cannot start the tokio runtime: {e}"),
         }),
     }
 }
@@ -51,7 +51,7 @@ where
     match task.await {
         Ok(result) => result,
         Err(e) => Err(PitcheyError::Platform {
-            message: format!("task ended abnormally: {e}"),
+            reason: format!("task ended abnormally: {e}"),
         }),
     }
 }

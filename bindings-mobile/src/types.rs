@@ -23,7 +23,7 @@ pub(crate) fn json_text(v: &Value) -> String {
 /// Parse JSON given by the app.
 pub(crate) fn parse_json(text: &str) -> Result<Value, PitcheyError> {
     serde_json::from_str(text).map_err(|e| PitcheyError::InvalidJson {
-        message: e.to_string(),
+        reason: e.to_string(),
     })
 }
 
@@ -360,32 +360,32 @@ pub enum ClientEvent {
         state: ConnectionState,
     },
     /// A notification.
-    Notification {
+    NotificationReceived {
         /// It.
         notification: Notification,
     },
     /// The dashboard metrics changed (the whole set).
-    Dashboard {
+    DashboardUpdated {
         /// The metrics.
         metrics: DashboardMetrics,
     },
     /// A pitch's view stats changed.
-    PitchStats {
+    PitchStatsUpdated {
         /// The stats.
         stats: PitchStats,
     },
     /// A user's presence changed.
-    Presence {
+    PresenceChanged {
         /// The presence.
         presence: Presence,
     },
     /// Someone started or stopped typing.
-    Typing {
+    TypingChanged {
         /// Who, where.
         typing: UserTyping,
     },
     /// An upload progressed.
-    Upload {
+    UploadProgressed {
         /// The progress.
         progress: UploadProgress,
     },
@@ -482,21 +482,21 @@ pub enum ClientEvent {
 /// The event for a server frame.
 pub(crate) fn frame_event(frame: &ServerFrame) -> ClientEvent {
     match &frame.message {
-        ServerMessage::Notification(n) => ClientEvent::Notification {
+        ServerMessage::Notification(n) => ClientEvent::NotificationReceived {
             notification: n.into(),
         },
-        ServerMessage::DashboardUpdate(d) => ClientEvent::Dashboard {
+        ServerMessage::DashboardUpdate(d) => ClientEvent::DashboardUpdated {
             metrics: (&d.metrics).into(),
         },
-        ServerMessage::PitchStatsUpdate(s) => ClientEvent::PitchStats { stats: s.into() },
-        ServerMessage::PresenceUpdate(p) => ClientEvent::Presence {
+        ServerMessage::PitchStatsUpdate(s) => ClientEvent::PitchStatsUpdated { stats: s.into() },
+        ServerMessage::PresenceUpdate(p) => ClientEvent::PresenceChanged {
             presence: Presence {
                 user_id: p.user_id,
                 status: p.status.into(),
                 last_seen: p.last_seen.clone(),
             },
         },
-        ServerMessage::UserTyping(t) => ClientEvent::Typing {
+        ServerMessage::UserTyping(t) => ClientEvent::TypingChanged {
             typing: UserTyping {
                 conversation_id: t.conversation_id,
                 user_id: t.user_id,
@@ -504,7 +504,7 @@ pub(crate) fn frame_event(frame: &ServerFrame) -> ClientEvent {
                 is_typing: t.is_typing,
             },
         },
-        ServerMessage::UploadProgress(u) => ClientEvent::Upload { progress: u.into() },
+        ServerMessage::UploadProgress(u) => ClientEvent::UploadProgressed { progress: u.into() },
         other => ClientEvent::Message {
             kind: protocol::Message::kind(other).to_owned(),
             frame_json: frame.encode(),
