@@ -66,4 +66,10 @@ echo "build.sh: tsc react/"
 "$HERE/node_modules/.bin/tsc" -p "$HERE/react/tsconfig.json"
 
 WASM="$DIST/${NAME}_bg.wasm"
-echo "build.sh: done: $DIST ($(wc -c <"$WASM") bytes .wasm, $(gzip -9 -c "$WASM" | wc -c) gzipped)"
+GLUE="$DIST/${NAME}_bg.js"
+wasm_gz=$(gzip -9 -c "$WASM" | wc -c)
+glue_gz=$(cat "$DIST/${NAME}.js" "$GLUE" 2>/dev/null | gzip -9 | wc -c)
+echo "build.sh: done: $DIST ($(wc -c <"$WASM") bytes .wasm)"
+# The issue's budget is 60 KB gzipped for .wasm plus glue (aim: 35 KB); printed, not enforced
+# yet: the package is well over it (see README.md, Size).
+echo "build.sh: size: .wasm ${wasm_gz} + JS glue ${glue_gz} = $((wasm_gz + glue_gz)) bytes gzipped (budget 61440)"
