@@ -49,8 +49,10 @@ step "Rust tests of bindings-mobile (unit, jumped clock)"
 cargo test -p pitchey-realtime-mobile
 
 step "cdylib, uniffi-bindgen, pitchey-mock-server"
-cargo build -p pitchey-realtime-mobile --lib
+# The generator first, the library last: the two share the output path, and the library the
+# tests load must be the shipped one, without the `cli` feature.
 cargo build -p pitchey-realtime-mobile --features cli --bin uniffi-bindgen
+cargo build -p pitchey-realtime-mobile --lib
 cargo build -p pitchey-mock-server
 lib="$target_dir/debug/libpitchey_realtime_mobile.so"
 bindgen="$target_dir/debug/uniffi-bindgen"

@@ -162,9 +162,11 @@ impl ClientBuilder {
             native::Connector,
             native::entropy(),
         )?;
-        let watcher = persister
-            .as_ref()
-            .map(|p| handle.spawn(persist::watch(p.clone(), inner.clone())).abort_handle());
+        let watcher = persister.as_ref().map(|p| {
+            handle
+                .spawn(persist::watch(p.clone(), inner.clone()))
+                .abort_handle()
+        });
         Ok(Arc::new(Client {
             inner,
             persister,
@@ -191,7 +193,10 @@ impl Drop for Client {
 }
 
 /// Write the snapshot if it changed (nothing without a persistence directory).
-async fn persist(persister: &Option<Arc<Persister>>, client: &CoreClient) -> Result<(), PitcheyError> {
+async fn persist(
+    persister: &Option<Arc<Persister>>,
+    client: &CoreClient,
+) -> Result<(), PitcheyError> {
     match persister {
         Some(p) => p.sync(client).await,
         None => Ok(()),
@@ -353,10 +358,7 @@ impl Client {
     }
 
     /// Report a pitch view and wait until the server acks it; returns the message id.
-    pub async fn report_pitch_view_confirmed(
-        &self,
-        pitch_id: u64,
-    ) -> Result<String, PitcheyError> {
+    pub async fn report_pitch_view_confirmed(&self, pitch_id: u64) -> Result<String, PitcheyError> {
         let (client, persister) = self.parts();
         let message = ClientMessage::PitchView(PitchView { pitch_id });
         run(send_and_persist(client, persister, message, true)).await
@@ -369,7 +371,11 @@ impl Client {
     }
 
     /// Say the user started or stopped typing in a conversation.
-    pub async fn set_typing(&self, conversation_id: u64, is_typing: bool) -> Result<(), PitcheyError> {
+    pub async fn set_typing(
+        &self,
+        conversation_id: u64,
+        is_typing: bool,
+    ) -> Result<(), PitcheyError> {
         let client = self.inner.clone();
         run(async move { Ok(client.set_typing(conversation_id, is_typing).await?) }).await
     }

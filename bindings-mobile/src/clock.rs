@@ -34,9 +34,7 @@ pub struct BootClock {
 impl BootClock {
     /// A clock whose origin is now.
     pub fn new() -> Self {
-        BootClock {
-            origin: raw_now(),
-        }
+        BootClock { origin: raw_now() }
     }
 }
 
@@ -196,7 +194,10 @@ mod tests {
             tv_nsec: 0,
         };
         // SAFETY: a valid timespec and a constant clock id.
-        assert_eq!(unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) }, 0);
+        assert_eq!(
+            unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) },
+            0
+        );
         let mono = Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
         assert!(raw_now() >= mono);
     }

@@ -142,9 +142,9 @@ impl From<SendError> for PitcheyError {
                 max: to_u64(refused),
             },
             SendError::NotSendable { kind, hint } => PitcheyError::NotSendable { kind, hint },
-            SendError::TooManySubscriptions { max } => PitcheyError::TooManySubscriptions {
-                max: to_u64(max),
-            },
+            SendError::TooManySubscriptions { max } => {
+                PitcheyError::TooManySubscriptions { max: to_u64(max) }
+            }
             SendError::UnknownDraft(draft_id) => PitcheyError::UnknownDraft { draft_id },
             SendError::NoConflict(draft_id) => PitcheyError::NoConflict { draft_id },
             other => PitcheyError::Platform {
@@ -241,7 +241,8 @@ mod tests {
                 reason: "no".into()
             }
         );
-        let e: PitcheyError = ClientError::Config(ConfigError::UnsupportedScheme("http".into())).into();
+        let e: PitcheyError =
+            ClientError::Config(ConfigError::UnsupportedScheme("http".into())).into();
         assert!(matches!(e, PitcheyError::InvalidUrl { .. }));
     }
 }

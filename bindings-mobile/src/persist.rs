@@ -45,11 +45,13 @@ impl Persister {
         std::fs::create_dir_all(dir).map_err(|e| io_error("cannot create", dir, e))?;
         let path = dir.join(FILE_NAME);
         let snapshot = match std::fs::read_to_string(&path) {
-            Ok(text) => Some(
-                Snapshot::from_json(&text).map_err(|e| PitcheyError::Persistence {
-                    reason: format!("{}: {e}", path.display()),
-                })?,
-            ),
+            Ok(text) => {
+                Some(
+                    Snapshot::from_json(&text).map_err(|e| PitcheyError::Persistence {
+                        reason: format!("{}: {e}", path.display()),
+                    })?,
+                )
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(io_error("cannot read", &path, e)),
         };

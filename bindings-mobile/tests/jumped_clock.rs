@@ -66,7 +66,9 @@ async fn post(server: &RunningServer, path: &str, token: &str, body: Value) -> u
 
 #[tokio::test]
 async fn a_silent_link_is_replaced_at_once_after_the_phone_slept() {
-    let server = start(ServerConfig::for_tests()).await.expect("server starts");
+    let server = start(ServerConfig::for_tests())
+        .await
+        .expect("server starts");
     let clock = JumpClock::new();
     // Tokio's timers stand for CLOCK_MONOTONIC, which does not advance while the phone
     // sleeps: a one-hour slice means no timer notices the jump by itself.
@@ -80,11 +82,20 @@ async fn a_silent_link_is_replaced_at_once_after_the_phone_slept() {
         .build()
         .expect("builds");
     client.connect().await.expect("connect");
-    timeout(WAIT, client.connected()).await.expect("in time").expect("connects");
+    timeout(WAIT, client.connected())
+        .await
+        .expect("in time")
+        .expect("connects");
 
     // The link goes silent: the server holds every frame to this session for a minute.
     let admin = server.admin_token(999);
-    let status = post(&server, "/api/ws/faults/delay", &admin, json!({"userId": 7, "ms": 60_000})).await;
+    let status = post(
+        &server,
+        "/api/ws/faults/delay",
+        &admin,
+        json!({"userId": 7, "ms": 60_000}),
+    )
+    .await;
     assert_eq!(status, 200);
     // A ping goes out now (its pong will be a minute late)...
     client.on_network_available(true).expect("wake");
@@ -111,7 +122,10 @@ async fn a_silent_link_is_replaced_at_once_after_the_phone_slept() {
     assert!(took < Duration::from_secs(5), "replaced after {took:?}");
     let m = client.metrics().await.expect("metrics");
     assert!(
-        m.last_disconnect.as_deref().unwrap_or("").contains("heartbeat"),
+        m.last_disconnect
+            .as_deref()
+            .unwrap_or("")
+            .contains("heartbeat"),
         "{m:?}"
     );
     server.shutdown().await;
@@ -169,7 +183,11 @@ async fn a_reconnect_that_fell_due_during_sleep_is_made_without_waiting() {
     })
     .await
     .expect("the due attempt is made");
-    assert!(woke.elapsed() < Duration::from_secs(2), "{:?}", woke.elapsed());
+    assert!(
+        woke.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        woke.elapsed()
+    );
 
     // on_foreground acts at once too, whatever the timer.
     let attempts = client.metrics().await.expect("metrics").connect_attempts;
