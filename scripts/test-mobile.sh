@@ -11,7 +11,9 @@
 # 4. builds pitchey-mock-server, starts it on a port the OS picks (--port 0, the address read
 #    from its banner) with a JWT_SECRET made up for this run;
 # 5. compiles bindings-mobile/tests/kotlin/*.kt with the generated bindings (kotlinc-jvm, JNA,
-#    kotlinx-coroutines) and runs it with `java` against the server; stops the server on exit.
+#    kotlinx-coroutines) and runs it with `java` against the server;
+# 6. generates the Python bindings and runs bindings-mobile/tests/python/scenario.py (the same
+#    scenario in a second foreign language); stops the server on exit.
 #
 # Usage: scripts/test-mobile.sh. Honours CARGO_TARGET_DIR.
 set -euo pipefail
@@ -115,5 +117,10 @@ export PITCHEY_WS_URL="$ws_url" PITCHEY_HTTP_URL="$http_url" PITCHEY_SERVER_BIN=
 PITCHEY_ADMIN_TOKEN="$("$server_bin" token --user 999 --admin --username admin --ttl-secs 7200)"
 export PITCHEY_ADMIN_TOKEN PITCHEY_WORK_DIR="$workdir"
 java -Djna.library.path="$(dirname "$lib")" -cp "$classes:$cp_jars:$KOTLIN_STDLIB_JAR" MainKt
+
+step "the same scenario in Python (a second foreign language, bindings generated from the same library)"
+"$bindgen" generate --library "$lib" --language python --no-format --out-dir "$gen/python"
+cp "$lib" "$gen/python/"
+python3 bindings-mobile/tests/python/scenario.py "$gen/python"
 
 printf '\nmobile tests passed in %ss\n' "$((SECONDS - started))"

@@ -48,3 +48,6 @@ scripts/test-js.sh
 
 step "React example app (examples/react-app): the hooks driven end to end in headless Chromium"
 scripts/test-react.sh
+
+step "mobile SDK (bindings-mobile): Rust tests, Kotlin on a JVM and Python against the reference server, Swift sources generated"
+scripts/test-mobile.sh

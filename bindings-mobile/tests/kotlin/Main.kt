@@ -90,6 +90,12 @@ class Collector : EventListener {
     }
 }
 
+/**
+ * Handles of subscriptions a check listens on to its end. A dropped handle unsubscribes (when the
+ * JVM collects it), so an unused result could stop the events a check waits for.
+ */
+val kept = java.util.Collections.synchronizedList(mutableListOf<SubscriptionHandle>())
+
 fun client(user: Int, options: ClientOptions? = null, dir: File? = null, token: String = mint(user)): Client {
     var b = ClientBuilder(wsUrl).token(token)
     if (options != null) b = b.options(options)
@@ -172,7 +178,7 @@ suspend fun tokenProviderAfterExpiry() {
     val provider = Provider(3)
     val states = Collector()
     val c = ClientBuilder(wsUrl).token(mint(3, ttlSecs = 0)).tokenProvider(provider).build()
-    c.subscribeState(states)
+    kept += c.subscribeState(states)
     connected(c, 15_000)
     check(provider.calls.get() >= 1) { "the provider was not asked for the expired token" }
 
@@ -203,8 +209,8 @@ suspend fun draftConflictResolvedWithLocal() {
     val db = b.openDraft("pitch_kt", options)
     val aEvents = Collector()
     val bEvents = Collector()
-    da.subscribe(aEvents)
-    db.subscribe(bEvents)
+    kept += da.subscribe(aEvents)
+    kept += db.subscribe(bEvents)
     db.update("""{"title": "B"}""")
     da.update("""{"title": "A"}""")
     da.save()
@@ -236,7 +242,7 @@ suspend fun queueFull() {
 suspend fun backgroundAndForeground() {
     val c = client(6)
     val events = Collector()
-    c.subscribeEvents(events)
+    kept += c.subscribeEvents(events)
     connected(c)
     c.onBackground()
     events.await("Closed after on_background") { (it as? ClientEvent.StateChanged)?.state?.takeIf { s -> s == ConnectionState.Closed } }
@@ -269,7 +275,7 @@ suspend fun persistenceAcrossAKilledApp() {
 
     val b = client(8, dir = dir)
     val events = Collector()
-    b.subscribeEvents(events)
+    kept += b.subscribeEvents(events)
     val restored = b.metrics()
     check(restored.queueDepth == 3uL) { "restored $restored" }
     connected(b)
@@ -288,6 +294,64 @@ suspend fun persistenceAcrossAKilledApp() {
     b.close()
 }
 
+/** Starts the server binary on [port] (same JWT_SECRET, inherited) and waits for its health check. */
+fun startServer(port: Int, log: File): Process {
+    val p = ProcessBuilder(serverBin, "--host", "127.0.0.1", "--port", "$port")
+        .redirectOutput(log).redirectErrorStream(true).start()
+    val deadline = System.nanoTime() + 30_000_000_000L
+    while (System.nanoTime() < deadline) {
+        check(p.isAlive) { "the restarted server exited: ${log.readText()}" }
+        val up = try {
+            val req = HttpRequest.newBuilder(URI.create("http://127.0.0.1:$port/api/ws/health")).GET().build()
+            http.send(req, HttpResponse.BodyHandlers.ofString()).statusCode() == 200
+        } catch (_: java.io.IOException) {
+            false
+        }
+        if (up) return p
+        Thread.sleep(100)
+    }
+    p.destroy()
+    throw AssertionError("the server on port $port did not answer its health check within 30 s")
+}
+
+suspend fun surviveServerRestart() {
+    val port = java.net.ServerSocket(0).use { it.localPort }
+    val log = File(workDir, "restart-server.log")
+    var server = startServer(port, log)
+    try {
+        val c = ClientBuilder("ws://127.0.0.1:$port/ws").token(mint(9)).build()
+        val states = Collector()
+        val events = Collector()
+        kept += c.subscribeState(states)
+        kept += c.subscribeEvents(events)
+        connected(c)
+        c.reportPitchViewConfirmed(90uL)
+
+        server.destroy()
+        check(server.waitFor(10, TimeUnit.SECONDS)) { "the server did not stop" }
+        states.await("a state other than Connected after the server stopped") {
+            (it as? ClientEvent.StateChanged)?.state?.takeIf { s -> s != ConnectionState.Connected }
+        }
+        // Sent while the server is down: queued, delivered after the restart.
+        val queued = c.reportPitchView(91uL)
+        check(c.metrics().queueDepth >= 1uL) { "nothing queued while offline" }
+
+        server = startServer(port, log)
+        states.await("Connected again after the restart", 30_000) {
+            (it as? ClientEvent.StateChanged)?.state?.takeIf { s -> s == ConnectionState.Connected }
+        }
+        events.await("the ack of the message sent while offline", 15_000) {
+            (it as? ClientEvent.Acked)?.id?.takeIf { id -> id == queued }
+        }
+        val after = c.metrics()
+        check(after.queueDepth == 0uL) { "queue after the restart $after" }
+        c.disconnect()
+        c.close()
+    } finally {
+        server.destroy()
+    }
+}
+
 fun main() {
     val checks = listOf<Pair<String, suspend () -> Unit>>(
         "connect, a notification over HTTP through a listener, cancel the subscription" to ::connectNotifyAndCancel,
@@ -297,6 +361,7 @@ fun main() {
         "a full queue is QueueFull" to ::queueFull,
         "on_background closes, sends queued meanwhile go out after on_foreground" to ::backgroundAndForeground,
         "persistence: a killed app loses nothing and sends nothing twice" to ::persistenceAcrossAKilledApp,
+        "the server restarts: reconnect, a message sent while it was down is delivered" to ::surviveServerRestart,
     )
     var failed = 0
     for ((name, body) in checks) {
