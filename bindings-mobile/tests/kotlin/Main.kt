@@ -40,8 +40,8 @@ fun mint(user: Int, ttlSecs: Int = 3600): String {
     return out
 }
 
-fun post(path: String, token: String, body: String): Pair<Int, String> {
-    val req = HttpRequest.newBuilder(URI.create("$httpUrl$path"))
+fun post(path: String, token: String, body: String, base: String = httpUrl): Pair<Int, String> {
+    val req = HttpRequest.newBuilder(URI.create("$base$path"))
         .header("Authorization", "Bearer $token").header("Content-Type", "application/json")
         .POST(HttpRequest.BodyPublishers.ofString(body)).build()
     val res = http.send(req, HttpResponse.BodyHandlers.ofString())
@@ -54,10 +54,11 @@ fun get(path: String, token: String): String {
     return http.send(req, HttpResponse.BodyHandlers.ofString()).body()
 }
 
-fun notify(user: Int, title: String) {
+fun notify(user: Int, title: String, base: String = httpUrl) {
     val (status, body) = post(
         "/api/ws/notify", mint(99),
         """{"userId": $user, "notification": {"type": "follow", "title": "$title", "message": "m", "data": {"followerId": 3}}}""",
+        base,
     )
     check(status == 200) { "notify: $status $body" }
 }
@@ -322,8 +323,10 @@ suspend fun surviveServerRestart() {
         val c = ClientBuilder("ws://127.0.0.1:$port/ws").token(mint(9)).build()
         val states = Collector()
         val events = Collector()
+        val notes = Collector()
         kept += c.subscribeState(states)
         kept += c.subscribeEvents(events)
+        kept += c.subscribeNotifications(notes)
         connected(c)
         c.reportPitchViewConfirmed(90uL)
 
@@ -345,6 +348,13 @@ suspend fun surviveServerRestart() {
         }
         val after = c.metrics()
         check(after.queueDepth == 0uL) { "queue after the restart $after" }
+        // The listener registered before the restart gets each notification once: reconnects
+        // neither drop it nor add a second copy.
+        notify(9, "after the restart", base = "http://127.0.0.1:$port")
+        notes.await("the notification after the restart") { notificationTitled("after the restart")(it) }
+        Thread.sleep(300)
+        val copies = notes.events.count { notificationTitled("after the restart")(it) != null }
+        check(copies == 0) { "the listener got ${copies + 1} copies of one notification" }
         c.disconnect()
         c.close()
     } finally {

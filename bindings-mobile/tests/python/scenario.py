@@ -51,8 +51,8 @@ def post(path, token, body, base=HTTP_URL):
         return e.code, e.read().decode()
 
 
-def notify(user, title):
-    status, body = post("/api/ws/notify", mint(99), {
+def notify(user, title, base=HTTP_URL):
+    status, body = post("/api/ws/notify", mint(99), base=base, body={
         "userId": user,
         "notification": {"type": "follow", "title": title, "message": "m", "data": {"followerId": 3}},
     })
@@ -257,7 +257,9 @@ async def survive_server_restart():
         try:
             c = client(25, url=f"ws://127.0.0.1:{port}/ws")
             states, events = Collector(), Collector()
-            handles = [c.subscribe_state(states), c.subscribe_events(events)]  # kept: dropped ones unsubscribe
+            notes = Collector()
+            handles = [c.subscribe_state(states), c.subscribe_events(events),  # kept: dropped ones unsubscribe
+                       await c.subscribe_notifications(notes)]
             await connected(c)
             await c.report_pitch_view_confirmed(90)
 
@@ -271,6 +273,12 @@ async def survive_server_restart():
             await states.wait_for("Connected after the restart", state_is(lambda s: s == sdk.ConnectionState.CONNECTED()), 30.0)
             await events.wait_for("the ack of the message sent while the server was down", acked(queued), 15.0)
             assert (await c.metrics()).queue_depth == 0
+            # The listener registered before the restart gets each notification once.
+            notify(25, "after the restart", base=f"http://127.0.0.1:{port}")
+            await notes.wait_for("the notification after the restart", titled("after the restart"))
+            await asyncio.sleep(0.3)
+            extra = [e for e in list(notes.events.queue) if titled("after the restart")(e)]
+            assert not extra, f"the listener got {len(extra) + 1} copies of one notification"
             for h in handles:
                 h.cancel()
             await c.disconnect()
