@@ -59,6 +59,11 @@ cargo build -p pitchey-mock-server
 lib="$target_dir/debug/libpitchey_realtime_mobile.so"
 bindgen="$target_dir/debug/uniffi-bindgen"
 server_bin="$target_dir/debug/pitchey-mock-server"
+# The shipped library carries no code generator (the `cli` feature stays out of it).
+if grep -q -a 'uniffi_bindgen' "$lib"; then
+  echo "$lib contains uniffi_bindgen: the cli feature leaked into the shipped library" >&2
+  exit 1
+fi
 
 step "generate Kotlin and Swift (library mode)"
 gen="$workdir/generated"
