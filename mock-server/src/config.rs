@@ -73,6 +73,8 @@ pub struct ServerConfig {
     /// refreshed every third of it). Sessions of an instance whose key expired (killed,
     /// frozen, cut off) count as gone on every other instance (`WS_INSTANCE_TTL_MS`).
     pub instance_ttl_ms: u64,
+    /// What one client may make the server hold or do (see [`crate::limits`]).
+    pub limits: crate::limits::Limits,
 }
 
 impl Default for ServerConfig {
@@ -104,6 +106,7 @@ impl Default for ServerConfig {
             // The heartbeat interval: a dead instance's users go offline about as late as a
             // silent client's would.
             instance_ttl_ms: 30_000,
+            limits: crate::limits::Limits::default(),
         }
     }
 }

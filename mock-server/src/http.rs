@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -41,6 +41,9 @@ pub enum ApiError {
     /// Fault injection: connections are refused for a while (503).
     #[error("connections are refused for a while (fault injection)")]
     Refusing,
+    /// The body is over `--max-body-bytes` (413).
+    #[error("request body over the size limit")]
+    TooLarge,
     /// The durable store could not commit the write; nothing was promised (500).
     #[error("storage failed: {0}")]
     Store(#[from] crate::store::StoreError),
@@ -54,6 +57,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             ApiError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
             ApiError::Refusing => (StatusCode::SERVICE_UNAVAILABLE, "refusing_connections"),
+            ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         (
@@ -66,6 +70,10 @@ impl IntoResponse for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(e: JsonRejection) -> Self {
+        // A chunked body over the limit is only found while the extractor reads it.
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::TooLarge;
+        }
         ApiError::BadRequest(e.body_text())
     }
 }
@@ -138,7 +146,15 @@ pub(crate) fn router(hub: Shared) -> Router {
     if hub.config.dev_tokens {
         router = router.route("/api/dev/token", post(dev_token));
     }
-    router.layer(CorsLayer::very_permissive()).with_state(hub)
+    let max_body = hub.config.limits.max_body_bytes;
+    router
+        .layer(axum::middleware::from_fn_with_state(
+            hub.clone(),
+            crate::body_limit::refuse_large_bodies,
+        ))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(CorsLayer::very_permissive())
+        .with_state(hub)
 }
 
 /// `GET /ws`: authenticate, then upgrade. A bad token gets 401 before any upgrade.

@@ -81,6 +81,8 @@ pub(crate) struct Counters {
     pub messages_in_by_type: crate::metrics::TypeCounters,
     /// Frames written, by `type`.
     pub messages_out_by_type: crate::metrics::TypeCounters,
+    /// Refusals by limit.
+    pub limits: crate::limits::LimitCounters,
 }
 
 impl Counters {
@@ -996,6 +998,7 @@ impl Hub {
                 "commitFailures": commits.failures,
             },
             "redis": redis.as_str(),
+            "limits": c.limits.snapshot(),
         })
     }
 }

@@ -249,11 +249,13 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+mod body_limit;
 pub mod config;
 mod demo;
 pub mod drafts;
 mod http;
 mod hub;
+pub mod limits;
 mod metrics;
 pub mod persist;
 pub mod pitches;

@@ -41,6 +41,8 @@ struct Cli {
     /// store in this directory, across restarts (default: WS_DATA_DIR; none: in memory).
     #[arg(long)]
     data_dir: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    limits: pitchey_mock_server::limits::Limits,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -116,6 +118,7 @@ async fn main() -> ExitCode {
     config.seed_compatible = cli.seed_compatible;
     config.demo = cli.demo;
     config.dev_tokens = cli.demo;
+    config.limits = cli.limits;
     if let Some(url) = cli.redis_url {
         config.redis_url = Some(url);
     }
