@@ -998,7 +998,7 @@ impl Hub {
                 "commitFailures": commits.failures,
             },
             "redis": redis.as_str(),
-            "limits": c.limits.snapshot(),
+            "limits": c.limits.snapshot(st.store.evictions()),
         })
     }
 }

@@ -369,6 +369,7 @@ fn open_store(config: &ServerConfig) -> Result<Box<dyn store::Store>, ServerErro
         replay_log_cap: config.replay_log_cap,
         dedup_window: Duration::from_millis(config.dedup_window_ms),
         dedup_cap: config.dedup_cap,
+        user_queue_bytes: config.limits.user_queue_bytes,
     };
     Ok(match &config.data_dir {
         Some(dir) => Box::new(persist::DiskStore::open(dir, limits)?),

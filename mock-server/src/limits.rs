@@ -13,6 +13,10 @@ pub struct Limits {
     /// Largest HTTP request body in bytes; larger ones get 413.
     #[arg(long, default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
+    /// Bytes kept per user in the replay log, and again in the offline queue (beside their
+    /// frame counts); the oldest frames go first.
+    #[arg(long, default_value_t = 1024 * 1024)]
+    pub user_queue_bytes: usize,
 }
 
 impl Default for Limits {
@@ -40,10 +44,12 @@ impl LimitCounters {
     }
 
     /// The counters as the `limits` object of `/api/ws/stats`.
-    pub(crate) fn snapshot(&self) -> Value {
+    pub(crate) fn snapshot(&self, store: crate::store::Evictions) -> Value {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         json!({
             "bodyTooLarge": get(&self.body_too_large),
+            "replayLogBytesEvicted": store.log_bytes,
+            "offlineQueueBytesEvicted": store.queue_bytes,
         })
     }
 }

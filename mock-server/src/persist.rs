@@ -495,6 +495,10 @@ impl Store for DiskStore {
     fn commit_stats(&self) -> CommitStats {
         self.stats
     }
+
+    fn evictions(&self) -> crate::store::Evictions {
+        self.mem.evictions()
+    }
 }
 
 #[cfg(test)]
@@ -509,6 +513,7 @@ mod tests {
             replay_log_cap: 2,
             dedup_window: Duration::from_secs(60),
             dedup_cap: 10,
+            user_queue_bytes: 1 << 20,
         }
     }
 

@@ -83,6 +83,8 @@ pub trait Store: Send {
     fn kind(&self) -> &'static str;
     /// Commits made so far (all zero for a store that needs none).
     fn commit_stats(&self) -> CommitStats;
+    /// Frames dropped for the byte caps so far.
+    fn evictions(&self) -> Evictions;
 }
 
 /// Counters of the commits a store made, for stats.
@@ -144,6 +146,65 @@ pub struct StoreLimits {
     pub dedup_window: Duration,
     /// Ids remembered per user at most.
     pub dedup_cap: usize,
+    /// Bytes per replay log and per offline queue (beside the frame counts).
+    pub user_queue_bytes: usize,
+}
+
+/// Frames the store let go of to stay within its byte caps (the count caps and the de-dup
+/// window are the normal course of things and not counted here).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Evictions {
+    /// Replay-log frames dropped for `user_queue_bytes`.
+    pub log_bytes: u64,
+    /// Offline-queue frames dropped for `user_queue_bytes`.
+    pub queue_bytes: u64,
+}
+
+/// Frames in arrival order with their total size, so that both caps drop the oldest first.
+#[derive(Debug)]
+struct Frames<T> {
+    items: VecDeque<T>,
+    bytes: usize,
+}
+
+impl<T> Default for Frames<T> {
+    fn default() -> Self {
+        Frames {
+            items: VecDeque::new(),
+            bytes: 0,
+        }
+    }
+}
+
+impl<T> Frames<T> {
+    /// Make room for one more frame of `size` bytes within `cap` frames and `byte_cap` bytes;
+    /// returns the dropped frames and how many went for the bytes alone. A frame larger
+    /// than `byte_cap` on its own still goes in, alone: it was already accepted as a frame.
+    fn make_room(
+        &mut self,
+        size: usize,
+        cap: usize,
+        byte_cap: usize,
+        len: impl Fn(&T) -> usize,
+    ) -> (Vec<T>, u64) {
+        let mut gone = Vec::new();
+        let mut for_bytes = 0;
+        while let Some(front) = self.items.front() {
+            let over_count = self.items.len() >= cap;
+            let over_bytes = self.bytes + size > byte_cap;
+            if !over_count && !over_bytes {
+                break;
+            }
+            self.bytes -= len(front);
+            if !over_count {
+                for_bytes += 1;
+            }
+            if let Some(f) = self.items.pop_front() {
+                gone.push(f);
+            }
+        }
+        (gone, for_bytes)
+    }
 }
 
 /// Everything in memory: lost when the process exits.
@@ -151,8 +212,9 @@ pub struct StoreLimits {
 pub struct MemoryStore {
     limits: StoreLimits,
     seqs: HashMap<u64, u64>,
-    logs: HashMap<u64, VecDeque<LoggedFrame>>,
-    queues: HashMap<u64, VecDeque<QueuedFrame>>,
+    logs: HashMap<u64, Frames<LoggedFrame>>,
+    queues: HashMap<u64, Frames<QueuedFrame>>,
+    evictions: Evictions,
     drafts: HashMap<(u64, String), Draft>,
     dedup: HashMap<u64, DedupWindow>,
     notifications: u64,
@@ -193,6 +255,7 @@ impl MemoryStore {
             drafts: HashMap::new(),
             dedup: HashMap::new(),
             notifications: 0,
+            evictions: Evictions::default(),
         }
     }
 
@@ -217,14 +280,17 @@ impl MemoryStore {
             return vec![frame.seq];
         }
         let log = self.logs.entry(user).or_default();
-        let mut gone = Vec::new();
-        while log.len() >= self.limits.replay_log_cap {
-            if let Some(f) = log.pop_front() {
-                gone.push(f.seq);
-            }
-        }
-        log.push_back(frame);
-        gone
+        let size = frame.text.len();
+        let (gone, for_bytes) = log.make_room(
+            size,
+            self.limits.replay_log_cap,
+            self.limits.user_queue_bytes,
+            |f| f.text.len(),
+        );
+        self.evictions.log_bytes += for_bytes;
+        log.bytes += size;
+        log.items.push_back(frame);
+        gone.into_iter().map(|f| f.seq).collect()
     }
 
     /// [`Store::seen`]; also returns the ids it forgot.
@@ -274,14 +340,14 @@ impl Store for MemoryStore {
     }
 
     fn log_oldest(&self, user: u64) -> Option<u64> {
-        self.logs.get(&user)?.front().map(|f| f.seq)
+        self.logs.get(&user)?.items.front().map(|f| f.seq)
     }
 
     fn log_range(&self, user: u64, after: u64, upto: u64) -> Vec<LoggedFrame> {
         self.logs
             .get(&user)
             .into_iter()
-            .flatten()
+            .flat_map(|l| l.items.iter())
             .filter(|f| f.seq > after && f.seq <= upto)
             .cloned()
             .collect()
@@ -293,21 +359,24 @@ impl Store for MemoryStore {
             return 1;
         }
         let queue = self.queues.entry(user).or_default();
-        let mut dropped = 0;
-        while queue.len() >= cap {
-            queue.pop_front();
-            dropped += 1;
-        }
-        queue.push_back(frame);
-        dropped
+        let size = frame.text.len();
+        let (gone, for_bytes) =
+            queue.make_room(size, cap, self.limits.user_queue_bytes, |f| f.text.len());
+        self.evictions.queue_bytes += for_bytes;
+        queue.bytes += size;
+        queue.items.push_back(frame);
+        gone.len()
     }
 
     fn queue_take(&mut self, user: u64) -> Vec<QueuedFrame> {
-        self.queues.remove(&user).map(Vec::from).unwrap_or_default()
+        self.queues
+            .remove(&user)
+            .map(|q| Vec::from(q.items))
+            .unwrap_or_default()
     }
 
     fn queue_depth(&self) -> usize {
-        self.queues.values().map(VecDeque::len).sum()
+        self.queues.values().map(|q| q.items.len()).sum()
     }
 
     fn draft(&self, user: u64, draft_id: &str) -> Option<Draft> {
@@ -334,8 +403,8 @@ impl Store for MemoryStore {
     fn queue_depths(&self) -> Vec<(u64, usize)> {
         self.queues
             .iter()
-            .filter(|(_, q)| !q.is_empty())
-            .map(|(u, q)| (*u, q.len()))
+            .filter(|(_, q)| !q.items.is_empty())
+            .map(|(u, q)| (*u, q.items.len()))
             .collect()
     }
 
@@ -350,6 +419,10 @@ impl Store for MemoryStore {
     fn commit_stats(&self) -> CommitStats {
         CommitStats::default()
     }
+
+    fn evictions(&self) -> Evictions {
+        self.evictions
+    }
 }
 
 #[cfg(test)]
@@ -362,6 +435,7 @@ mod tests {
             replay_log_cap: log,
             dedup_window: Duration::from_secs(10),
             dedup_cap: 2,
+            user_queue_bytes: 1 << 20,
         })
     }
 
@@ -384,6 +458,33 @@ mod tests {
         let got: Vec<_> = s.queue_take(1).into_iter().map(|f| f.text).collect();
         assert_eq!(got, vec![text("b"), text("c")]);
         assert!(s.queue_take(1).is_empty());
+    }
+
+    #[test]
+    fn byte_cap_drops_the_oldest_of_log_and_queue() {
+        let mut s = MemoryStore::new(StoreLimits {
+            offline_queue_cap: 100,
+            replay_log_cap: 100,
+            dedup_window: Duration::from_secs(10),
+            dedup_cap: 2,
+            user_queue_bytes: 10,
+        });
+        for (i, t) in ["aaaa", "bbbb", "cccc"].into_iter().enumerate() {
+            let seq = i as u64 + 1;
+            s.log_append(1, LoggedFrame { seq, text: text(t) });
+            s.queue_push(
+                1,
+                QueuedFrame {
+                    seq: Some(seq),
+                    text: text(t),
+                },
+            );
+        }
+        assert_eq!(s.log_oldest(1), Some(2));
+        let got: Vec<_> = s.queue_take(1).into_iter().map(|f| f.seq).collect();
+        assert_eq!(got, vec![Some(2), Some(3)]);
+        let e = s.evictions();
+        assert_eq!((e.log_bytes, e.queue_bytes), (1, 1));
     }
 
     #[test]

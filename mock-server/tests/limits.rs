@@ -49,3 +49,48 @@ async fn http_body_over_64_kib_is_413_with_a_json_error() {
     let stats = admin_stats(&server).await;
     assert_eq!(stats["limits"]["bodyTooLarge"], 2, "{stats}");
 }
+
+#[tokio::test]
+async fn queue_and_replay_log_are_capped_in_bytes_and_resume_says_continuity_was_lost() {
+    let server = server_with(|c| c.limits.user_queue_bytes = 2000).await;
+    // Ten notifications of about 400 bytes to an offline user: only the newest fit.
+    for i in 0..10 {
+        let title = format!("n{i}-{}", "y".repeat(300));
+        let (status, _) = http(
+            &server,
+            "POST",
+            "/api/ws/notify",
+            Some(&server.admin_token(1)),
+            Some(json!({"userId": 7, "notification": {"type": "message", "title": title, "message": ""}})),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    let (mut ws, connected) = connect(&server, 7).await;
+    let queued = frames_before_pong(&mut ws).await;
+    assert!(queued.len() < 10 && !queued.is_empty(), "{}", queued.len());
+    let last = queued.last().unwrap();
+    assert!(last["data"]["title"].as_str().unwrap().starts_with("n9-"));
+    assert_eq!(last["seq"], 10);
+    assert!(connected["data"]["lastSeq"].as_u64().unwrap() > 0);
+    // Resuming from the start: the log lost the oldest frames too.
+    send(
+        &mut ws,
+        json!({"type": "resume", "id": "r", "data": {"lastSeq": 0}}),
+    )
+    .await;
+    let again = next_of_type(&mut ws, "connected").await;
+    assert_eq!(again["data"]["resumed"], false);
+    let stats = admin_stats(&server).await;
+    assert!(
+        stats["limits"]["offlineQueueBytesEvicted"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{stats}"
+    );
+    assert!(
+        stats["limits"]["replayLogBytesEvicted"].as_u64().unwrap() > 0,
+        "{stats}"
+    );
+}
