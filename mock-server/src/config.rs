@@ -52,8 +52,6 @@ pub struct ServerConfig {
     pub replay_log_cap: usize,
     /// How long a client message `id` is remembered for de-duplication (`WS_DEDUP_WINDOW_MS`).
     pub dedup_window_ms: u64,
-    /// Ids remembered per user at most, whatever their age.
-    pub dedup_cap: usize,
     /// Frames waiting to be written to one session; a session that falls this far behind is
     /// dropped rather than let the server's memory grow.
     pub session_outbox_cap: usize,
@@ -97,7 +95,6 @@ impl Default for ServerConfig {
             offline_queue_cap: 100,
             replay_log_cap: 1000,
             dedup_window_ms: 300_000,
-            dedup_cap: 1000,
             session_outbox_cap: 1024,
             close_grace: Duration::from_secs(2),
             write_timeout: Duration::from_secs(10),

@@ -126,8 +126,12 @@ pub(crate) struct Replay {
 
 /// Result of a `draft_sync`.
 pub(crate) enum DraftOutcome {
-    Accepted { version: u64 },
+    Accepted {
+        version: u64,
+    },
     Conflict(DraftConflict),
+    /// It would create a draft beyond `max_drafts_per_user`.
+    LimitExceeded,
 }
 
 /// Why a `draft_sync` was not decided: nothing is acked, the client sends it again.
@@ -600,6 +604,10 @@ impl Hub {
         let mut guard = self.lock();
         let st = &mut *guard;
         let current = st.store.draft(user, &save.draft_id);
+        if current.is_none() && st.store.draft_count(user) >= self.config.limits.max_drafts_per_user
+        {
+            return Ok(DraftOutcome::LimitExceeded);
+        }
         match decide(current.as_ref(), save.base_version, !self.seed_mode()) {
             DraftDecision::Conflict {
                 server_version,

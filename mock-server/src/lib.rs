@@ -368,7 +368,7 @@ fn open_store(config: &ServerConfig) -> Result<Box<dyn store::Store>, ServerErro
         offline_queue_cap: config.offline_queue_cap,
         replay_log_cap: config.replay_log_cap,
         dedup_window: Duration::from_millis(config.dedup_window_ms),
-        dedup_cap: config.dedup_cap,
+        dedup_cap: config.limits.dedup_ids,
         user_queue_bytes: config.limits.user_queue_bytes,
     };
     Ok(match &config.data_dir {

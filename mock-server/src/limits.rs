@@ -4,6 +4,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use pitchey_realtime::protocol::ErrorCode;
+
 use serde_json::{Value, json};
 
 /// The limits. Every one is a flag of the binary (see `--help`); the flags' defaults are
@@ -17,6 +19,16 @@ pub struct Limits {
     /// frame counts); the oldest frames go first.
     #[arg(long, default_value_t = 1024 * 1024)]
     pub user_queue_bytes: usize,
+    /// Drafts per user: a `draft_sync` that would create one more gets `limit_exceeded`
+    /// (saving existing drafts still works).
+    #[arg(long, default_value_t = 100)]
+    pub max_drafts_per_user: usize,
+    /// Longest client message `id` in bytes: a longer one is refused (`invalid_message`).
+    #[arg(long, default_value_t = 64)]
+    pub max_id_bytes: usize,
+    /// Message ids remembered per user for de-duplication; the oldest are forgotten first.
+    #[arg(long = "dedup-ids", default_value_t = 4096)]
+    pub dedup_ids: usize,
 }
 
 impl Default for Limits {
@@ -31,11 +43,21 @@ impl Default for Limits {
     }
 }
 
+/// The `error` code of a message refused for a limit (`limit_exceeded`). The SDK reads it as
+/// [`ErrorCode::Other`]: tolerating unknown codes is part of the protocol.
+pub fn limit_exceeded() -> ErrorCode {
+    ErrorCode::Other("limit_exceeded".into())
+}
+
 /// Refusals by limit, for `/api/ws/stats` (`limits`) and `/metrics`.
 #[derive(Debug, Default)]
 pub(crate) struct LimitCounters {
     /// HTTP requests refused with 413.
     pub body_too_large: AtomicU64,
+    /// `draft_sync` refused for `max_drafts_per_user`.
+    pub drafts_refused: AtomicU64,
+    /// Messages refused for an `id` over `max_id_bytes`.
+    pub ids_too_long: AtomicU64,
 }
 
 impl LimitCounters {
@@ -50,6 +72,9 @@ impl LimitCounters {
             "bodyTooLarge": get(&self.body_too_large),
             "replayLogBytesEvicted": store.log_bytes,
             "offlineQueueBytesEvicted": store.queue_bytes,
+            "draftsRefused": get(&self.drafts_refused),
+            "idsTooLong": get(&self.ids_too_long),
+            "dedupIdsForgotten": store.dedup_ids,
         })
     }
 }

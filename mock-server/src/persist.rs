@@ -431,6 +431,10 @@ impl Store for DiskStore {
         self.mem.put_draft(user, draft_id, draft);
     }
 
+    fn draft_count(&self, user: u64) -> usize {
+        self.mem.draft_count(user)
+    }
+
     fn seen(&mut self, user: u64, id: &str, now: Instant) -> Option<Applied> {
         let (applied, gone) = self.mem.seen_evicting(user, id, now);
         self.pending

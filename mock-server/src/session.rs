@@ -14,6 +14,7 @@ use tokio::time::{sleep_until, timeout};
 
 use crate::auth::AuthUser;
 use crate::hub::{Counters, DraftError, DraftOutcome, Hub, Outbound, SessionKey, error_frame};
+use crate::limits::{LimitCounters, limit_exceeded};
 use crate::rate_limit::RateLimiter;
 use crate::store::{Applied, FrameText};
 use crate::time::unix_secs;
@@ -349,6 +350,19 @@ impl Session {
                 Gate::Close(end) => return Ok(Some(end)),
             }
         }
+        let max_id = self.hub.config.limits.max_id_bytes;
+        if let Some(long) = id.as_deref().filter(|i| i.len() > max_id) {
+            // Refused before anything remembers it: ids are kept per user for de-duplication.
+            LimitCounters::bump(&self.hub.counters.limits.ids_too_long);
+            Counters::bump(&self.hub.counters.invalid_messages);
+            self.send(error_frame(
+                ErrorCode::InvalidMessage,
+                format!("message id longer than {max_id} bytes"),
+                Some(long.to_owned()),
+            ))
+            .await?;
+            return Ok(None);
+        }
         match frame {
             Ok(frame) => self.dispatch(frame).await,
             Err(message) => {
@@ -506,6 +520,16 @@ impl Session {
                 self.send(error_frame(
                     ErrorCode::Internal,
                     "the draft could not be stored; send it again",
+                    id,
+                ))
+                .await
+            }
+            Ok(DraftOutcome::LimitExceeded) => {
+                LimitCounters::bump(&self.hub.counters.limits.drafts_refused);
+                let max = self.hub.config.limits.max_drafts_per_user;
+                self.send(error_frame(
+                    limit_exceeded(),
+                    format!("at most {max} drafts per user: this save would create one more"),
                     id,
                 ))
                 .await

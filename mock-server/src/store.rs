@@ -65,6 +65,8 @@ pub trait Store: Send {
     fn draft(&self, user: u64, draft_id: &str) -> Option<Draft>;
     /// Store a user's draft.
     fn put_draft(&mut self, user: u64, draft_id: &str, draft: Draft);
+    /// How many drafts `user` has.
+    fn draft_count(&self, user: u64) -> usize;
     /// If `user` already had a message with this `id` applied within the window, what it answered.
     fn seen(&mut self, user: u64, id: &str, now: Instant) -> Option<Applied>;
     /// Remember that `user`'s message `id` was applied.
@@ -158,6 +160,8 @@ pub struct Evictions {
     pub log_bytes: u64,
     /// Offline-queue frames dropped for `user_queue_bytes`.
     pub queue_bytes: u64,
+    /// De-dup ids forgotten within their window for the per-user cap.
+    pub dedup_ids: u64,
 }
 
 /// Frames in arrival order with their total size, so that both caps drop the oldest first.
@@ -216,6 +220,7 @@ pub struct MemoryStore {
     queues: HashMap<u64, Frames<QueuedFrame>>,
     evictions: Evictions,
     drafts: HashMap<(u64, String), Draft>,
+    draft_counts: HashMap<u64, usize>,
     dedup: HashMap<u64, DedupWindow>,
     notifications: u64,
 }
@@ -229,18 +234,23 @@ struct DedupWindow {
 
 impl DedupWindow {
     /// Forget ids past the window or beyond the cap; returns them.
-    fn expire(&mut self, now: Instant, window: Duration, cap: usize) -> Vec<String> {
+    fn expire(&mut self, now: Instant, window: Duration, cap: usize) -> (Vec<String>, u64) {
         let mut gone = Vec::new();
+        let mut for_cap = 0;
         while let Some((at, id)) = self.order.front() {
-            if now.saturating_duration_since(*at) <= window && self.order.len() <= cap {
+            let in_window = now.saturating_duration_since(*at) <= window;
+            if in_window && self.order.len() <= cap {
                 break;
+            }
+            if in_window {
+                for_cap += 1;
             }
             self.applied.remove(id);
             if let Some((_, id)) = self.order.pop_front() {
                 gone.push(id);
             }
         }
-        gone
+        (gone, for_cap)
     }
 }
 
@@ -253,6 +263,7 @@ impl MemoryStore {
             logs: HashMap::new(),
             queues: HashMap::new(),
             drafts: HashMap::new(),
+            draft_counts: HashMap::new(),
             dedup: HashMap::new(),
             notifications: 0,
             evictions: Evictions::default(),
@@ -303,7 +314,8 @@ impl MemoryStore {
         let Some(w) = self.dedup.get_mut(&user) else {
             return (None, Vec::new());
         };
-        let gone = w.expire(now, self.limits.dedup_window, self.limits.dedup_cap);
+        let (gone, for_cap) = w.expire(now, self.limits.dedup_window, self.limits.dedup_cap);
+        self.evictions.dedup_ids += for_cap;
         (w.applied.get(id).copied(), gone)
     }
 
@@ -320,7 +332,9 @@ impl MemoryStore {
         if w.applied.insert(id.to_owned(), applied).is_none() {
             w.order.push_back((now, id.to_owned()));
         }
-        w.expire(now, self.limits.dedup_window, self.limits.dedup_cap)
+        let (gone, for_cap) = w.expire(now, self.limits.dedup_window, self.limits.dedup_cap);
+        self.evictions.dedup_ids += for_cap;
+        gone
     }
 }
 
@@ -384,7 +398,17 @@ impl Store for MemoryStore {
     }
 
     fn put_draft(&mut self, user: u64, draft_id: &str, draft: Draft) {
-        self.drafts.insert((user, draft_id.to_owned()), draft);
+        if self
+            .drafts
+            .insert((user, draft_id.to_owned()), draft)
+            .is_none()
+        {
+            *self.draft_counts.entry(user).or_default() += 1;
+        }
+    }
+
+    fn draft_count(&self, user: u64) -> usize {
+        self.draft_counts.get(&user).copied().unwrap_or(0)
     }
 
     fn seen(&mut self, user: u64, id: &str, now: Instant) -> Option<Applied> {

@@ -94,3 +94,89 @@ async fn queue_and_replay_log_are_capped_in_bytes_and_resume_says_continuity_was
         "{stats}"
     );
 }
+
+fn draft(id: &str, draft: &str, base: u64) -> serde_json::Value {
+    json!({"type": "draft_sync", "id": id, "data": {"draftId": draft, "content": {"t": id}, "baseVersion": base}})
+}
+
+#[tokio::test]
+async fn a_draft_beyond_max_drafts_per_user_is_limit_exceeded_and_existing_ones_still_save() {
+    let server = server_with(|c| c.limits.max_drafts_per_user = 2).await;
+    let (mut ws, _) = connect(&server, 7).await;
+    for (i, d) in ["a", "b"].iter().enumerate() {
+        send(&mut ws, draft(&format!("c-{i}"), d, 0)).await;
+        assert_eq!(next_frame(&mut ws).await["type"], "ack");
+    }
+    send(&mut ws, draft("c-new", "c", 0)).await;
+    let e = next_frame(&mut ws).await;
+    assert_eq!(e["type"], "error", "{e}");
+    assert_eq!(e["data"]["code"], "limit_exceeded");
+    assert_eq!(e["data"]["id"], "c-new");
+    // Saving an existing draft still works; other users have their own allowance.
+    send(&mut ws, draft("c-again", "a", 1)).await;
+    assert_eq!(
+        next_frame(&mut ws).await["data"],
+        json!({"id": "c-again", "version": 2})
+    );
+    let (mut other, _) = connect(&server, 8).await;
+    send(&mut other, draft("o-1", "c", 0)).await;
+    assert_eq!(next_frame(&mut other).await["type"], "ack");
+    let stats = admin_stats(&server).await;
+    assert_eq!(stats["limits"]["draftsRefused"], 1);
+}
+
+#[tokio::test]
+async fn an_id_over_64_bytes_is_invalid_message_and_not_remembered() {
+    let server = server().await;
+    let (mut ws, _) = connect(&server, 7).await;
+    let long = "i".repeat(65);
+    let view = json!({"type": "pitch_view", "id": long, "data": {"pitchId": 5}});
+    send(&mut ws, view.clone()).await;
+    let e = next_frame(&mut ws).await;
+    assert_eq!(e["data"]["code"], "invalid_message", "{e}");
+    // Refused again, not acked as a repeat: nothing was remembered.
+    send(&mut ws, view).await;
+    assert_eq!(next_frame(&mut ws).await["data"]["code"], "invalid_message");
+    // 64 bytes is fine.
+    send(
+        &mut ws,
+        json!({"type": "pitch_view", "id": "i".repeat(64), "data": {"pitchId": 5}}),
+    )
+    .await;
+    assert_eq!(next_frame(&mut ws).await["type"], "ack");
+    let stats = admin_stats(&server).await;
+    assert_eq!(stats["limits"]["idsTooLong"], 2);
+}
+
+#[tokio::test]
+async fn dedup_memory_is_bounded_per_user_oldest_forgotten_first() {
+    let server = server_with(|c| c.limits.dedup_ids = 2).await;
+    let (mut ws, _) = connect(&server, 7).await;
+    send(
+        &mut ws,
+        json!({"type": "subscribe", "id": "s", "data": {"channel": "pitch:5"}}),
+    )
+    .await;
+    assert_eq!(next_frame(&mut ws).await["type"], "ack");
+    for id in ["a", "b", "c", "a"] {
+        send(
+            &mut ws,
+            json!({"type": "pitch_view", "id": id, "data": {"pitchId": 5}}),
+        )
+        .await;
+    }
+    // "a" was forgotten for "c", so its repeat counts again: 4 views, 4 stats updates.
+    let mut views = 0;
+    for _ in 0..8 {
+        let f = next_frame(&mut ws).await;
+        if f["type"] == "pitch_stats_update" {
+            views = f["data"]["viewCount"].as_u64().unwrap();
+        }
+    }
+    assert_eq!(views, 4);
+    let stats = admin_stats(&server).await;
+    assert!(
+        stats["limits"]["dedupIdsForgotten"].as_u64().unwrap() >= 1,
+        "{stats}"
+    );
+}

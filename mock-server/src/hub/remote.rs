@@ -244,7 +244,17 @@ impl Hub {
         }
         let versioned = !self.seed_mode();
         let id = id.filter(|_| versioned);
-        let floor = self.lock().store.draft(user, &save.draft_id);
+        let (floor, count) = {
+            let st = self.lock();
+            (
+                st.store.draft(user, &save.draft_id),
+                st.store.draft_count(user),
+            )
+        };
+        // Counted on this instance's copy, which every accepted save reaches.
+        if floor.is_none() && count >= self.config.limits.max_drafts_per_user {
+            return Some(Ok(DraftOutcome::LimitExceeded));
+        }
         let updated_at = now_iso();
         let synced = DraftSynced {
             draft_id: save.draft_id.clone(),
