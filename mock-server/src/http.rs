@@ -44,6 +44,9 @@ pub enum ApiError {
     /// The body is over `--max-body-bytes` (413).
     #[error("request body over the size limit")]
     TooLarge,
+    /// The user has `max_sessions_per_user` sessions open already (429).
+    #[error("at most {0} sessions per user: close one first")]
+    TooManySessions(usize),
     /// The durable store could not commit the write; nothing was promised (500).
     #[error("storage failed: {0}")]
     Store(#[from] crate::store::StoreError),
@@ -57,6 +60,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             ApiError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
             ApiError::Refusing => (StatusCode::SERVICE_UNAVAILABLE, "refusing_connections"),
+            ApiError::TooManySessions(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_sessions"),
             ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
@@ -192,6 +196,14 @@ async fn ws_upgrade(
         Ok(ws) => ws,
         Err(rejection) => return rejection.into_response(),
     };
+    let Some(slot) = hub.reserve_session(user.user_id) else {
+        crate::limits::LimitCounters::bump(&hub.counters.limits.sessions_refused);
+        tracing::info!(
+            user = user.user_id,
+            "refused a session over the per-user limit"
+        );
+        return ApiError::TooManySessions(hub.config.limits.max_sessions_per_user).into_response();
+    };
     let resume_from = query.get("lastSeq").and_then(|s| s.parse::<u64>().ok());
     let max = hub.config.max_frame_bytes;
     ws.protocols([SUBPROTOCOL])
@@ -199,7 +211,7 @@ async fn ws_upgrade(
         .read_buffer_size(hub.config.read_buffer_bytes)
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| session::run(socket, hub, user, resume_from))
+        .on_upgrade(move |socket| session::run(socket, hub, user, resume_from, slot))
 }
 
 /// `GET /api/ws/health` (no auth).

@@ -31,7 +31,9 @@ use crate::store::{Applied, FrameText, LoggedFrame, QueuedFrame, Store, StoreErr
 use crate::time::{now_iso, unix_secs};
 
 mod remote;
+mod slots;
 pub(crate) use remote::queued_frames;
+pub(crate) use slots::SessionSlot;
 
 /// A command to one session's task.
 #[derive(Debug)]
@@ -106,7 +108,14 @@ struct HubState {
     refuse_connects_until: Option<Instant>,
     /// Fault injection: tokens of a user issued at or before this Unix second are refused.
     revoked_before: HashMap<u64, u64>,
+    /// Sessions per user, counted from the upgrade (see [`SessionSlot`]).
+    session_slots: HashMap<u64, usize>,
+    /// When idle pitch stats were last looked for.
+    last_pitch_sweep: Instant,
 }
+
+/// A `subscribe` beyond `max_subscriptions`.
+pub(crate) struct TooManySubscriptions;
 
 /// What a new session sends first, decided atomically with its registration.
 pub(crate) struct Registration {
@@ -213,6 +222,8 @@ impl Hub {
                 shutting_down: false,
                 refuse_connects_until: None,
                 revoked_before: HashMap::new(),
+                session_slots: HashMap::new(),
+                last_pitch_sweep: Instant::now(),
             }),
             tasks: watch::channel(0).0,
             redis: std::sync::OnceLock::new(),
@@ -535,15 +546,26 @@ impl Hub {
     // ---- client messages ------------------------------------------------------------------
 
     /// `subscribe`; returns the channel's current state when it has one (pitch stats, presence).
-    pub(crate) fn subscribe(&self, key: SessionKey, channel: Channel) -> Option<FrameText> {
+    pub(crate) fn subscribe(
+        &self,
+        key: SessionKey,
+        channel: Channel,
+    ) -> Result<Option<FrameText>, TooManySubscriptions> {
         let mut st = self.lock();
-        let entry = st.sessions.get_mut(&key)?;
+        let Some(entry) = st.sessions.get_mut(&key) else {
+            return Ok(None);
+        };
+        if !entry.channels.contains(&channel)
+            && entry.channels.len() >= self.config.limits.max_subscriptions
+        {
+            return Err(TooManySubscriptions);
+        }
         entry.channels.insert(channel.clone());
         st.subscribers
             .entry(channel.clone())
             .or_default()
             .insert(key);
-        match channel {
+        Ok(match channel {
             Channel::Pitch(id) => st
                 .pitches
                 .stats(id)
@@ -552,6 +574,32 @@ impl Hub {
                 Some(encode(ServerMessage::PresenceUpdate(st.presence.get(user))))
             }
             _ => None,
+        })
+    }
+
+    /// Free idle pitch stats, at most once every `min(pitch_idle, 60 s)`.
+    fn sweep_pitches(&self, st: &mut HubState) {
+        let idle = std::time::Duration::from_secs(self.config.limits.pitch_idle_secs);
+        let now = Instant::now();
+        if now.saturating_duration_since(st.last_pitch_sweep)
+            < idle.min(std::time::Duration::from_secs(60))
+        {
+            return;
+        }
+        st.last_pitch_sweep = now;
+        let HubState {
+            pitches,
+            subscribers,
+            ..
+        } = st;
+        let freed = pitches.free_idle(now, idle, |id| {
+            subscribers.contains_key(&Channel::Pitch(id))
+        });
+        if freed > 0 {
+            self.counters
+                .limits
+                .pitches_freed
+                .fetch_add(freed as u64, Ordering::Relaxed);
         }
     }
 

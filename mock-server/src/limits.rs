@@ -29,6 +29,22 @@ pub struct Limits {
     /// Message ids remembered per user for de-duplication; the oldest are forgotten first.
     #[arg(long = "dedup-ids", default_value_t = 4096)]
     pub dedup_ids: usize,
+    /// Application `ping`s (and WebSocket ping/pong frames) a connection may send in a burst,
+    /// outside the message rate limit; a flood past this budget closes with 4008.
+    #[arg(long, default_value_t = 20)]
+    pub ping_burst: u32,
+    /// Pings per second added back to that budget.
+    #[arg(long, default_value_t = 10.0)]
+    pub ping_rate: f64,
+    /// Channels one connection may subscribe to: the next `subscribe` gets `limit_exceeded`.
+    #[arg(long, default_value_t = 256)]
+    pub max_subscriptions: usize,
+    /// Stats of a pitch nobody owns, subscribes to or viewed for this long are freed.
+    #[arg(long, default_value_t = 3600)]
+    pub pitch_idle_secs: u64,
+    /// Open sessions per user: the next upgrade is refused with HTTP 429.
+    #[arg(long, default_value_t = 20)]
+    pub max_sessions_per_user: usize,
 }
 
 impl Default for Limits {
@@ -58,6 +74,14 @@ pub(crate) struct LimitCounters {
     pub drafts_refused: AtomicU64,
     /// Messages refused for an `id` over `max_id_bytes`.
     pub ids_too_long: AtomicU64,
+    /// Sessions closed for flooding pings.
+    pub ping_floods: AtomicU64,
+    /// `subscribe` refused for `max_subscriptions`.
+    pub subscriptions_refused: AtomicU64,
+    /// Idle pitch stats freed.
+    pub pitches_freed: AtomicU64,
+    /// Upgrades refused with 429 for `max_sessions_per_user`.
+    pub sessions_refused: AtomicU64,
 }
 
 impl LimitCounters {
@@ -75,6 +99,10 @@ impl LimitCounters {
             "draftsRefused": get(&self.drafts_refused),
             "idsTooLong": get(&self.ids_too_long),
             "dedupIdsForgotten": store.dedup_ids,
+            "pingFloods": get(&self.ping_floods),
+            "subscriptionsRefused": get(&self.subscriptions_refused),
+            "pitchesFreed": get(&self.pitches_freed),
+            "sessionsRefused": get(&self.sessions_refused),
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Pitch view counts, unique viewers, recent viewers and owners.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
 
 use pitchey_realtime::protocol::{PitchStats, RecentViewer};
 
@@ -16,6 +17,8 @@ struct PitchRecord {
     unique_floor: u64,
     /// Newest first.
     recent: VecDeque<RecentViewer>,
+    /// When it was last viewed here or through Redis (`None`: never).
+    last_active: Option<Instant>,
 }
 
 /// Live statistics of every pitch seen so far.
@@ -34,6 +37,7 @@ impl PitchBook {
         viewed_at: String,
     ) -> (PitchStats, Option<u64>) {
         let rec = self.pitches.entry(pitch_id).or_default();
+        rec.last_active = Some(Instant::now());
         rec.views += 1;
         rec.viewers.insert(viewer);
         // One entry per viewer: a repeat view moves them to the front.
@@ -66,6 +70,7 @@ impl PitchBook {
     /// Take stats counted across instances (through Redis): counts never go down.
     pub fn apply_shared(&mut self, stats: &PitchStats) {
         let rec = self.pitches.entry(stats.pitch_id).or_default();
+        rec.last_active = Some(Instant::now());
         rec.views = rec.views.max(stats.view_count);
         rec.unique_floor = rec.unique_floor.max(stats.unique_viewers);
         rec.recent = stats.recent_viewers.iter().cloned().collect();
@@ -86,6 +91,25 @@ impl PitchBook {
             unique_viewers: rec.map_or(0, |r| (r.viewers.len() as u64).max(r.unique_floor)),
             recent_viewers: rec.map_or_else(Vec::new, |r| r.recent.iter().cloned().collect()),
         }
+    }
+
+    /// Forget the stats of pitches nobody owns that were not viewed within `idle` of `now`
+    /// and that `watched` says nobody subscribes to: any client can name any pitch id, and
+    /// each one named would otherwise be kept for good. Returns how many were freed.
+    pub fn free_idle(
+        &mut self,
+        now: Instant,
+        idle: Duration,
+        watched: impl Fn(u64) -> bool,
+    ) -> usize {
+        let before = self.pitches.len();
+        self.pitches.retain(|id, r| {
+            r.owner.is_some()
+                || watched(*id)
+                || r.last_active
+                    .is_some_and(|t| now.saturating_duration_since(t) < idle)
+        });
+        before - self.pitches.len()
     }
 
     /// (pitches owned, views across them) for `owner`'s dashboard.
@@ -116,5 +140,21 @@ mod tests {
         assert_eq!(s.recent_viewers.len(), 2);
         assert_eq!(b.owner_totals(1), (1, 13));
         assert!(b.stats(99).is_none());
+    }
+
+    #[test]
+    fn idle_unowned_unwatched_pitches_are_freed() {
+        let mut b = PitchBook::default();
+        b.set_owner(1, 9);
+        b.record_view(1, 3, None, "t".into());
+        b.record_view(2, 3, None, "t".into());
+        b.record_view(3, 3, None, "t".into());
+        let later = Instant::now() + Duration::from_secs(10);
+        assert_eq!(b.free_idle(later, Duration::from_secs(5), |id| id == 3), 1);
+        assert!(b.stats(1).is_some() && b.stats(2).is_none() && b.stats(3).is_some());
+        assert_eq!(
+            b.free_idle(Instant::now(), Duration::from_secs(5), |_| false),
+            0
+        );
     }
 }

@@ -6,14 +6,17 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use pitchey_realtime::protocol::{
-    Ack, ClientFrame, ClientMessage, Disconnected, DraftSave, ErrorCode, ErrorData, RawFrame,
-    ServerFrame, ServerMessage,
+    Ack, ClientFrame, ClientMessage, Disconnected, DraftSave, ErrorCode, ErrorData, RateLimit,
+    RawFrame, ServerFrame, ServerMessage,
 };
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, timeout};
 
 use crate::auth::AuthUser;
-use crate::hub::{Counters, DraftError, DraftOutcome, Hub, Outbound, SessionKey, error_frame};
+use crate::hub::{
+    Counters, DraftError, DraftOutcome, Hub, Outbound, SessionKey, SessionSlot,
+    TooManySubscriptions, error_frame,
+};
 use crate::limits::{LimitCounters, limit_exceeded};
 use crate::rate_limit::RateLimiter;
 use crate::store::{Applied, FrameText};
@@ -56,6 +59,8 @@ struct Session {
     key: SessionKey,
     session_id: String,
     limiter: Option<RateLimiter>,
+    /// The separate budget of pings (application and WebSocket-level).
+    ping_limiter: Option<RateLimiter>,
     /// Fault injection: every message is refused as rate limited until then.
     throttled_until: Option<Instant>,
     /// Fault injection: written frames are delayed by this much.
@@ -78,8 +83,11 @@ pub(crate) async fn run(
     hub: Arc<Hub>,
     user: AuthUser,
     resume_from: Option<u64>,
+    slot: SessionSlot,
 ) {
     let _running = hub.task_started();
+    // Held to the end: the user's session slot is free again once this task ends.
+    let _slot = slot;
     let (tx, mut rx) = mpsc::channel(hub.config.session_outbox_cap.max(1));
     // Several instances: what waited in Redis for a user offline everywhere.
     let remote_queued = match hub.redis_link() {
@@ -104,6 +112,15 @@ pub(crate) async fn run(
         .config
         .rate_limit_enabled
         .then(|| RateLimiter::new(&hub.config.rate_limit, Instant::now()));
+    let ping_budget = RateLimit {
+        max_messages: hub.config.limits.ping_burst,
+        window_ms: 1000,
+        refill_rate: hub.config.limits.ping_rate,
+    };
+    let ping_limiter = hub
+        .config
+        .rate_limit_enabled
+        .then(|| RateLimiter::new(&ping_budget, Instant::now()));
     let mut s = Session {
         hub: hub.clone(),
         socket,
@@ -111,6 +128,7 @@ pub(crate) async fn run(
         key: reg.key,
         session_id: reg.session_id,
         limiter,
+        ping_limiter,
         throttled_until: None,
         delay: Duration::ZERO,
     };
@@ -247,9 +265,23 @@ impl Session {
                 .await?;
                 Ok(None)
             }
-            // Protocol-level ping/pong: tungstenite answers pings itself; they count as activity.
-            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => Ok(None),
+            // Protocol-level ping/pong: tungstenite answers pings itself; they count as activity,
+            // and against the ping budget (each ping costs a pong).
+            Message::Ping(_) | Message::Pong(_) => Ok(self.ping_budget()),
+            Message::Close(_) => Ok(None),
         }
+    }
+
+    /// Take a token from the ping budget; a flood past it ends the session with 4008.
+    fn ping_budget(&mut self) -> Option<Ending> {
+        let limiter = self.ping_limiter.as_mut()?;
+        limiter.try_take(Instant::now()).err()?;
+        LimitCounters::bump(&self.hub.counters.limits.ping_floods);
+        tracing::warn!(
+            user = self.user.user_id,
+            "closing a session that floods pings"
+        );
+        Some(Ending::new(4008, "ping flood", None))
     }
 
     /// Take a rate-limit token; on refusal answer `rate_limited`, and end the session when the
@@ -342,8 +374,12 @@ impl Session {
         if frame.is_err() {
             counters.messages_in_by_type.bump("invalid");
         }
-        // Every message but `ping` counts, malformed ones included.
-        if !is_ping {
+        // Every message but `ping` counts, malformed ones included; pings have their own budget.
+        if is_ping {
+            if let Some(end) = self.ping_budget() {
+                return Ok(Some(end));
+            }
+        } else {
             match self.rate_limit(id.as_deref()).await? {
                 Gate::Pass => {}
                 Gate::Refused => return Ok(None),
@@ -429,13 +465,24 @@ impl Session {
                 self.ack(id, none).await?;
             }
             ClientMessage::DraftSync(save) => self.draft_sync(id, save).await?,
-            ClientMessage::Subscribe(c) if !seed => {
-                let initial = self.hub.subscribe(self.key, c.channel);
-                self.ack(id, none).await?;
-                if let Some(frame) = initial {
-                    self.send(frame).await?;
+            ClientMessage::Subscribe(c) if !seed => match self.hub.subscribe(self.key, c.channel) {
+                Ok(initial) => {
+                    self.ack(id, none).await?;
+                    if let Some(frame) = initial {
+                        self.send(frame).await?;
+                    }
                 }
-            }
+                Err(TooManySubscriptions) => {
+                    LimitCounters::bump(&self.hub.counters.limits.subscriptions_refused);
+                    let max = self.hub.config.limits.max_subscriptions;
+                    self.send(error_frame(
+                        limit_exceeded(),
+                        format!("at most {max} subscriptions per connection"),
+                        id,
+                    ))
+                    .await?;
+                }
+            },
             ClientMessage::Unsubscribe(c) if !seed => {
                 self.hub.unsubscribe(self.key, &c.channel);
                 self.ack(id, none).await?;

@@ -180,3 +180,125 @@ async fn dedup_memory_is_bounded_per_user_oldest_forgotten_first() {
         "{stats}"
     );
 }
+
+#[tokio::test]
+async fn a_ping_flood_past_its_own_budget_closes_with_4008() {
+    // The message budget is tiny: pings stay outside it.
+    let server = server_with(|c| c.rate_limit.max_messages = 3).await;
+    let (mut ws, _) = connect(&server, 7).await;
+    for _ in 0..20 {
+        send(&mut ws, json!({"type": "ping"})).await;
+    }
+    for _ in 0..20 {
+        assert_eq!(next_frame(&mut ws).await["type"], "pong");
+    }
+    let (mut flood, _) = connect(&server, 8).await;
+    for _ in 0..100 {
+        send(&mut flood, json!({"type": "ping"})).await;
+    }
+    let (code, reason, _) = expect_close(&mut flood).await;
+    assert_eq!((code, reason.as_str()), (4008, "ping flood"));
+    let stats = admin_stats(&server).await;
+    assert_eq!(stats["limits"]["pingFloods"], 1);
+}
+
+#[tokio::test]
+async fn subscriptions_past_max_subscriptions_get_limit_exceeded_with_the_id() {
+    let server = server_with(|c| c.limits.max_subscriptions = 2).await;
+    let (mut ws, _) = connect(&server, 7).await;
+    for (i, ch) in ["conversation:1", "conversation:2", "conversation:2"]
+        .iter()
+        .enumerate()
+    {
+        send(
+            &mut ws,
+            json!({"type": "subscribe", "id": format!("s-{i}"), "data": {"channel": ch}}),
+        )
+        .await;
+        assert_eq!(next_frame(&mut ws).await["type"], "ack");
+    }
+    send(
+        &mut ws,
+        json!({"type": "subscribe", "id": "s-x", "data": {"channel": "conversation:3"}}),
+    )
+    .await;
+    let e = next_frame(&mut ws).await;
+    assert_eq!(e["data"]["code"], "limit_exceeded", "{e}");
+    assert_eq!(e["data"]["id"], "s-x");
+    // Room again after an unsubscribe.
+    send(
+        &mut ws,
+        json!({"type": "unsubscribe", "id": "u", "data": {"channel": "conversation:1"}}),
+    )
+    .await;
+    assert_eq!(next_frame(&mut ws).await["type"], "ack");
+    send(
+        &mut ws,
+        json!({"type": "subscribe", "id": "s-y", "data": {"channel": "conversation:3"}}),
+    )
+    .await;
+    assert_eq!(next_frame(&mut ws).await["type"], "ack");
+    let stats = admin_stats(&server).await;
+    assert_eq!(stats["limits"]["subscriptionsRefused"], 1);
+}
+
+#[tokio::test]
+async fn stats_of_idle_unwatched_pitches_are_freed() {
+    let server = server_with(|c| c.limits.pitch_idle_secs = 1).await;
+    let (mut ws, _) = connect(&server, 7).await;
+    send(
+        &mut ws,
+        json!({"type": "pitch_view", "data": {"pitchId": 77}}),
+    )
+    .await;
+    assert!(frames_before_pong(&mut ws).await.is_empty());
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    // The next view anywhere looks for idle pitches.
+    send(
+        &mut ws,
+        json!({"type": "pitch_view", "data": {"pitchId": 78}}),
+    )
+    .await;
+    assert!(frames_before_pong(&mut ws).await.is_empty());
+    // Pitch 77 is gone: subscribing gets the ack and no stats.
+    send(
+        &mut ws,
+        json!({"type": "subscribe", "id": "s", "data": {"channel": "pitch:77"}}),
+    )
+    .await;
+    assert_eq!(next_frame(&mut ws).await["type"], "ack");
+    assert!(frames_before_pong(&mut ws).await.is_empty());
+    send(
+        &mut ws,
+        json!({"type": "subscribe", "id": "t", "data": {"channel": "pitch:78"}}),
+    )
+    .await;
+    assert_eq!(next_frame(&mut ws).await["type"], "ack");
+    assert_eq!(next_frame(&mut ws).await["type"], "pitch_stats_update");
+    let stats = admin_stats(&server).await;
+    assert_eq!(stats["limits"]["pitchesFreed"], 1);
+}
+
+#[tokio::test]
+async fn sessions_past_max_sessions_per_user_get_429_and_closing_one_frees_a_slot() {
+    let server = server_with(|c| c.limits.max_sessions_per_user = 2).await;
+    let (a, _) = connect(&server, 7).await;
+    let (_b, _) = connect(&server, 7).await;
+    let url = format!("{}?token={}", server.ws_url(), server.token(7));
+    assert_eq!(refused_status(url.as_str()).await, 429);
+    // Another user is not affected.
+    let (_c, _) = connect(&server, 8).await;
+    drop(a);
+    // The slot comes back once the server sees the connection end.
+    let mut connected = false;
+    for _ in 0..50 {
+        if tokio_tungstenite::connect_async(url.as_str()).await.is_ok() {
+            connected = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(connected);
+    let stats = admin_stats(&server).await;
+    assert!(stats["limits"]["sessionsRefused"].as_u64().unwrap() >= 1);
+}

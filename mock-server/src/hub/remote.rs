@@ -161,6 +161,7 @@ impl Hub {
     pub(crate) fn pitch_view(&self, viewer: u64, pitch_id: u64) {
         let mut guard = self.lock();
         let st = &mut *guard;
+        self.sweep_pitches(st);
         let entry = RecentViewer {
             user_id: viewer,
             username: st.usernames.get(&viewer).cloned(),
@@ -461,6 +462,7 @@ impl Hub {
             }
             Event::Typing { typing } => self.route_typing(st, typing),
             Event::PitchStats { stats } => {
+                self.sweep_pitches(st);
                 st.pitches.apply_shared(&stats);
                 self.pitch_stats_out(st, stats, mine);
             }
