@@ -91,7 +91,8 @@ async fn run(
     }
     let drafts = acked as f64 / started.elapsed().as_secs_f64();
 
-    let token = server.token(1);
+    // Admin: exempt from the 60-a-minute budget of user tokens.
+    let token = server.admin_token(1);
     let n = 500;
     let started = Instant::now();
     for i in 0..n {

@@ -15,6 +15,10 @@ use serde_json::{Map, Value, json};
 
 use crate::time::unix_secs;
 
+/// The last second of year 9999 (UTC): a later `exp` is refused as invalid. Nothing
+/// legitimate expires later, and time arithmetic on such values overflows.
+pub const MAX_EXP: u64 = 253_402_300_799;
+
 /// Why a token was refused (or could not be minted).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
@@ -122,6 +126,9 @@ pub fn verify_token(secret: &str, token: &str) -> Result<AuthUser, AuthError> {
         .get("exp")
         .and_then(as_whole_number)
         .ok_or_else(|| AuthError::Claim("exp".into()))?;
+    if expires_at > MAX_EXP {
+        return Err(AuthError::Claim("exp".into()));
+    }
     if expires_at <= unix_secs() {
         return Err(AuthError::Expired);
     }
@@ -188,6 +195,16 @@ mod tests {
         // alg none: header {"alg":"none","typ":"JWT"}, no signature.
         let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJ1c2VySWQiOjcsImV4cCI6OTk5OTk5OTk5OX0.";
         assert!(verify_token("k", none).is_err());
+    }
+
+    #[test]
+    fn exp_beyond_year_9999_is_invalid() {
+        let key = EncodingKey::from_secret(b"k");
+        let h = Header::new(Algorithm::HS256);
+        let t = jsonwebtoken::encode(&h, &json!({"userId": 1, "exp": 9.3e18}), &key).unwrap();
+        assert_eq!(verify_token("k", &t), Err(AuthError::Claim("exp".into())));
+        let t = jsonwebtoken::encode(&h, &json!({"userId": 1, "exp": MAX_EXP}), &key).unwrap();
+        assert_eq!(verify_token("k", &t).unwrap().expires_at, MAX_EXP);
     }
 
     #[test]

@@ -71,6 +71,11 @@ pub struct ServerConfig {
     /// refreshed every third of it). Sessions of an instance whose key expired (killed,
     /// frozen, cut off) count as gone on every other instance (`WS_INSTANCE_TTL_MS`).
     pub instance_ttl_ms: u64,
+    /// Serve `/metrics` without a token (`--public-metrics`); otherwise it needs an admin token.
+    pub public_metrics: bool,
+    /// Origins allowed to make credentialed cross-origin requests (`--cors-origin`). Any
+    /// other origin may call the HTTP endpoints without credentials.
+    pub cors_origins: Vec<String>,
     /// What one client may make the server hold or do (see [`crate::limits`]).
     pub limits: crate::limits::Limits,
 }
@@ -103,6 +108,8 @@ impl Default for ServerConfig {
             // The heartbeat interval: a dead instance's users go offline about as late as a
             // silent client's would.
             instance_ttl_ms: 30_000,
+            public_metrics: false,
+            cors_origins: Vec::new(),
             limits: crate::limits::Limits::default(),
         }
     }
@@ -205,6 +212,13 @@ impl ServerConfig {
             c.redis_url = Some(url);
         }
         Ok(c)
+    }
+
+    /// Whether `POST /api/dev/token` is served: with `dev_tokens` and only while the secret
+    /// is the public [`DEMO_JWT_SECRET`]. Anyone may call it, so with an operator's secret it
+    /// would hand out that secret's tokens to everyone.
+    pub fn dev_tokens_enabled(&self) -> bool {
+        self.dev_tokens && self.jwt_secret == DEMO_JWT_SECRET
     }
 
     /// The session timeout as a duration.

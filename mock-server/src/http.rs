@@ -9,6 +9,7 @@ use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
+use axum::http::header::RETRY_AFTER;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -17,10 +18,10 @@ use axum::{Json, Router};
 use pitchey_realtime::protocol::{NewNotification, SUBPROTOCOL, UploadProgress};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tower_http::cors::CorsLayer;
 
 use crate::auth::{AuthError, AuthUser, bearer_token, mint_named_token, verify_token};
 use crate::hub::{Counters, Hub, Outbound};
+use crate::limits::LimitCounters;
 use crate::session;
 
 /// Why an HTTP request was refused.
@@ -30,7 +31,7 @@ pub enum ApiError {
     #[error("unauthorized: {0}")]
     Unauthorized(#[from] AuthError),
     /// A valid token without the admin role (403).
-    #[error("forbidden: this endpoint needs an admin token")]
+    #[error("forbidden: this needs an admin token")]
     Forbidden,
     /// The body or path did not parse (400).
     #[error("invalid request: {0}")]
@@ -44,6 +45,9 @@ pub enum ApiError {
     /// The body is over `--max-body-bytes` (413).
     #[error("request body over the size limit")]
     TooLarge,
+    /// Over a per-minute budget (429 with `Retry-After`, in whole seconds).
+    #[error("too many requests: retry in {0} s")]
+    RateLimited(u64),
     /// The user has `max_sessions_per_user` sessions open already (429).
     #[error("at most {0} sessions per user: close one first")]
     TooManySessions(usize),
@@ -60,15 +64,18 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             ApiError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
             ApiError::Refusing => (StatusCode::SERVICE_UNAVAILABLE, "refusing_connections"),
+            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::TooManySessions(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_sessions"),
             ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
-        (
-            status,
-            Json(json!({ "error": code, "message": self.to_string() })),
-        )
-            .into_response()
+        let body = Json(json!({ "error": code, "message": self.to_string() }));
+        match self {
+            ApiError::RateLimited(secs) => {
+                (status, [(RETRY_AFTER, secs.to_string())], body).into_response()
+            }
+            _ => (status, body).into_response(),
+        }
     }
 }
 
@@ -130,8 +137,7 @@ impl FromRequestParts<Shared> for Caller {
     }
 }
 
-/// Every route, with permissive CORS: this is a development server that a web app on another
-/// origin (Vite on :5173) calls directly.
+/// Every route, with CORS for web apps on other origins (Vite on :5173; see [`crate::cors`]).
 pub(crate) fn router(hub: Shared) -> Router {
     let mut router = Router::new()
         .route("/ws", get(ws_upgrade))
@@ -147,7 +153,7 @@ pub(crate) fn router(hub: Shared) -> Router {
         .route("/api/ws/pitches", post(pitch_owner))
         .route("/api/ws/dashboard", get(dashboard))
         .route("/api/ws/faults/{fault}", post(fault));
-    if hub.config.dev_tokens {
+    if hub.config.dev_tokens_enabled() {
         router = router.route("/api/dev/token", post(dev_token));
     }
     let max_body = hub.config.limits.max_body_bytes;
@@ -157,7 +163,10 @@ pub(crate) fn router(hub: Shared) -> Router {
             crate::body_limit::refuse_large_bodies,
         ))
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(CorsLayer::very_permissive())
+        .layer(axum::middleware::from_fn_with_state(
+            hub.clone(),
+            crate::cors::cors,
+        ))
         .with_state(hub)
 }
 
@@ -197,7 +206,7 @@ async fn ws_upgrade(
         Err(rejection) => return rejection.into_response(),
     };
     let Some(slot) = hub.reserve_session(user.user_id) else {
-        crate::limits::LimitCounters::bump(&hub.counters.limits.sessions_refused);
+        LimitCounters::bump(&hub.counters.limits.sessions_refused);
         tracing::info!(
             user = user.user_id,
             "refused a session over the per-user limit"
@@ -219,16 +228,22 @@ async fn health(State(hub): State<Shared>) -> Json<Value> {
     Json(hub.health())
 }
 
-/// `GET /metrics` (no auth, like most Prometheus targets): the stats counters as
-/// Prometheus text.
-async fn metrics(State(hub): State<Shared>) -> impl IntoResponse {
-    (
+/// `GET /metrics`: the stats counters as Prometheus text. Admin token, unless the server
+/// runs with `--public-metrics` (for a scraper that cannot send one).
+async fn metrics(
+    State(hub): State<Shared>,
+    caller: Result<Caller, ApiError>,
+) -> Result<impl IntoResponse, ApiError> {
+    if !hub.config.public_metrics {
+        caller?.admin()?;
+    }
+    Ok((
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         hub.prometheus(),
-    )
+    ))
 }
 
 /// `GET /api/ws/stats` (admin).
@@ -244,13 +259,25 @@ struct NotifyBody {
     notification: NewNotification,
 }
 
-/// `POST /api/ws/notify {userId, notification}` (any valid token, as in the seed).
+/// `POST /api/ws/notify {userId, notification}` (any valid token, as in the seed). A
+/// `system` notification needs an admin token; user tokens have a per-minute budget.
 async fn notify(
     State(hub): State<Shared>,
-    _caller: Caller,
+    caller: Caller,
     body: Result<Json<NotifyBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(body) = body?;
+    if !caller.0.admin {
+        if body.notification.kind == "system" {
+            return Err(ApiError::Forbidden);
+        }
+        if let Err(retry) = hub.notify_budget.take(caller.0.user_id) {
+            LimitCounters::bump(&hub.counters.limits.notify_limited);
+            // Whole seconds, rounded up: waiting that long finds the budget refilled.
+            let secs = retry.as_secs() + u64::from(retry.subsec_nanos() > 0);
+            return Err(ApiError::RateLimited(secs.max(1)));
+        }
+    }
     let (notification, d) = hub.notify(body.user_id, body.notification)?;
     Ok(Json(json!({
         "delivered": d.live > 0,
@@ -404,14 +431,23 @@ struct DevTokenBody {
     ttl_secs: Option<u64>,
 }
 
-/// `POST /api/dev/token {userId, admin?, username?, ttlSecs?}` (only with `dev_tokens`, no
-/// auth): a token signed with this server's secret.
+/// Longest lifetime of a dev token: a week.
+const MAX_DEV_TOKEN_TTL_SECS: u64 = 7 * 24 * 3600;
+
+/// `POST /api/dev/token {userId, admin?, username?, ttlSecs?}` (only with `dev_tokens` and the
+/// public demo secret, no auth): a token signed with this server's secret.
 async fn dev_token(
     State(hub): State<Shared>,
     body: Result<Json<DevTokenBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(body) = body?;
-    let ttl = Duration::from_secs(body.ttl_secs.unwrap_or(3600));
+    let ttl_secs = body.ttl_secs.unwrap_or(3600);
+    if !(1..=MAX_DEV_TOKEN_TTL_SECS).contains(&ttl_secs) {
+        return Err(ApiError::BadRequest(format!(
+            "ttlSecs must be 1..={MAX_DEV_TOKEN_TTL_SECS} (one week)"
+        )));
+    }
+    let ttl = Duration::from_secs(ttl_secs);
     let token = mint_named_token(
         &hub.config.jwt_secret,
         body.user_id,

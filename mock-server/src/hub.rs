@@ -30,10 +30,10 @@ use crate::redis_link::PresenceChange;
 use crate::store::{Applied, FrameText, LoggedFrame, QueuedFrame, Store, StoreError};
 use crate::time::{now_iso, unix_secs};
 
+mod guards;
 mod remote;
-mod slots;
+pub(crate) use guards::{Registered, SessionSlot};
 pub(crate) use remote::queued_frames;
-pub(crate) use slots::SessionSlot;
 
 /// A command to one session's task.
 #[derive(Debug)]
@@ -172,6 +172,8 @@ pub(crate) struct Hub {
     state: Mutex<HubState>,
     /// Number of session tasks still running: shutdown waits for it to reach zero.
     tasks: watch::Sender<usize>,
+    /// `POST /api/ws/notify` budgets of user tokens.
+    pub notify_budget: crate::notify_budget::NotifyBudget,
     /// Several instances through Redis (`--redis-url`); see the `remote` module.
     redis: std::sync::OnceLock<crate::redis_link::RedisLink>,
 }
@@ -206,6 +208,7 @@ pub(crate) fn error_frame(
 impl Hub {
     pub(crate) fn new(config: ServerConfig, store: Box<dyn Store>) -> Self {
         Hub {
+            notify_budget: crate::notify_budget::NotifyBudget::new(config.limits.notify_per_minute),
             config,
             counters: Counters::default(),
             started: Instant::now(),

@@ -226,7 +226,8 @@
 //! - `axum` (with `ws`) and `tokio`: the HTTP server and WebSocket upgrade; the seed's stack is
 //!   HTTP + WebSocket on one port, and axum is the maintained tokio-native choice.
 //! - `jsonwebtoken` (`rust_crypto`): HS256 verification without a C toolchain.
-//! - `tower-http` (`cors` only): browsers on another origin call the HTTP endpoints.
+//! - No CORS crate: `tower-http`'s layer cannot give credentials to some origins and `*` to
+//!   the rest, which is the policy here; it is one small middleware (`cors`).
 //! - `redb`: the embedded store behind `--data-dir`. Pure Rust (no C build: SQLite through
 //!   `rusqlite`'s `bundled` feature compiles C for a minute on a 2-core machine), crash-safe
 //!   copy-on-write commits that are synced by default (`Durability::Immediate`), checksummed
@@ -251,12 +252,14 @@
 pub mod auth;
 mod body_limit;
 pub mod config;
+mod cors;
 mod demo;
 pub mod drafts;
 mod http;
 mod hub;
 pub mod limits;
 mod metrics;
+mod notify_budget;
 pub mod persist;
 pub mod pitches;
 pub mod presence;

@@ -45,6 +45,10 @@ pub struct Limits {
     /// Open sessions per user: the next upgrade is refused with HTTP 429.
     #[arg(long, default_value_t = 20)]
     pub max_sessions_per_user: usize,
+    /// `POST /api/ws/notify` calls per minute per user token (admin tokens are exempt);
+    /// more get 429 with `Retry-After`.
+    #[arg(long, default_value_t = 60)]
+    pub notify_per_minute: u32,
 }
 
 impl Default for Limits {
@@ -82,6 +86,8 @@ pub(crate) struct LimitCounters {
     pub pitches_freed: AtomicU64,
     /// Upgrades refused with 429 for `max_sessions_per_user`.
     pub sessions_refused: AtomicU64,
+    /// `POST /api/ws/notify` refused with 429.
+    pub notify_limited: AtomicU64,
 }
 
 impl LimitCounters {
@@ -103,6 +109,7 @@ impl LimitCounters {
             "subscriptionsRefused": get(&self.subscriptions_refused),
             "pitchesFreed": get(&self.pitches_freed),
             "sessionsRefused": get(&self.sessions_refused),
+            "notifyLimited": get(&self.notify_limited),
         })
     }
 }

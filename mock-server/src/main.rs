@@ -41,6 +41,13 @@ struct Cli {
     /// store in this directory, across restarts (default: WS_DATA_DIR; none: in memory).
     #[arg(long)]
     data_dir: Option<std::path::PathBuf>,
+    /// Serve /metrics without a token (by default it needs an admin token).
+    #[arg(long)]
+    public_metrics: bool,
+    /// An origin allowed credentialed cross-origin requests (repeat for more); any other
+    /// origin may call the HTTP endpoints without credentials.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    cors_origin: Vec<String>,
     #[command(flatten)]
     limits: pitchey_mock_server::limits::Limits,
     #[command(subcommand)]
@@ -117,8 +124,11 @@ async fn main() -> ExitCode {
     config.bind = SocketAddr::new(cli.host, cli.port);
     config.seed_compatible = cli.seed_compatible;
     config.demo = cli.demo;
+    // Served only with the public demo secret (see ServerConfig::dev_tokens_enabled).
     config.dev_tokens = cli.demo;
     config.limits = cli.limits;
+    config.public_metrics = cli.public_metrics;
+    config.cors_origins = cli.cors_origin;
     if let Some(url) = cli.redis_url {
         config.redis_url = Some(url);
     }
@@ -128,16 +138,14 @@ async fn main() -> ExitCode {
     if let Some(max) = cli.max_frame_bytes {
         config.max_frame_bytes = max;
     }
-    let secret_note = match (env_secret(), cli.demo) {
-        (Some(_), _) => "from JWT_SECRET",
+    let secret = match (env_secret(), cli.demo) {
+        (Some(_), _) => Secret::Operator,
         (None, true) => {
             config.jwt_secret = DEMO_JWT_SECRET.to_owned();
             tracing::warn!("JWT_SECRET is not set: using the PUBLIC demo secret (--demo)");
-            "the public demo secret: `pitchey-mock-server token --user N` matches it"
+            Secret::Demo
         }
-        (None, false) => {
-            "generated for this run: use the tokens below (or set JWT_SECRET and use `token`)"
-        }
+        (None, false) => Secret::Generated,
     };
     let signal = shutdown_signal();
     let server = match start(config).await {
@@ -147,43 +155,77 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let user = if cli.demo { DEMO_MAIN_USER } else { 7 };
-    let name = DEMO_USERS
-        .iter()
-        .find(|(id, _)| *id == user)
-        .map(|(_, n)| *n);
-    let secret = server.config().jwt_secret.clone();
-    let ttl = Duration::from_secs(24 * 3600);
-    let token = mint_named_token(&secret, user, name, false, ttl).unwrap_or_default();
-    let admin = mint_named_token(&secret, 999, Some("admin"), true, ttl).unwrap_or_default();
     // A closed stdout (the reader went away) must not take the server down with a panic.
-    let _ = writeln!(
-        std::io::stdout(),
-        "\npitchey-mock-server (protocol pitchey-v1{})\n\
-         \x20 WebSocket: {ws}?token=<JWT>\n\
-         \x20 HTTP:      {http}/api/ws/health\n\
-         \x20 Secret:    {secret_note}\n\
-         \x20 Token for user {user} (24 h):\n    {token}\n\
-         \x20 Admin token (user 999, 24 h):\n    {admin}\n\
-         \x20 Try: {ws}?token={token}\n{demo}",
-        if server.config().seed_compatible {
-            ", seed-compatible"
-        } else {
-            ""
-        },
-        ws = server.ws_url(),
-        http = server.http_url(),
-        demo = if cli.demo {
-            "  Demo: users 1 ada, 2 grace, 3 linus, 4 margaret; traffic goes mostly to user 1;\n\
-             \x20       POST /api/dev/token {\"userId\":2} mints more tokens.\n"
-        } else {
-            ""
-        },
-    );
+    let _ = writeln!(std::io::stdout(), "{}", banner(&server, secret, cli.demo));
 
     signal.await;
     server.shutdown().await;
     ExitCode::SUCCESS
+}
+
+/// Where the JWT secret came from: it decides which tokens the banner may print.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Secret {
+    /// The operator's `JWT_SECRET`: tokens signed with it are real credentials, and a banner
+    /// ends up in logs, so none is printed.
+    Operator,
+    /// The public demo secret (`--demo`): anyone can mint its tokens anyway.
+    Demo,
+    /// Generated for this run: a user token is printed (the only way to get one); an admin
+    /// token is not.
+    Generated,
+}
+
+/// The startup banner: URLs, where the secret came from, and the tokens `secret` allows.
+fn banner(server: &pitchey_mock_server::RunningServer, secret: Secret, demo: bool) -> String {
+    let ws = server.ws_url();
+    let mode = if server.config().seed_compatible {
+        ", seed-compatible"
+    } else {
+        ""
+    };
+    let mut out = format!(
+        "\npitchey-mock-server (protocol pitchey-v1{mode})\n  WebSocket: {ws}?token=<JWT>\n  \
+         HTTP:      {}/api/ws/health\n",
+        server.http_url()
+    );
+    let user = if demo { DEMO_MAIN_USER } else { 7 };
+    let name = DEMO_USERS
+        .iter()
+        .find(|(id, _)| *id == user)
+        .map(|(_, n)| *n);
+    let key = &server.config().jwt_secret;
+    let ttl = Duration::from_secs(24 * 3600);
+    let mint = |id, name, admin| mint_named_token(key, id, name, admin, ttl).unwrap_or_default();
+    match secret {
+        Secret::Operator => out.push_str(
+            "  Secret:    from JWT_SECRET (no tokens printed: mint them with\n\
+             \x20            `JWT_SECRET=... pitchey-mock-server token --user N`)\n",
+        ),
+        Secret::Demo | Secret::Generated => {
+            out.push_str(if secret == Secret::Demo {
+                "  Secret:    the public demo secret: `pitchey-mock-server token --user N` matches it\n"
+            } else {
+                "  Secret:    generated for this run (set JWT_SECRET and use `token` for more)\n"
+            });
+            let token = mint(user, name, false);
+            out.push_str(&format!("  Token for user {user} (24 h):\n    {token}\n"));
+            if secret == Secret::Demo {
+                let admin = mint(999, Some("admin"), true);
+                out.push_str(&format!("  Admin token (user 999, 24 h):\n    {admin}\n"));
+            }
+            out.push_str(&format!("  Try: {ws}?token={token}\n"));
+        }
+    }
+    if demo {
+        out.push_str(
+            "  Demo: users 1 ada, 2 grace, 3 linus, 4 margaret; traffic goes mostly to user 1\n",
+        );
+        if server.config().dev_tokens_enabled() {
+            out.push_str("        POST /api/dev/token {\"userId\":2} mints more tokens.\n");
+        }
+    }
+    out
 }
 
 /// Registers the SIGINT (Ctrl-C) and SIGTERM handlers at once (so that a signal arriving

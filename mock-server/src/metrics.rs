@@ -82,7 +82,7 @@ pub(crate) fn single(
 }
 
 /// The series of `/metrics` beyond the plain counters, from the body of `/api/ws/stats`:
-/// messages by type, sessions and offline queue depth per user, outboxes, the store, Redis.
+/// messages by type, per-user aggregates, limits, outboxes, the store, Redis.
 pub(crate) fn prometheus_details(out: &mut String, stats: &Value) {
     let pairs = |key: &str| -> Vec<(String, u64)> {
         stats[key]
@@ -110,23 +110,38 @@ pub(crate) fn prometheus_details(out: &mut String, stats: &Value) {
         "type",
         pairs("messagesOutByType"),
     );
-    labelled(
-        out,
-        "user_sessions",
-        "gauge",
-        "open sessions per connected user",
-        "user",
-        pairs("sessionsPerUser"),
-    );
-    labelled(
-        out,
-        "user_offline_queue_depth",
-        "gauge",
-        "frames waiting for an offline user",
-        "user",
-        pairs("offlineQueueDepths"),
-    );
+    // Aggregates only: a series per user id would grow with every user ever seen.
     let num = |v: &Value| v.as_u64().unwrap_or(0);
+    single(
+        out,
+        "max_user_sessions",
+        "gauge",
+        "most open sessions of any one user",
+        pairs("sessionsPerUser")
+            .iter()
+            .map(|(_, n)| *n)
+            .max()
+            .unwrap_or(0),
+    );
+    single(
+        out,
+        "offline_queue_users",
+        "gauge",
+        "users with frames waiting in an offline queue",
+        pairs("offlineQueueDepths")
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .count(),
+    );
+    let limits = pairs("limits");
+    labelled(
+        out,
+        "limit_refusals_total",
+        "counter",
+        "refusals and evictions by limit (see `limits` in /api/ws/stats)",
+        "limit",
+        limits,
+    );
     single(
         out,
         "outbox_queued",

@@ -14,7 +14,7 @@ use tokio::time::{sleep_until, timeout};
 
 use crate::auth::AuthUser;
 use crate::hub::{
-    Counters, DraftError, DraftOutcome, Hub, Outbound, SessionKey, SessionSlot,
+    Counters, DraftError, DraftOutcome, Hub, Outbound, Registered, SessionKey, SessionSlot,
     TooManySubscriptions, error_frame,
 };
 use crate::limits::{LimitCounters, limit_exceeded};
@@ -107,6 +107,8 @@ pub(crate) async fn run(
         close(&mut socket, ending, hub.config.close_grace).await;
         return;
     };
+    // Unregisters the session when this task ends in any way, a panic included.
+    let _registered = Registered::new(hub.clone(), reg.key);
     tracing::info!(user = user.user_id, session = %reg.session_id, "session opened");
     let limiter = hub
         .config
@@ -143,7 +145,6 @@ pub(crate) async fn run(
         None => s.serve(&mut rx).await,
     };
     tracing::info!(user = s.user.user_id, session = %s.session_id, why, "session closed");
-    hub.unregister(s.key);
 }
 
 impl Session {
@@ -183,7 +184,10 @@ impl Session {
         let idle = self.hub.config.session_timeout();
         let mut idle_deadline = tokio::time::Instant::now() + idle;
         let token_left = Duration::from_secs(self.user.expires_at.saturating_sub(unix_secs()));
-        let token_deadline = tokio::time::Instant::now() + token_left;
+        // `exp` is at most year 9999 (checked in auth), but never trust arithmetic on it.
+        let token_deadline = tokio::time::Instant::now()
+            .checked_add(token_left)
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400 * 365));
         loop {
             let step: Result<Option<Ending>, Gone> = tokio::select! {
                 inbound = self.socket.recv() => match inbound {

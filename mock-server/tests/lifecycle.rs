@@ -103,7 +103,33 @@ async fn dev_token_endpoint_only_when_enabled() {
     )
     .await;
     assert_eq!(status, 404);
+    // dev_tokens with an operator's secret: still 404 (anyone could mint real tokens).
     let server = server_with(|c| c.dev_tokens = true).await;
+    let (status, _) = http(
+        &server,
+        "POST",
+        "/api/dev/token",
+        None,
+        Some(json!({"userId": 3})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let server = server_with(|c| {
+        c.dev_tokens = true;
+        c.jwt_secret = pitchey_mock_server::config::DEMO_JWT_SECRET.into();
+    })
+    .await;
+    for ttl in [0, 604_801] {
+        let (status, body) = http(
+            &server,
+            "POST",
+            "/api/dev/token",
+            None,
+            Some(json!({"userId": 3, "ttlSecs": ttl})),
+        )
+        .await;
+        assert_eq!(status, 400, "ttl {ttl}: {body}");
+    }
     let (status, body) = http(
         &server,
         "POST",
@@ -151,20 +177,43 @@ async fn connecting_during_shutdown_is_refused() {
     assert!(tokio_tungstenite::connect_async(url).await.is_err());
 }
 
-#[tokio::test]
-async fn metrics_are_prometheus_text() {
-    let server = server().await;
-    let (_ws, _) = connect(&server, 1).await;
+/// `GET /metrics` with an optional bearer token: the raw response.
+async fn get_metrics(server: &pitchey_mock_server::RunningServer, token: Option<&str>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(server.local_addr())
         .await
         .unwrap();
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
     stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .write_all(
+            format!("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}\r\n")
+                .as_bytes(),
+        )
         .await
         .unwrap();
     let mut raw = String::new();
     stream.read_to_string(&mut raw).await.unwrap();
+    raw
+}
+
+#[tokio::test]
+async fn metrics_need_an_admin_token_unless_public() {
+    let server = server().await;
+    assert!(get_metrics(&server, None).await.starts_with("HTTP/1.1 401"));
+    assert!(
+        get_metrics(&server, Some(&server.token(1)))
+            .await
+            .starts_with("HTTP/1.1 403")
+    );
+    let public = server_with(|c| c.public_metrics = true).await;
+    assert!(get_metrics(&public, None).await.starts_with("HTTP/1.1 200"));
+}
+
+#[tokio::test]
+async fn metrics_are_prometheus_text() {
+    let server = server().await;
+    let (_ws, _) = connect(&server, 1).await;
+    let raw = get_metrics(&server, Some(&server.admin_token(9))).await;
     assert!(raw.starts_with("HTTP/1.1 200"));
     assert!(raw.contains("# TYPE pitchey_ws_connections gauge"));
     assert!(raw.contains("\npitchey_ws_connections 1\n"));

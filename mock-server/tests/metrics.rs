@@ -26,7 +26,14 @@ async fn metrics_text(server: &RunningServer) -> String {
         .await
         .unwrap();
     stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .write_all(
+            format!(
+                "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+                 Authorization: Bearer {}\r\n\r\n",
+                server.admin_token(999)
+            )
+            .as_bytes(),
+        )
         .await
         .unwrap();
     let mut raw = String::new();
@@ -104,8 +111,10 @@ async fn per_type_counters_move_when_messages_flow() {
         get(r#"pitchey_ws_messages_out_by_type_total{type="ack"}"#),
         3.0
     );
-    assert_eq!(get(r#"pitchey_ws_user_sessions{user="7"}"#), 2.0);
-    assert_eq!(get(r#"pitchey_ws_user_offline_queue_depth{user="8"}"#), 2.0);
+    // Aggregates only: no series per user id.
+    assert!(!m.contains("user=\""), "{m}");
+    assert_eq!(get("pitchey_ws_max_user_sessions"), 2.0);
+    assert_eq!(get("pitchey_ws_offline_queue_users"), 1.0);
     assert_eq!(get("pitchey_ws_offline_dropped_total"), 1.0);
     assert_eq!(get("pitchey_ws_auth_failures_total"), 1.0);
     assert_eq!(get("pitchey_ws_redis_enabled"), 0.0);

@@ -126,8 +126,9 @@ async fn metrics_text(server: &RunningServer) -> String {
         .await
         .expect("tcp connect");
     let req = format!(
-        "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-        server.local_addr()
+        "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAuthorization: Bearer {}\r\n\r\n",
+        server.local_addr(),
+        server.admin_token(999)
     );
     stream.write_all(req.as_bytes()).await.expect("write");
     let mut raw = Vec::new();
