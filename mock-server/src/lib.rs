@@ -265,6 +265,7 @@ pub mod pitches;
 pub mod presence;
 pub mod rate_limit;
 pub mod redis_link;
+mod serve;
 mod session;
 pub mod store;
 mod time;
@@ -308,6 +309,8 @@ pub struct RunningServer {
     addr: SocketAddr,
     hub: Arc<Hub>,
     stop: watch::Sender<bool>,
+    /// When the shutdown must be over, set when it starts.
+    deadline: watch::Sender<Option<tokio::time::Instant>>,
     server: JoinHandle<()>,
     demo: Option<JoinHandle<()>>,
     redis: Option<JoinHandle<()>>,
@@ -342,23 +345,20 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         tokio::spawn(demo::run(hub.clone(), stop_rx.clone()))
     });
     let app = http::router(hub.clone());
-    let mut rx = stop_rx;
-    let server = tokio::spawn(async move {
-        let stopped = async move {
-            let _ = rx.wait_for(|s| *s).await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(stopped)
-            .await
-        {
-            tracing::error!(error = %e, "server failed");
-        }
-    });
+    let (deadline, deadline_rx) = watch::channel(None);
+    let server = tokio::spawn(serve::serve(
+        listener,
+        app,
+        hub.clone(),
+        stop_rx,
+        deadline_rx,
+    ));
     tracing::info!(%addr, seed_compatible = hub.config.seed_compatible, "listening");
     Ok(RunningServer {
         addr,
         hub,
         stop,
+        deadline,
         server,
         demo,
         redis,
@@ -423,25 +423,38 @@ impl RunningServer {
 
     /// Shut down gracefully: every session gets `disconnected` and close 1001, new
     /// connections are refused; returns once sessions have closed (each within
-    /// `close_grace`) and the listener is released, so the port can be bound again.
+    /// `close_grace`) and the listener is released, so the port can be bound again. The
+    /// whole takes at most `limits.shutdown_grace` (plus the final store commit), whatever
+    /// clients do: HTTP connections still open then are cut.
     pub async fn shutdown(self) {
         tracing::info!("shutting down");
+        let started = tokio::time::Instant::now();
+        let deadline = started + self.hub.config.limits.shutdown_grace();
+        self.deadline.send_replace(Some(deadline));
         self.hub.begin_shutdown();
         let bound = self.hub.config.close_grace * 2 + Duration::from_secs(1);
-        if tokio::time::timeout(bound, self.hub.sessions_finished())
+        let sessions_until = (started + bound).min(deadline);
+        if tokio::time::timeout_at(sessions_until, self.hub.sessions_finished())
             .await
             .is_err()
         {
             tracing::warn!("some sessions did not close in time");
         }
         let _ = self.stop.send(true);
-        if let Some(demo) = self.demo {
-            let _ = demo.await;
+        let rest = async {
+            if let Some(demo) = self.demo {
+                let _ = demo.await;
+            }
+            // The accept loop gives connections until the deadline, then cuts them.
+            let _ = self.server.await;
+        };
+        if tokio::time::timeout_at(deadline, rest).await.is_err() {
+            tracing::warn!("shutdown grace over: leaving the rest behind");
         }
-        let _ = self.server.await;
         self.hub.flush_store();
         if let Some(redis) = self.redis {
-            let _ = redis.await;
+            // The link leaves Redis tidy if the grace allows; other instances reap us anyway.
+            let _ = tokio::time::timeout_at(deadline, redis).await;
         }
     }
 }

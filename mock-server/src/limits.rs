@@ -49,6 +49,20 @@ pub struct Limits {
     /// more get 429 with `Retry-After`.
     #[arg(long, default_value_t = 60)]
     pub notify_per_minute: u32,
+    /// Seconds a connection has to send a complete HTTP request head before it is closed.
+    #[arg(long, default_value_t = 10)]
+    pub header_timeout_secs: u64,
+    /// Seconds a shutdown (SIGTERM, SIGINT) may take, whatever clients do; then the process
+    /// exits.
+    #[arg(long, default_value_t = 5)]
+    pub shutdown_grace_secs: u64,
+}
+
+impl Limits {
+    /// `shutdown_grace_secs` as a duration.
+    pub fn shutdown_grace(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.shutdown_grace_secs)
+    }
 }
 
 impl Default for Limits {
@@ -88,6 +102,10 @@ pub(crate) struct LimitCounters {
     pub sessions_refused: AtomicU64,
     /// `POST /api/ws/notify` refused with 429.
     pub notify_limited: AtomicU64,
+    /// Connections closed for not sending a request head in time.
+    pub header_timeouts: AtomicU64,
+    /// Sessions closed for not answering two pings.
+    pub pings_unanswered: AtomicU64,
 }
 
 impl LimitCounters {
@@ -110,6 +128,8 @@ impl LimitCounters {
             "pitchesFreed": get(&self.pitches_freed),
             "sessionsRefused": get(&self.sessions_refused),
             "notifyLimited": get(&self.notify_limited),
+            "headerTimeouts": get(&self.header_timeouts),
+            "pingsUnanswered": get(&self.pings_unanswered),
         })
     }
 }

@@ -159,7 +159,16 @@ async fn main() -> ExitCode {
     let _ = writeln!(std::io::stdout(), "{}", banner(&server, secret, cli.demo));
 
     signal.await;
-    server.shutdown().await;
+    let grace = server.config().limits.shutdown_grace();
+    // The server bounds its own shutdown; this bounds everything else (a stuck store sync).
+    if tokio::time::timeout(grace + Duration::from_millis(500), server.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown grace over: exiting");
+        let _ = std::io::stdout().flush();
+        std::process::exit(0);
+    }
     ExitCode::SUCCESS
 }
 

@@ -171,6 +171,17 @@ impl Session {
         }
     }
 
+    /// A WebSocket ping control frame (keepalive).
+    async fn send_ping(&mut self) -> Result<(), Gone> {
+        let ping = self
+            .socket
+            .send(Message::Ping(axum::body::Bytes::from_static(b"pitchey")));
+        match timeout(self.hub.config.write_timeout, ping).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(Gone),
+        }
+    }
+
     async fn send_msg(&mut self, msg: ServerMessage) -> Result<(), Gone> {
         self.send(encode(msg)).await
     }
@@ -188,6 +199,15 @@ impl Session {
         let token_deadline = tokio::time::Instant::now()
             .checked_add(token_left)
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400 * 365));
+        // Keepalive: a WebSocket ping every heartbeat; every browser answers with a pong, so
+        // a listen-only client stays alive, and a peer that answers nothing for two pings is
+        // gone. A heartbeat of 0 turns it off.
+        let heartbeat = Duration::from_millis(self.hub.config.heartbeat_ms);
+        let keepalive = !heartbeat.is_zero();
+        let period = heartbeat.max(Duration::from_millis(1));
+        let mut pings = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut unanswered = 0u32;
         loop {
             let step: Result<Option<Ending>, Gone> = tokio::select! {
                 inbound = self.socket.recv() => match inbound {
@@ -206,6 +226,8 @@ impl Session {
                     }
                     Some(Ok(msg)) => {
                         idle_deadline = tokio::time::Instant::now() + idle;
+                        // Anything from the peer shows it is there, a pong or not.
+                        unanswered = 0;
                         self.inbound(msg).await
                     }
                 },
@@ -226,6 +248,15 @@ impl Session {
                     // The hub dropped this session: it fell too far behind.
                     None => Ok(Some(Ending::new(4008, "too slow to keep up", None))),
                 },
+                _ = pings.tick(), if keepalive => {
+                    if unanswered >= 2 {
+                        LimitCounters::bump(&self.hub.counters.limits.pings_unanswered);
+                        Ok(Some(Ending::new(1001, "no answer to two pings", None)))
+                    } else {
+                        unanswered += 1;
+                        self.send_ping().await.map(|()| None)
+                    }
+                }
                 _ = sleep_until(idle_deadline) => Ok(Some(Ending::new(
                     1001,
                     "session timeout",

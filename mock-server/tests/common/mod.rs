@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod raw;
+
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
