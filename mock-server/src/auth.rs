@@ -13,7 +13,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Map, Value, json};
 
-use crate::time::unix_secs;
+use crate::time::{unix_millis, unix_secs};
 
 /// The last second of year 9999 (UTC): a later `exp` is refused as invalid. Nothing
 /// legitimate expires later, and time arithmetic on such values overflows.
@@ -58,6 +58,10 @@ pub struct AuthUser {
     pub expires_at: u64,
     /// The `iat` claim, Unix seconds, if present.
     pub issued_at: Option<u64>,
+    /// The `iatMs` claim (Unix milliseconds; tokens this server mints carry it), when present
+    /// and in the `iat` second: it tells a token minted just after an `expire-token` fault
+    /// from one minted just before it in the same second.
+    pub issued_at_ms: Option<u64>,
 }
 
 /// Mint an HS256 token for `user_id`, valid for `ttl` (0 gives a token that is already expired).
@@ -78,7 +82,8 @@ pub fn mint_named_token(
     admin: bool,
     ttl: Duration,
 ) -> Result<String, AuthError> {
-    let now = unix_secs();
+    let now_ms = unix_millis();
+    let now = now_ms / 1000;
     // Whole seconds, rounded up, so that a 1.5 s ttl does not become 1 s.
     let ttl_secs = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
     let mut claims = json!({
@@ -86,6 +91,7 @@ pub fn mint_named_token(
         "sub": user_id.to_string(),
         "role": if admin { "admin" } else { "user" },
         "iat": now,
+        "iatMs": now_ms,
         "exp": now + ttl_secs,
     });
     if let (Some(name), Some(map)) = (username, claims.as_object_mut()) {
@@ -137,6 +143,7 @@ pub fn verify_token(secret: &str, token: &str) -> Result<AuthUser, AuthError> {
         .and_then(as_whole_number)
         .or_else(|| claims.get("sub").and_then(as_whole_number))
         .ok_or_else(|| AuthError::Claim("userId".into()))?;
+    let issued_at = claims.get("iat").and_then(as_whole_number);
     Ok(AuthUser {
         user_id,
         admin: claims.get("role").and_then(Value::as_str) == Some("admin"),
@@ -145,7 +152,11 @@ pub fn verify_token(secret: &str, token: &str) -> Result<AuthUser, AuthError> {
             .and_then(Value::as_str)
             .map(str::to_owned),
         expires_at,
-        issued_at: claims.get("iat").and_then(as_whole_number),
+        issued_at,
+        issued_at_ms: claims
+            .get("iatMs")
+            .and_then(as_whole_number)
+            .filter(|ms| issued_at == Some(ms / 1000)),
     })
 }
 

@@ -147,8 +147,8 @@ impl ServerConfig {
     /// `WS_OFFLINE_QUEUE_CAP`, `WS_REPLAY_LOG_CAP`, `WS_DEDUP_WINDOW_MS`, `WS_DATA_DIR`, `WS_INSTANCE_TTL_MS`), and
     /// `JWT_SECRET`.
     ///
-    /// When `JWT_SECRET` is unset the secret is generated and a loud warning is logged: tokens
-    /// then only come from the server itself (its banner, [`crate::RunningServer::token`]).
+    /// When `JWT_SECRET` is unset the secret is generated: tokens then only come from the
+    /// server itself (its banner, [`crate::RunningServer::token`]). The binary warns about it.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -156,12 +156,11 @@ impl ServerConfig {
     /// [`ServerConfig::from_env`] over any lookup function (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut c = ServerConfig::default();
-        match get("JWT_SECRET").filter(|s| !s.is_empty()) {
-            Some(secret) => c.jwt_secret = secret,
-            None => tracing::warn!(
-                "JWT_SECRET is not set: using a generated secret for this run only; \
-                 tokens minted elsewhere will be refused (set JWT_SECRET to share one)"
-            ),
+        // Unset: the generated secret of the default stays. Whoever runs the server says so
+        // (the binary warns, or uses the demo secret with --demo): not here, where the
+        // warning would contradict what the caller does next.
+        if let Some(secret) = get("JWT_SECRET").filter(|s| !s.is_empty()) {
+            c.jwt_secret = secret;
         }
         if let Some(v) = parse::<bool>(&get, "WS_RATE_LIMIT_ENABLED", "boolean")? {
             c.rate_limit_enabled = v;

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::{AuthError, AuthUser, bearer_token, mint_named_token, verify_token};
-use crate::hub::{Counters, Hub, Outbound};
+use crate::hub::{Counters, Hub, MAX_FAULT_MS, SessionFault};
 use crate::limits::LimitCounters;
 use crate::session;
 
@@ -152,6 +152,7 @@ pub(crate) fn router(hub: Shared) -> Router {
         .route("/api/ws/follow", post(follow))
         .route("/api/ws/pitches", post(pitch_owner))
         .route("/api/ws/dashboard", get(dashboard))
+        .route("/api/ws/faults", get(faults).delete(clear_faults))
         .route("/api/ws/faults/{fault}", post(fault));
     if hub.config.dev_tokens_enabled() {
         router = router.route("/api/dev/token", post(dev_token));
@@ -487,11 +488,17 @@ async fn fault(
 ) -> Result<Json<Value>, ApiError> {
     caller.admin()?;
     let body = body.map(|Json(b)| b).unwrap_or_default();
-    let ms = Duration::from_millis(body.ms.unwrap_or(1000));
+    let ms = body.ms.unwrap_or(1000);
+    if ms > MAX_FAULT_MS {
+        return Err(ApiError::BadRequest(format!(
+            "ms must be at most {MAX_FAULT_MS} (60 s)"
+        )));
+    }
+    let ms = Duration::from_millis(ms);
     let sessions = match fault.as_str() {
-        "drop" => hub.inject(body.user_id, || Outbound::Drop),
-        "rate-limit" => hub.inject(body.user_id, || Outbound::Throttle(ms)),
-        "delay" => hub.inject(body.user_id, || Outbound::Delay(ms)),
+        "drop" => hub.inject(body.user_id, SessionFault::Drop),
+        "rate-limit" => hub.inject(body.user_id, SessionFault::Throttle(ms)),
+        "delay" => hub.inject(body.user_id, SessionFault::Delay(ms)),
         "expire-token" => match body.user_id {
             Some(user) => hub.expire_tokens(user),
             None => return Err(ApiError::BadRequest("expire-token needs userId".into())),
@@ -504,4 +511,18 @@ async fn fault(
     };
     tracing::info!(fault, sessions, "fault injected");
     Ok(Json(json!({ "fault": fault, "sessions": sessions })))
+}
+
+/// `GET /api/ws/faults` (admin): the faults in force.
+async fn faults(State(hub): State<Shared>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.admin()?;
+    Ok(Json(hub.faults()))
+}
+
+/// `DELETE /api/ws/faults` (admin): end every fault in force.
+async fn clear_faults(State(hub): State<Shared>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.admin()?;
+    let sessions = hub.clear_faults();
+    tracing::info!(sessions, "faults cleared");
+    Ok(Json(json!({ "cleared": true, "sessions": sessions })))
 }

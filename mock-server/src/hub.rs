@@ -28,10 +28,12 @@ use crate::pitches::PitchBook;
 use crate::presence::PresenceBook;
 use crate::redis_link::PresenceChange;
 use crate::store::{Applied, FrameText, LoggedFrame, QueuedFrame, Store, StoreError};
-use crate::time::{now_iso, unix_secs};
+use crate::time::now_iso;
 
+mod faults;
 mod guards;
 mod remote;
+pub(crate) use faults::{MAX_FAULT_MS, SessionFault};
 pub(crate) use guards::{Registered, SessionSlot};
 pub(crate) use remote::queued_frames;
 
@@ -52,6 +54,8 @@ pub(crate) enum Outbound {
     Throttle(std::time::Duration),
     /// Fault injection: delay every frame written to this session by this much.
     Delay(std::time::Duration),
+    /// Fault injection over: no more delay or forced rate limit.
+    ClearFaults,
 }
 
 /// Internal handle of a session in the hub.
@@ -66,6 +70,8 @@ struct SessionEntry {
     connect_seq: u64,
     /// Seqs this session got from the offline queue or a replay.
     delivered: HashSet<u64>,
+    /// Fault injection in force on it (for `GET /api/ws/faults`).
+    faults: faults::SessionFaults,
 }
 
 /// Counters for `/api/ws/stats`, outside the lock.
@@ -106,7 +112,7 @@ struct HubState {
     shutting_down: bool,
     /// Fault injection: upgrades are refused (503) until then.
     refuse_connects_until: Option<Instant>,
-    /// Fault injection: tokens of a user issued at or before this Unix second are refused.
+    /// Fault injection: tokens of a user issued before this Unix millisecond are refused.
     revoked_before: HashMap<u64, u64>,
     /// Sessions per user, counted from the upgrade (see [`SessionSlot`]).
     session_slots: HashMap<u64, usize>,
@@ -350,6 +356,7 @@ impl Hub {
                 channels: HashSet::new(),
                 connect_seq,
                 delivered,
+                faults: faults::SessionFaults::default(),
             },
         );
         let sessions = st.by_user.entry(uid).or_default();
@@ -872,50 +879,6 @@ impl Hub {
     /// A user's dashboard metrics.
     pub(crate) fn dashboard_of(&self, user: u64) -> DashboardMetrics {
         Self::dashboard(&self.lock(), user)
-    }
-
-    // ---- fault injection ------------------------------------------------------------------
-
-    /// Send a control command to every session of `user`, or to every session; returns how
-    /// many sessions got it.
-    pub(crate) fn inject(&self, user: Option<u64>, make: impl Fn() -> Outbound) -> usize {
-        let st = self.lock();
-        st.sessions
-            .values()
-            .filter(|e| user.is_none_or(|u| e.user == u))
-            .filter(|e| e.tx.try_send(make()).is_ok())
-            .count()
-    }
-
-    /// Refuse WebSocket upgrades (503) for `d`.
-    pub(crate) fn refuse_connects_for(&self, d: std::time::Duration) {
-        self.lock().refuse_connects_until = Some(Instant::now() + d);
-    }
-
-    /// Whether upgrades are being refused.
-    pub(crate) fn refusing_connects(&self) -> bool {
-        self.lock()
-            .refuse_connects_until
-            .is_some_and(|t| Instant::now() < t)
-    }
-
-    /// Expire `user`'s tokens: every token issued up to this second is refused from now on,
-    /// and the user's sessions are closed with 4001. Returns the number of sessions closed.
-    pub(crate) fn expire_tokens(&self, user: u64) -> usize {
-        self.lock().revoked_before.insert(user, unix_secs());
-        self.inject(Some(user), || Outbound::Close {
-            code: 4001,
-            reason: "token expired",
-            notice: Some(error_frame(ErrorCode::Unauthorized, "token expired", None)),
-        })
-    }
-
-    /// Whether a verified token was expired by [`Hub::expire_tokens`].
-    pub(crate) fn is_revoked(&self, user: &AuthUser) -> bool {
-        match self.lock().revoked_before.get(&user.user_id) {
-            Some(before) => user.issued_at.is_none_or(|iat| iat <= *before),
-            None => false,
-        }
     }
 
     /// Body of `GET /api/ws/health`.

@@ -1,7 +1,8 @@
 //! `pitchey-mock-server`: run the reference server, or mint a dev token.
 
+use std::io::IsTerminal;
 use std::io::Write;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -18,9 +19,9 @@ use pitchey_mock_server::{DEMO_MAIN_USER, DEMO_USERS, ServerConfig, start};
 #[derive(Parser)]
 #[command(version)]
 struct Cli {
-    /// Address to listen on.
+    /// Address or host name to listen on (e.g. 127.0.0.1, 0.0.0.0, localhost).
     #[arg(long, default_value = "127.0.0.1")]
-    host: IpAddr,
+    host: String,
     /// Port to listen on (the seed's frontend guide uses 8001).
     #[arg(long, default_value_t = 8001)]
     port: u16,
@@ -64,8 +65,8 @@ enum Command {
         /// Give the token the admin role.
         #[arg(long)]
         admin: bool,
-        /// Lifetime in seconds.
-        #[arg(long, default_value_t = 3600)]
+        /// Lifetime in seconds (1 or more: a token with 0 would be expired already).
+        #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
         ttl_secs: u64,
         /// A username claim.
         #[arg(long)]
@@ -85,6 +86,8 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: in a file or a CI log they are noise.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let cli = Cli::parse();
     if let Some(Command::Token {
@@ -121,7 +124,16 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    config.bind = SocketAddr::new(cli.host, cli.port);
+    config.bind = match resolve(&cli.host, cli.port).await {
+        Some(addr) => addr,
+        None => {
+            eprintln!(
+                "error: --host {:?} is not an address or a known host name",
+                cli.host
+            );
+            return ExitCode::FAILURE;
+        }
+    };
     config.seed_compatible = cli.seed_compatible;
     config.demo = cli.demo;
     // Served only with the public demo secret (see ServerConfig::dev_tokens_enabled).
@@ -145,7 +157,13 @@ async fn main() -> ExitCode {
             tracing::warn!("JWT_SECRET is not set: using the PUBLIC demo secret (--demo)");
             Secret::Demo
         }
-        (None, false) => Secret::Generated,
+        (None, false) => {
+            tracing::warn!(
+                "JWT_SECRET is not set: using a generated secret for this run only; \
+                 tokens minted elsewhere will be refused (set JWT_SECRET to share one)"
+            );
+            Secret::Generated
+        }
     };
     let signal = shutdown_signal();
     let server = match start(config).await {
@@ -170,6 +188,20 @@ async fn main() -> ExitCode {
         std::process::exit(0);
     }
     ExitCode::SUCCESS
+}
+
+/// `host:port` as a socket address: an IP literal as is, a name through the resolver (the
+/// first address it gives, IPv4 first so that `localhost` is 127.0.0.1 where it has both).
+async fn resolve(host: &str, port: u16) -> Option<SocketAddr> {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Some(SocketAddr::new(ip, port));
+    }
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await.ok()?.collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
 }
 
 /// Where the JWT secret came from: it decides which tokens the banner may print.

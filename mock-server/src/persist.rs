@@ -131,10 +131,28 @@ impl DiskStore {
             source,
         })?;
         let path = dir.join(STORE_FILE);
-        let db = Database::create(&path).map_err(|e| StoreError::Open {
+        let open_err = |detail: String| StoreError::Open {
             path: path.clone(),
-            detail: e.to_string(),
-        })?;
+            detail,
+        };
+        // Only a missing file means a new store: an empty or cut-short one is what is left of
+        // a store, and creating over it would throw away what it promised.
+        let db = match std::fs::metadata(&path) {
+            Ok(meta) if meta.len() == 0 => {
+                return Err(StoreError::Corrupt {
+                    path: path.clone(),
+                    detail: "the file is empty (move it away to start a new store)".into(),
+                });
+            }
+            Ok(_) => Database::open(&path).map_err(|e| StoreError::Corrupt {
+                path: path.clone(),
+                detail: e.to_string(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Database::create(&path).map_err(|e| open_err(e.to_string()))?
+            }
+            Err(e) => return Err(open_err(e.to_string())),
+        };
         let mut store = DiskStore {
             path,
             db,
@@ -601,6 +619,39 @@ mod tests {
         std::fs::write(&file, bytes).unwrap();
         let err = DiskStore::open(dir.path(), limits()).unwrap_err();
         assert!(err.to_string().contains(STORE_FILE), "{err}");
+    }
+
+    #[test]
+    fn empty_or_truncated_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(STORE_FILE);
+        std::fs::write(&file, b"").unwrap();
+        let err = DiskStore::open(dir.path(), limits()).unwrap_err();
+        assert!(err.to_string().contains(STORE_FILE), "{err}");
+        assert_eq!(std::fs::metadata(&file).unwrap().len(), 0, "left as it was");
+        std::fs::remove_file(&file).unwrap();
+        {
+            let mut s = DiskStore::open(dir.path(), limits()).unwrap();
+            s.put_draft(
+                7,
+                "d",
+                Draft {
+                    draft_type: None,
+                    content: json!({"text": "x".repeat(5000)}),
+                    version: 1,
+                    updated_at: "t".into(),
+                },
+            );
+            s.commit().unwrap();
+        }
+        let len = std::fs::metadata(&file).unwrap().len();
+        for keep in [len / 2, 100] {
+            let bytes = std::fs::read(&file).unwrap();
+            let dir2 = tempfile::tempdir().unwrap();
+            std::fs::write(dir2.path().join(STORE_FILE), &bytes[..keep as usize]).unwrap();
+            let err = DiskStore::open(dir2.path(), limits()).unwrap_err();
+            assert!(err.to_string().contains(STORE_FILE), "{keep}: {err}");
+        }
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! One WebSocket session: the first frames, then a loop over inbound frames, the hub's
 //! outbound frames, the idle timeout and the token's expiry.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::FutureExt;
 use pitchey_realtime::protocol::{
     Ack, ClientFrame, ClientMessage, Disconnected, DraftSave, ErrorCode, ErrorData, RateLimit,
     RawFrame, ServerFrame, ServerMessage,
@@ -142,7 +144,18 @@ pub(crate) async fn run(
     }
     let why = match ended {
         Some(why) => why,
-        None => s.serve(&mut rx).await,
+        None => {
+            // A bug must not leave the client without a close code: 1011, then end.
+            match AssertUnwindSafe(s.serve(&mut rx)).catch_unwind().await {
+                Ok(why) => why,
+                Err(_) => {
+                    tracing::error!(user = s.user.user_id, "session task panicked: closing 1011");
+                    let ending = Ending::new(1011, "internal error", None);
+                    close(&mut s.socket, ending, hub.config.close_grace).await;
+                    "internal error"
+                }
+            }
+        }
     };
     tracing::info!(user = s.user.user_id, session = %s.session_id, why, "session closed");
 }
@@ -212,18 +225,16 @@ impl Session {
             let step: Result<Option<Ending>, Gone> = tokio::select! {
                 inbound = self.socket.recv() => match inbound {
                     None | Some(Ok(Message::Close(_))) => return "closed by client",
-                    Some(Err(e)) => {
-                        // tungstenite refuses frames over max_message_size/max_frame_size with a
-                        // capacity error; anything else is a broken connection or protocol error.
-                        let text = e.to_string();
-                        if text.contains("Space limit") || text.contains("too long") {
-                            tracing::info!(user = self.user.user_id, "frame over the size limit");
-                            Ok(Some(Ending::new(1009, "message too big", None)))
-                        } else {
-                            tracing::debug!(error = %text, "websocket read failed");
+                    Some(Err(e)) => match read_error_ending(&e.to_string()) {
+                        Some(ending) => {
+                            tracing::info!(user = self.user.user_id, error = %e, "closing on a bad frame");
+                            Ok(Some(ending))
+                        }
+                        None => {
+                            tracing::debug!(error = %e, "websocket read failed");
                             return "connection error";
                         }
-                    }
+                    },
                     Some(Ok(msg)) => {
                         idle_deadline = tokio::time::Instant::now() + idle;
                         // Anything from the peer shows it is there, a pong or not.
@@ -243,6 +254,11 @@ impl Session {
                     }
                     Some(Outbound::Delay(d)) => {
                         self.delay = d;
+                        Ok(None)
+                    }
+                    Some(Outbound::ClearFaults) => {
+                        self.delay = Duration::ZERO;
+                        self.throttled_until = None;
                         Ok(None)
                     }
                     // The hub dropped this session: it fell too far behind.
@@ -625,6 +641,24 @@ impl Session {
                 self.send(frame.encode().into()).await
             }
         }
+    }
+}
+
+/// The close for a read error, by tungstenite's error text (axum hides the error type):
+/// 1009 for a frame over the size limit, 1007 for text that is not UTF-8, 1002 for any other
+/// protocol violation (an unmasked client frame, reserved bits, ...). `None` when the
+/// connection itself is gone (I/O error, reset): there is no one to send a close frame to.
+fn read_error_ending(error: &str) -> Option<Ending> {
+    if error.contains("Space limit") || error.contains("too long") {
+        Some(Ending::new(1009, "message too big", None))
+    } else if error.contains("UTF-8") {
+        Some(Ending::new(1007, "text frame is not valid UTF-8", None))
+    } else if error.contains("reset without closing handshake") {
+        None
+    } else if error.contains("protocol error") {
+        Some(Ending::new(1002, "websocket protocol error", None))
+    } else {
+        None
     }
 }
 

@@ -17,6 +17,11 @@ pub(crate) fn unix_secs() -> u64 {
     since_epoch().as_secs()
 }
 
+/// Unix time in milliseconds.
+pub(crate) fn unix_millis() -> u64 {
+    u64::try_from(since_epoch().as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Now as RFC 3339 / ISO-8601 UTC with second precision, e.g. `2026-11-23T10:15:00Z`.
 pub(crate) fn now_iso() -> String {
     iso_from_unix(unix_secs())

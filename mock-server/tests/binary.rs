@@ -73,3 +73,48 @@ async fn sigterm_closes_sessions_with_1001_and_exits_0() {
         .unwrap();
     assert!(exit.success(), "exit status {exit}");
 }
+
+#[test]
+fn token_ttl_0_is_refused() {
+    let out = Command::new(BIN)
+        .args(["token", "--user", "7", "--ttl-secs", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[tokio::test]
+async fn host_localhost_is_accepted_and_logs_have_no_colours_or_contradictions() {
+    let mut child = Command::new(BIN)
+        .args(["--host", "localhost", "--port", "0", "--demo"])
+        .env_remove("JWT_SECRET")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let ws = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| l.trim().strip_prefix("WebSocket: ").map(str::to_owned))
+    })
+    .await
+    .unwrap()
+    .expect("banner");
+    assert!(ws.starts_with("ws://127.0.0.1:"), "{ws}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut logs = String::new();
+    use std::io::Read;
+    BufReader::new(stderr).read_to_string(&mut logs).unwrap();
+    assert!(logs.contains("listening"), "{logs}");
+    assert!(!logs.contains('\u{1b}'), "ANSI codes in a pipe: {logs:?}");
+    assert!(logs.contains("PUBLIC demo secret"), "{logs}");
+    assert!(
+        !logs.contains("generated secret"),
+        "contradicts --demo: {logs}"
+    );
+}

@@ -90,6 +90,7 @@ mod tests {
             username: None,
             expires_at: u64::MAX,
             issued_at: None,
+            issued_at_ms: None,
         };
         let (tx, _rx) = tokio::sync::mpsc::channel(4);
         let reg = hub
