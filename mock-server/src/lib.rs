@@ -20,9 +20,9 @@
 //! | --- | --- | --- |
 //! | `GET /ws` | token in `?token=` or `Authorization: Bearer` | WebSocket, subprotocol `pitchey-v1`; 401 before the upgrade on a missing, malformed, wrongly signed, non-HS256 (`alg: none`) or expired token. `?lastSeq=N` resumes at connect time. |
 //! | `GET /api/ws/health` | none | `{status, protocol, connections, uptimeSecs, seedCompatible}` |
-//! | `GET /metrics` | none | the same numbers as Prometheus text (`pitchey_ws_*`; per type and per user as labels: `pitchey_ws_messages_in_by_type_total{type}`, `..._out_by_type_total{type}`, `pitchey_ws_user_sessions{user}`, `pitchey_ws_user_offline_queue_depth{user}`; `pitchey_ws_store_*`, `pitchey_ws_redis_enabled`, `pitchey_ws_redis_up`) |
+//! | `GET /metrics` | admin (none with `public_metrics`) | the same numbers as Prometheus text (`pitchey_ws_*`; per type as labels: `pitchey_ws_messages_in_by_type_total{type}`, `..._out_by_type_total{type}`; no series per user: `pitchey_ws_max_user_sessions`, `pitchey_ws_offline_queue_users`; `pitchey_ws_limit_refusals_total{limit}`; `pitchey_ws_store_*`, `pitchey_ws_redis_enabled`, `pitchey_ws_redis_up`) |
 //! | `GET /api/ws/stats` | admin | connections, users, `sessionsPerUser`, messages in/out in total and by type (`messagesInByType`, `messagesOutByType`; inbound types the protocol does not know count as `unknown`, unparsable frames as `invalid`, binary ones as `binary`), rate-limit hits, invalid messages, auth failures, offline queue depth in total and per user (`offlineQueueDepths`) and drops, `outboxQueued` (frames not yet written to sessions), `store {kind, commits, commitMicros, commitFailures}`, `redis` (`disabled`, `up`, `down`) |
-//! | `POST /api/ws/notify` | any token | `{userId, notification: {type, title, message, data}}`: a `notification` live, or queued for an offline user |
+//! | `POST /api/ws/notify` | any token (type `system`: admin; user tokens `notify_per_minute`, then 429 with `Retry-After`) | `{userId, notification: {type, title, message, data}}`: a `notification` live, or queued for an offline user |
 //! | `GET /api/ws/presence/{userId}` | any token | `{userId, status, lastSeen}` (never seen: `offline`, no `lastSeen`) |
 //! | `GET /api/ws/following-online` | any token | `{userId, count, users: [presence...]}`: whom the caller follows that is online or away |
 //! | `POST /api/ws/upload-progress` | any token | the `upload_progress` data; sent to the caller (an admin may add `userId`) |
@@ -31,9 +31,12 @@
 //! | `POST /api/ws/pitches` | admin | `{pitchId, ownerId, views?}`: who owns a pitch (their dashboard counts its views) |
 //! | `GET /api/ws/dashboard` | any token | the caller's `{metrics}` |
 //! | `POST /api/ws/faults/{fault}` | admin | fault injection, body `{userId?, ms?}` (all sessions without `userId`; `ms` defaults to 1000): `drop` ends connections without a close frame; `rate-limit` sends `rate_limited` and refuses every message for `ms`; `delay` delays every frame by `ms` (0: off); `expire-token` refuses the user's tokens issued up to now (`iat`) and closes their sessions with 4001; `refuse-connects` answers upgrades with 503 for `ms` |
-//! | `POST /api/dev/token` | none; only with `dev_tokens` (`--demo`) | `{userId, admin?, username?, ttlSecs?}` gives `{token}` |
+//! | `GET` / `DELETE /api/ws/faults` | admin | the faults in force / end them all |
+//! | `POST /api/dev/token` | none; only with `dev_tokens` (`--demo`) and the demo secret; `ttlSecs` 1..=604800 | `{userId, admin?, username?, ttlSecs?}` gives `{token}` |
 //!
-//! Errors are JSON `{error, message}` with 400 / 401 / 403 / 503. The `/api/ws/*` rows above
+//! Errors are JSON `{error, message}` with 400 / 401 / 403 / 413 / 429 / 503. Every limit on
+//! what a client can make the server hold or wait for is in [`limits`] (flags of the binary,
+//! refusals counted under `limits` in the stats). The `/api/ws/*` rows above
 //! `follow` are the seed's; `follow`, `pitches`, `dashboard`, `faults`, `dev/token` and `/metrics` are ours.
 //!
 //! ## Messages
@@ -43,14 +46,17 @@
 //!   `offline_queue_cap`, older ones dropped and counted in stats).
 //! - **`ping`** gets `pong` with the same `ts`. Any frame (also WebSocket-level pings) counts as
 //!   activity; a session silent for `WS_SESSION_TIMEOUT` gets `disconnected` and close 1001. The
-//!   server sends no pings of its own.
+//!   server sends a WebSocket ping every `heartbeat_ms` (which browsers answer) and closes a
+//!   peer that answers none of two with 1001. Pings have their own budget (`ping_burst`,
+//!   `ping_rate`): a flood closes with 4008.
 //! - **Rate limit**: a token bucket per connection; every message but `ping` takes a token
 //!   (malformed and binary frames too). Refused: `error {code: rate_limited, retryAfterMs, id}`
 //!   and the message is dropped; `rate_limit_close_after` refusals in a row close with 4008.
 //! - **Bad input**: malformed JSON, a wrong shape or field type: `error invalid_message` (with
 //!   the message's `id` when it could be read); unknown `type`: `error unknown_type`; binary
 //!   frames: `error invalid_message`. The connection stays open. A frame over `max_frame_bytes`
-//!   (64 KiB) is refused by the WebSocket layer: close 1009.
+//!   (64 KiB) is refused by the WebSocket layer: close 1009; a protocol violation closes with
+//!   1002, text that is not UTF-8 with 1007, a bug in the session with 1011.
 //! - **`pitch_view {pitchId}`**: `pitch_stats_update {pitchId, viewCount, uniqueViewers,
 //!   recentViewers}` to subscribers of `pitch:{id}` (to every session in seed-compatible mode).
 //!   The owner gets a `dashboard_update`, not the stats (subscribe for those).
@@ -129,10 +135,12 @@
 //!   the messages of many sessions) would be the next step if it were not.
 //!
 //! ## Tokens and the secret
-//! HS256 with `JWT_SECRET`. When it is unset the server generates a secret for the run and
-//! warns loudly, and the banner prints ready-made tokens; with `--demo` the binary instead uses
-//! the public [`config::DEMO_JWT_SECRET`] so that `pitchey-mock-server token --user 7` (which
-//! uses the same fallback) matches, and serves `POST /api/dev/token`.
+//! HS256 with `JWT_SECRET`; `exp` after year 9999 is refused. When it is unset the binary
+//! generates a secret for the run and warns, and the banner prints a user token; with `--demo`
+//! it instead uses the public [`config::DEMO_JWT_SECRET`] so that `pitchey-mock-server token
+//! --user 7` (which uses the same fallback) matches, prints an admin token too, and serves
+//! `POST /api/dev/token`. With an operator's `JWT_SECRET` the banner prints no token and
+//! `/api/dev/token` does not exist, `--demo` or not.
 //!
 //! ## Several instances through Redis (`--redis-url`, `REDIS_URL`)
 //! Instances that share a Redis (and a `JWT_SECRET`) behave as one server to clients behind a
