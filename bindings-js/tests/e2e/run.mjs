@@ -92,7 +92,7 @@ async function notify(title) {
   const res = await fetch(`${httpUrl}/api/ws/notify`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-    body: JSON.stringify({ userId: Number(user), notification: { type: "system", title, message: "from the e2e test" } }),
+    body: JSON.stringify({ userId: Number(user), notification: { type: "follow", title, message: "from the e2e test", data: { followerId: 3 } } }),
   });
   if (!res.ok) throw new Error(`notify: HTTP ${res.status}: ${await res.text()}`);
 }
@@ -140,7 +140,7 @@ test("a notification sent over HTTP reaches on('notification')", async () => {
   await notify(title);
   await page.waitForFunction((t) => window.got.some((n) => n.title === t), title, { timeout: 10000 });
   const n = await page.evaluate((t) => window.got.find((n) => n.title === t), title);
-  assert(typeof n.id === "string" && n.type === "system", `notification: ${JSON.stringify(n)}`);
+  assert(typeof n.id === "string" && n.type === "follow", `notification: ${JSON.stringify(n)}`);
   assert((await page.evaluate(() => window.frames)).includes("notification"), "on('message') saw the frame");
   await page.close();
 });
