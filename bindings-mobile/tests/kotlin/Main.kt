@@ -178,12 +178,16 @@ class Provider(private val user: Int) : TokenProvider {
 suspend fun tokenProviderAfterExpiry() {
     val provider = Provider(3)
     val states = Collector()
-    val c = ClientBuilder(wsUrl).token(mint(3, ttlSecs = 0)).tokenProvider(provider).build()
+    // The server mints no token that is born expired: one of a second, expired by the time it is used.
+    val expired = mint(3, ttlSecs = 1)
+    Thread.sleep(2_100)
+    val c = ClientBuilder(wsUrl).token(expired).tokenProvider(provider).build()
     kept += c.subscribeState(states)
     connected(c, 15_000)
     check(provider.calls.get() >= 1) { "the provider was not asked for the expired token" }
 
     // Expire the session's token mid-session: close 4001, the provider is asked again.
+    states.events.clear() // the states of the first connect are not the ones awaited below
     val (status, body) = post("/api/ws/faults/expire-token", adminToken, """{"userId": 3}""")
     check(status == 200) { "fault: $status $body" }
     states.await("AwaitingToken after the fault") { (it as? ClientEvent.StateChanged)?.state?.takeIf { s -> s == ConnectionState.AwaitingToken } }

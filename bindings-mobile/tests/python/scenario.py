@@ -179,10 +179,16 @@ class Provider(sdk.TokenProvider):
 async def token_provider_after_expiry():
     provider = Provider(23)
     states = Collector()
-    c = sdk.ClientBuilder(WS_URL).token(mint(23, ttl_secs=0)).token_provider(provider).build()
+    # The server mints no token that is born expired: one of a second, expired by the time it is used.
+    expired = mint(23, ttl_secs=1)
+    await asyncio.sleep(2.1)
+    c = sdk.ClientBuilder(WS_URL).token(expired).token_provider(provider).build()
     state_handle = c.subscribe_state(states)  # kept: a dropped handle unsubscribes
     await connected(c, 15.0)
     assert provider.calls >= 1, "the provider was not asked for the expired token"
+    # The states of the first connect are not the ones awaited below.
+    while not states.events.empty():
+        states.events.get_nowait()
     status, body = post("/api/ws/faults/expire-token", ADMIN, {"userId": 23})
     assert status == 200, f"fault: {status} {body}"
     await states.wait_for("AwaitingToken", state_is(lambda s: s == sdk.ConnectionState.AWAITING_TOKEN()))
