@@ -337,17 +337,26 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         .local_addr()
         .map_err(|source| ServerError::Bind { addr: bind, source })?;
     // A bad URL stops the start; an unreachable Redis does not (the link reconnects).
+    let settings = redis_link::LinkSettings {
+        instance_ttl_ms: config.instance_ttl_ms,
+        offline_queue_cap: config.offline_queue_cap,
+    };
     let link = config
         .redis_url
         .as_deref()
-        .map(redis_link::RedisLink::new)
+        .map(|url| redis_link::RedisLink::new(url, settings).map(Arc::new))
         .transpose()?;
     let hub = Arc::new(Hub::new(config, store));
     let (stop, stop_rx) = watch::channel(false);
-    if let Some(link) = link {
-        hub.attach_redis(link);
-    }
-    let redis = redis_link::RedisLink::spawn(&hub, stop_rx.clone(), Duration::from_secs(2)).await;
+    let redis = match link {
+        Some(link) => {
+            hub.attach_redis(link.clone());
+            let host: std::sync::Weak<dyn redis_link::LinkHost> = Arc::downgrade(&hub) as _;
+            link.spawn(host, stop_rx.clone(), Duration::from_secs(2))
+                .await
+        }
+        None => None,
+    };
     let demo = hub.config.demo.then(|| {
         demo::seed(&hub);
         tokio::spawn(demo::run(hub.clone(), stop_rx.clone()))

@@ -4,7 +4,7 @@
 //! for commands. The hub hands it commands without waiting (an unbounded channel: the hub's
 //! lock never awaits); the task runs each as one Lua script or `PUBLISH`, so that state in
 //! Redis and the publication that announces it change together. Every instance, this one
-//! included, delivers what it *receives* on the subscription (the `hub::remote` module):
+//! included, delivers what it *receives* on the subscription (the hub's `remote` module):
 //! each instance has one subscription and each session lives on one instance, so each session
 //! gets each publication once.
 //!
@@ -16,9 +16,13 @@
 //! When Redis is unreachable the task runs each command on this instance alone (the hub's
 //! single-process path), logs the outage once, and reconnects with capped, jittered
 //! exponential backoff; on reconnecting it re-asserts which users have sessions here.
+//!
+//! The link knows nothing of the hub: it calls back through [`LinkHost`], which the hub
+//! implements. The dependency runs one way (the hub uses the link), so either can change
+//! without the other and the link's wire types stay beside the Lua scripts that complete them.
 
 use std::collections::HashSet;
-use std::sync::{Mutex, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -30,8 +34,6 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, Script};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
-
-use crate::hub::Hub;
 
 /// The Pub/Sub channel every instance publishes to and subscribes to.
 pub const CHANNEL: &str = "pitchey:events";
@@ -163,10 +165,32 @@ pub(crate) enum Cmd {
     },
 }
 
+/// What the link calls on the server it serves (the hub implements it).
+pub(crate) trait LinkHost: Send + Sync {
+    /// A publication received from Redis (this instance's own included).
+    fn receive(&self, payload: &str);
+    /// Redis is unreachable: apply `cmd` on this instance alone.
+    fn apply_alone(&self, cmd: Cmd);
+    /// The last seq this instance knows for `user`.
+    fn last_seq(&self, user: u64) -> u64;
+    /// Users with a session here, and the follow graph as this instance knows it.
+    fn local_snapshot(&self) -> (HashSet<u64>, Vec<(u64, u64)>);
+}
+
+/// The link's share of the server configuration.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LinkSettings {
+    /// How long this instance's liveness key lives without a refresh (ms).
+    pub instance_ttl_ms: u64,
+    /// Frames per Redis offline queue (0: no queue).
+    pub offline_queue_cap: usize,
+}
+
 /// The hub's handle on the link.
 pub(crate) struct RedisLink {
     /// This instance's id: random per process.
     pub instance: String,
+    settings: LinkSettings,
     client: Client,
     tx: mpsc::UnboundedSender<Cmd>,
     rx: Mutex<Option<mpsc::UnboundedReceiver<Cmd>>>,
@@ -389,7 +413,7 @@ fn head(origin: &str, kind: &str, fields: &str) -> String {
 
 impl RedisLink {
     /// A link to `url` (nothing is connected until [`RedisLink::spawn`]).
-    pub(crate) fn new(url: &str) -> Result<Self, RedisLinkError> {
+    pub(crate) fn new(url: &str, settings: LinkSettings) -> Result<Self, RedisLinkError> {
         let client = Client::open(url).map_err(|source| RedisLinkError::InvalidUrl {
             url: url.to_owned(),
             source,
@@ -398,6 +422,7 @@ impl RedisLink {
         let instance = format!("i-{:016x}", rand::rng().random::<u64>());
         Ok(RedisLink {
             instance,
+            settings,
             client,
             tx,
             rx: Mutex::new(Some(rx)),
@@ -440,15 +465,16 @@ impl RedisLink {
 
     /// Start the link task; waits up to `first_wait` for the first connection so that a
     /// server that starts next to a running Redis is up from its first session.
+    /// The task ends on `stop`, or once `host` is gone.
     pub(crate) async fn spawn(
-        hub: &std::sync::Arc<Hub>,
+        self: &Arc<Self>,
+        host: Weak<dyn LinkHost>,
         stop: watch::Receiver<bool>,
         first_wait: Duration,
     ) -> Option<tokio::task::JoinHandle<()>> {
-        let link = hub.redis_link()?;
-        let rx = link.rx.lock().unwrap_or_else(|e| e.into_inner()).take()?;
-        let mut status = link.status.subscribe();
-        let task = tokio::spawn(run(std::sync::Arc::downgrade(hub), rx, stop));
+        let rx = self.rx.lock().unwrap_or_else(|e| e.into_inner()).take()?;
+        let mut status = self.status.subscribe();
+        let task = tokio::spawn(run(self.clone(), host, rx, stop));
         let _ = tokio::time::timeout(first_wait, status.wait_for(|s| *s == RedisStatus::Up)).await;
         Some(task)
     }
@@ -650,7 +676,8 @@ async fn timed<T>(
 
 /// The link task: connect, serve, and on failure fall back and reconnect, until `stop`.
 async fn run(
-    hub: Weak<Hub>,
+    link: Arc<RedisLink>,
+    host: Weak<dyn LinkHost>,
     mut rx: mpsc::UnboundedReceiver<Cmd>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -659,19 +686,17 @@ async fn run(
     let mut outage_logged = false;
     let mut ever_up = false;
     loop {
-        let Some(strong) = hub.upgrade() else { return };
-        let Some(link) = strong.redis_link() else {
+        if host.strong_count() == 0 {
             return;
-        };
+        }
         let connected = tokio::select! {
             r = connect(&link.client) => r,
             _ = stopped(&mut stop) => return,
         };
-        drop(strong);
         match connected {
             Ok((conn, stream)) => {
                 backoff.reset();
-                let ended = serve(&hub, conn, stream, &mut rx, &mut stop, ever_up).await;
+                let ended = serve(&link, &host, conn, stream, &mut rx, &mut stop, ever_up).await;
                 ever_up = true;
                 match ended {
                     Ended::Stopped => return,
@@ -693,18 +718,14 @@ async fn run(
             }
             Err(e) => tracing::debug!(error = %e, "redis: reconnect failed"),
         }
-        if let Some(hub) = hub.upgrade()
-            && let Some(link) = hub.redis_link()
-        {
-            link.set_conn(None);
-            link.status.send_replace(RedisStatus::Down);
-        }
+        link.set_conn(None);
+        link.status.send_replace(RedisStatus::Down);
         // Down: run commands locally until the next attempt.
         let until = tokio::time::Instant::now() + backoff.delay();
         loop {
             tokio::select! {
-                cmd = rx.recv() => match (cmd, hub.upgrade()) {
-                    (Some(cmd), Some(hub)) => hub.remote_fallback(cmd),
+                cmd = rx.recv() => match (cmd, host.upgrade()) {
+                    (Some(cmd), Some(host)) => host.apply_alone(cmd),
                     _ => return,
                 },
                 _ = tokio::time::sleep_until(until) => break,
@@ -734,7 +755,8 @@ async fn connect(
 
 /// Serve an up link until it fails or `stop`.
 async fn serve(
-    hub: &Weak<Hub>,
+    link: &RedisLink,
+    host: &Weak<dyn LinkHost>,
     mut conn: MultiplexedConnection,
     mut stream: redis::aio::PubSubStream,
     rx: &mut mpsc::UnboundedReceiver<Cmd>,
@@ -743,20 +765,17 @@ async fn serve(
 ) -> Ended {
     let scripts = Scripts::new();
     {
-        let Some(hub) = hub.upgrade() else {
-            return Ended::Stopped;
-        };
-        let Some(link) = hub.redis_link() else {
+        let Some(host) = host.upgrade() else {
             return Ended::Stopped;
         };
         // Registered and alive before the sessions are listed, so that no other instance
         // reaps them in between.
-        if let Err(e) = refresh_alive(&hub, link, &scripts, &mut conn).await {
+        if let Err(e) = refresh_alive(link, &scripts, &mut conn).await {
             return Ended::Down(e);
         }
         // Re-assert who has sessions here: Redis may have restarted empty, or this instance
         // may have lost users while away.
-        if let Err(e) = resync(&hub, link, &scripts, &mut conn).await {
+        if let Err(e) = resync(&*host, link, &scripts, &mut conn).await {
             return Ended::Down(e);
         }
         link.set_conn(Some(conn.clone()));
@@ -769,9 +788,7 @@ async fn serve(
     }
     let mut ping = tokio::time::interval(PING_EVERY);
     let mut alive = {
-        let ttl = hub
-            .upgrade()
-            .map_or(30_000, |h| h.config.instance_ttl_ms.max(30));
+        let ttl = link.settings.instance_ttl_ms.max(30);
         tokio::time::interval(Duration::from_millis(ttl / 3))
     };
     alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -781,20 +798,19 @@ async fn serve(
                 let Some(msg) = msg else {
                     return Ended::Down(LinkDown::SubscriptionEnded);
                 };
-                let Some(hub) = hub.upgrade() else { return Ended::Stopped };
+                let Some(host) = host.upgrade() else { return Ended::Stopped };
                 match msg.get_payload::<String>() {
-                    Ok(payload) => hub.remote_receive(&payload),
+                    Ok(payload) => host.receive(&payload),
                     Err(e) => tracing::warn!(error = %e, "redis: unreadable publication"),
                 }
             }
             cmd = rx.recv() => {
-                let (Some(cmd), Some(hub)) = (cmd, hub.upgrade()) else {
+                let (Some(cmd), Some(host)) = (cmd, host.upgrade()) else {
                     return Ended::Stopped;
                 };
-                let Some(link) = hub.redis_link() else { return Ended::Stopped };
-                if let Err(e) = exec(&hub, link, &scripts, &mut conn, cmd.clone()).await {
+                if let Err(e) = exec(link, &scripts, &mut conn, cmd.clone()).await {
                     // Not published: this instance's sessions still get it.
-                    hub.remote_fallback(cmd);
+                    host.apply_alone(cmd);
                     return Ended::Down(e);
                 }
             }
@@ -804,14 +820,13 @@ async fn serve(
                 }
             }
             _ = alive.tick() => {
-                let Some(hub) = hub.upgrade() else { return Ended::Stopped };
-                let Some(link) = hub.redis_link() else { return Ended::Stopped };
+                let Some(host) = host.upgrade() else { return Ended::Stopped };
                 let tick = async {
-                    if refresh_alive(&hub, link, &scripts, &mut conn).await? {
+                    if refresh_alive(link, &scripts, &mut conn).await? {
                         // Our key had expired and another instance took our sessions out
                         // (a stall longer than the TTL): put them back.
                         tracing::warn!("redis: this instance was taken for dead; re-asserting its sessions");
-                        resync(&hub, link, &scripts, &mut conn).await?;
+                        resync(&*host, link, &scripts, &mut conn).await?;
                     }
                     reap(link, &scripts, &mut conn).await
                 };
@@ -822,16 +837,14 @@ async fn serve(
             _ = stopped(stop) => {
                 // Leave Redis as the other instances should see it: what is still queued,
                 // then this instance's users gone (offline unless connected elsewhere).
-                if let Some(hub) = hub.upgrade()
-                    && let Some(link) = hub.redis_link()
-                {
+                if let Some(host) = host.upgrade() {
                     let leave = async {
                         while let Ok(cmd) = rx.try_recv() {
-                            if exec(&hub, link, &scripts, &mut conn, cmd).await.is_err() {
+                            if exec(link, &scripts, &mut conn, cmd).await.is_err() {
                                 return;
                             }
                         }
-                        let _ = resync(&hub, link, &scripts, &mut conn).await;
+                        let _ = resync(&*host, link, &scripts, &mut conn).await;
                         // Gone now: any session left over is reaped by the others at once.
                         let _ = timed(
                             redis::cmd("DEL")
@@ -870,7 +883,6 @@ impl Scripts {
 
 /// Refresh this instance's liveness key; true when it had been reaped (or is new).
 async fn refresh_alive(
-    hub: &Hub,
     link: &RedisLink,
     scripts: &Scripts,
     conn: &mut MultiplexedConnection,
@@ -878,7 +890,7 @@ async fn refresh_alive(
     let mut inv = scripts.alive.key(KEY_INSTANCES);
     inv.key(key_alive(&link.instance))
         .arg(&link.instance)
-        .arg(hub.config.instance_ttl_ms.max(30));
+        .arg(link.settings.instance_ttl_ms.max(30));
     Ok(timed(inv.invoke_async::<i64>(conn)).await? == 1)
 }
 
@@ -911,7 +923,6 @@ async fn reap(
 
 /// Run one command against Redis.
 async fn exec(
-    hub: &Hub,
     link: &RedisLink,
     scripts: &Scripts,
     conn: &mut MultiplexedConnection,
@@ -957,7 +968,7 @@ async fn exec(
                 .arg(floor)
                 .arg(h)
                 .arg("}}")
-                .arg(hub.config.offline_queue_cap)
+                .arg(link.settings.offline_queue_cap)
                 .arg(CHANNEL)
                 .arg(once.unwrap_or_default());
             timed(inv.invoke_async::<u64>(conn)).await?;
@@ -1024,7 +1035,7 @@ async fn exec(
 /// After (re)connecting: every user with a session here is marked so in Redis, users that
 /// left while Redis was away are taken out, and this instance's follow graph is written back.
 async fn resync(
-    hub: &Hub,
+    host: &dyn LinkHost,
     link: &RedisLink,
     scripts: &Scripts,
     conn: &mut MultiplexedConnection,
@@ -1040,13 +1051,13 @@ async fn resync(
     let seq_max = Script::new(SEQ_MAX_LUA);
     for user in alone {
         let mut inv = seq_max.key(key_seq(user));
-        inv.arg(hub.last_seq(user));
+        inv.arg(host.last_seq(user));
         if let Err(e) = timed(inv.invoke_async::<i64>(conn)).await {
             link.numbered_alone(user);
             return Err(e);
         }
     }
-    let (local_users, follows) = hub.remote_snapshot();
+    let (local_users, follows) = host.local_snapshot();
     let listed: Vec<u64> =
         timed(redis::cmd("SMEMBERS").arg(key_users(me)).query_async(conn)).await?;
     let now = crate::time::unix_secs();
@@ -1058,7 +1069,6 @@ async fn resync(
         .collect::<Vec<_>>();
     for (user, change) in changes {
         exec(
-            hub,
             link,
             scripts,
             conn,

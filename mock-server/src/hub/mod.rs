@@ -181,7 +181,7 @@ pub(crate) struct Hub {
     /// `POST /api/ws/notify` budgets of user tokens.
     pub notify_budget: crate::notify_budget::NotifyBudget,
     /// Several instances through Redis (`--redis-url`); see the `remote` module.
-    redis: std::sync::OnceLock<crate::redis_link::RedisLink>,
+    redis: std::sync::OnceLock<std::sync::Arc<crate::redis_link::RedisLink>>,
 }
 
 /// Keeps the hub's task count right however a session task ends.

@@ -18,7 +18,8 @@ use pitchey_realtime::protocol::{
 use super::{Delivery, DraftError, DraftOutcome, Hub, HubState, SessionKey, encode};
 use crate::drafts::Draft;
 use crate::redis_link::{
-    Cmd, DraftRequest, Envelope, Event, PresenceChange, RedisLink, RedisStatus, SharedDraft,
+    Cmd, DraftRequest, Envelope, Event, LinkHost, PresenceChange, RedisLink, RedisStatus,
+    SharedDraft,
 };
 use crate::store::{Applied, LoggedFrame, QueuedFrame, StoreError};
 use crate::time::{now_iso, unix_secs};
@@ -26,6 +27,28 @@ use crate::time::{now_iso, unix_secs};
 /// A gap larger than this between Redis's seq and ours is not walked one by one (a new
 /// instance joining long-lived users); our counter only matters while Redis is away.
 const MAX_SEQ_CATCH_UP: u64 = 10_000;
+
+impl LinkHost for Hub {
+    fn receive(&self, payload: &str) {
+        self.remote_receive(payload);
+    }
+
+    fn apply_alone(&self, cmd: Cmd) {
+        self.remote_fallback(cmd);
+    }
+
+    fn last_seq(&self, user: u64) -> u64 {
+        self.lock().store.last_seq(user)
+    }
+
+    fn local_snapshot(&self) -> (HashSet<u64>, Vec<(u64, u64)>) {
+        let st = self.lock();
+        (
+            st.by_user.keys().copied().collect(),
+            st.presence.follows().collect(),
+        )
+    }
+}
 
 /// Redis offline-queue entries (publications of `durable` events) as queued frames.
 pub(crate) fn queued_frames(envelopes: Vec<Envelope>, seed_mode: bool) -> Vec<QueuedFrame> {
@@ -52,11 +75,11 @@ pub(crate) fn queued_frames(envelopes: Vec<Envelope>, seed_mode: bool) -> Vec<Qu
 impl Hub {
     /// The Redis link, when `--redis-url` is set.
     pub(crate) fn redis_link(&self) -> Option<&RedisLink> {
-        self.redis.get()
+        self.redis.get().map(|l| &**l)
     }
 
     /// Attach the Redis link (once, at start).
-    pub(crate) fn attach_redis(&self, link: RedisLink) {
+    pub(crate) fn attach_redis(&self, link: std::sync::Arc<RedisLink>) {
         let _ = self.redis.set(link);
     }
 
@@ -383,10 +406,9 @@ impl Hub {
         }
     }
 
-    // ---- what the link calls ----------------------------------------------------------------
+    // ---- what the link calls (through `LinkHost`) ---------------------------------------------
 
-    /// A publication received from Redis (this instance's own included).
-    pub(crate) fn remote_receive(&self, payload: &str) {
+    fn remote_receive(&self, payload: &str) {
         let env: Envelope = match serde_json::from_str(payload) {
             Ok(env) => env,
             Err(e) => {
@@ -398,8 +420,7 @@ impl Hub {
         self.apply_event_from(env.event, mine, &env.origin);
     }
 
-    /// Redis is unreachable: apply `cmd` on this instance alone.
-    pub(crate) fn remote_fallback(&self, cmd: Cmd) {
+    fn remote_fallback(&self, cmd: Cmd) {
         match cmd {
             Cmd::Publish(event) => self.apply_event(event, true),
             Cmd::Durable { user, frame, .. } => {
@@ -423,20 +444,6 @@ impl Hub {
                 self.pitch_view_here(&mut guard, pitch, viewer);
             }
         }
-    }
-
-    /// The last seq this instance knows for `user`.
-    pub(crate) fn last_seq(&self, user: u64) -> u64 {
-        self.lock().store.last_seq(user)
-    }
-
-    /// Users with a session here, and the follow graph as this instance knows it.
-    pub(crate) fn remote_snapshot(&self) -> (HashSet<u64>, Vec<(u64, u64)>) {
-        let st = self.lock();
-        (
-            st.by_user.keys().copied().collect(),
-            st.presence.follows().collect(),
-        )
     }
 
     fn apply_event(&self, event: Event, mine: bool) {
