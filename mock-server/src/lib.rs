@@ -340,6 +340,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let settings = redis_link::LinkSettings {
         instance_ttl_ms: config.instance_ttl_ms,
         offline_queue_cap: config.offline_queue_cap,
+        user_queue_bytes: config.limits.user_queue_bytes,
     };
     let link = config
         .redis_url

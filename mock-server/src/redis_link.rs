@@ -175,6 +175,9 @@ pub(crate) trait LinkHost: Send + Sync {
     fn last_seq(&self, user: u64) -> u64;
     /// Users with a session here, and the follow graph as this instance knows it.
     fn local_snapshot(&self) -> (HashSet<u64>, Vec<(u64, u64)>);
+    /// The Redis offline queue of `user` dropped its `dropped` oldest frames for room,
+    /// `for_bytes` of them for the byte cap.
+    fn queue_trimmed(&self, user: u64, dropped: u64, for_bytes: u64);
 }
 
 /// The link's share of the server configuration.
@@ -184,6 +187,8 @@ pub(crate) struct LinkSettings {
     pub instance_ttl_ms: u64,
     /// Frames per Redis offline queue (0: no queue).
     pub offline_queue_cap: usize,
+    /// Bytes per Redis offline queue (`--user-queue-bytes`, as in memory).
+    pub user_queue_bytes: usize,
 }
 
 /// The hub's handle on the link.
@@ -211,6 +216,12 @@ fn key_online(user: u64) -> String {
 fn key_queue(user: u64) -> String {
     format!("pitchey:queue:{user}")
 }
+fn key_queue_sizes(user: u64) -> String {
+    format!("pitchey:queue:{user}:sizes")
+}
+fn key_queue_bytes(user: u64) -> String {
+    format!("pitchey:queue:{user}:bytes")
+}
 fn key_presence(user: u64) -> String {
     format!("pitchey:presence:{user}")
 }
@@ -235,20 +246,38 @@ fn key_dedup(user: u64, id: &str) -> String {
 /// Every instance that registered a liveness key and was not reaped yet.
 const KEY_INSTANCES: &str = "pitchey:instances";
 
+/// Number, queue, publish. KEYS: seq counter, online set, queue, queue entry sizes (parallel
+/// to the queue), queue bytes. ARGV: floor, publication head, tail, queue cap in frames,
+/// channel, once key ('' = none), queue cap in bytes, the frame's length without `seq`.
+/// An entry's size is its frame's as sent (with `,"seq":N`), as the in-memory queue counts
+/// it; the oldest go first for either cap, but the newest frame stays even when it alone is
+/// over the byte cap. Answers {seq, frames dropped, of them for the bytes}.
 const DURABLE_LUA: &str = r#"
-if ARGV[6] ~= '' and not redis.call('SET', ARGV[6], '1', 'NX', 'EX', 3600) then return 0 end
+if ARGV[6] ~= '' and not redis.call('SET', ARGV[6], '1', 'NX', 'EX', 3600) then return {0, 0, 0} end
 local s = redis.call('INCR', KEYS[1])
 local floor = tonumber(ARGV[1])
 if s <= floor then s = floor + 1; redis.call('SET', KEYS[1], s) end
 local queued = redis.call('SCARD', KEYS[2]) == 0
 local payload = ARGV[2] .. string.format('%d', s) .. ',"queued":' .. tostring(queued) .. ARGV[3]
 local cap = tonumber(ARGV[4])
+local dropped, for_bytes = 0, 0
 if queued and cap > 0 then
-  redis.call('RPUSH', KEYS[3], payload)
-  redis.call('LTRIM', KEYS[3], -cap, -1)
+  local size = tonumber(ARGV[8]) + 7 + #string.format('%d', s)
+  local n = redis.call('RPUSH', KEYS[3], payload)
+  redis.call('RPUSH', KEYS[4], size)
+  local bytes = redis.call('INCRBY', KEYS[5], size)
+  local byte_cap = tonumber(ARGV[7])
+  while n > 1 and (n > cap or bytes > byte_cap) do
+    if n <= cap then for_bytes = for_bytes + 1 end
+    redis.call('LPOP', KEYS[3])
+    local gone = tonumber(redis.call('LPOP', KEYS[4]) or '0') or 0
+    bytes = redis.call('DECRBY', KEYS[5], gone)
+    n = n - 1
+    dropped = dropped + 1
+  end
 end
 redis.call('PUBLISH', ARGV[5], payload)
-return s
+return {s, dropped, for_bytes}
 "#;
 
 const PRESENCE_LUA: &str = r#"
@@ -300,7 +329,7 @@ const TAKE_LUA: &str = r#"
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[2])
 local items = redis.call('LRANGE', KEYS[1], 0, -1)
-redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[4], KEYS[5])
 return items
 "#;
 
@@ -488,6 +517,8 @@ impl RedisLink {
         let mut inv = script.key(key_queue(user));
         inv.key(key_online(user))
             .key(key_users(&self.instance))
+            .key(key_queue_sizes(user))
+            .key(key_queue_bytes(user))
             .arg(&self.instance)
             .arg(user);
         let items: Vec<String> = tokio::time::timeout(IO_TIMEOUT, inv.invoke_async(&mut conn))
@@ -808,7 +839,7 @@ async fn serve(
                 let (Some(cmd), Some(host)) = (cmd, host.upgrade()) else {
                     return Ended::Stopped;
                 };
-                if let Err(e) = exec(link, &scripts, &mut conn, cmd.clone()).await {
+                if let Err(e) = exec(&*host, link, &scripts, &mut conn, cmd.clone()).await {
                     // Not published: this instance's sessions still get it.
                     host.apply_alone(cmd);
                     return Ended::Down(e);
@@ -840,7 +871,7 @@ async fn serve(
                 if let Some(host) = host.upgrade() {
                     let leave = async {
                         while let Ok(cmd) = rx.try_recv() {
-                            if exec(link, &scripts, &mut conn, cmd).await.is_err() {
+                            if exec(&*host, link, &scripts, &mut conn, cmd).await.is_err() {
                                 return;
                             }
                         }
@@ -923,6 +954,7 @@ async fn reap(
 
 /// Run one command against Redis.
 async fn exec(
+    host: &dyn LinkHost,
     link: &RedisLink,
     scripts: &Scripts,
     conn: &mut MultiplexedConnection,
@@ -956,6 +988,7 @@ async fn exec(
             floor,
             once,
         } => {
+            let frame_len = frame.len();
             let frame_json = serde_json::Value::from(frame).to_string();
             let h = head(
                 me,
@@ -965,13 +998,20 @@ async fn exec(
             let mut inv = scripts.durable.key(key_seq(user));
             inv.key(key_online(user))
                 .key(key_queue(user))
+                .key(key_queue_sizes(user))
+                .key(key_queue_bytes(user))
                 .arg(floor)
                 .arg(h)
                 .arg("}}")
                 .arg(link.settings.offline_queue_cap)
                 .arg(CHANNEL)
-                .arg(once.unwrap_or_default());
-            timed(inv.invoke_async::<u64>(conn)).await?;
+                .arg(once.unwrap_or_default())
+                .arg(link.settings.user_queue_bytes)
+                .arg(frame_len);
+            let (_seq, dropped, for_bytes): (u64, u64, u64) = timed(inv.invoke_async(conn)).await?;
+            if dropped > 0 {
+                host.queue_trimmed(user, dropped, for_bytes);
+            }
         }
         Cmd::Presence { user, change, at } => {
             let (change, status) = match change {
@@ -1069,6 +1109,7 @@ async fn resync(
         .collect::<Vec<_>>();
     for (user, change) in changes {
         exec(
+            host,
             link,
             scripts,
             conn,

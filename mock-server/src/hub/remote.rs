@@ -48,6 +48,17 @@ impl LinkHost for Hub {
             st.presence.follows().collect(),
         )
     }
+
+    fn queue_trimmed(&self, user: u64, dropped: u64, for_bytes: u64) {
+        tracing::debug!(user, dropped, for_bytes, "redis offline queue trimmed");
+        self.counters
+            .offline_dropped
+            .fetch_add(dropped, std::sync::atomic::Ordering::Relaxed);
+        self.counters
+            .limits
+            .redis_queue_bytes
+            .fetch_add(for_bytes, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Redis offline-queue entries (publications of `durable` events) as queued frames.
