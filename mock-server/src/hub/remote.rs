@@ -21,7 +21,7 @@ use crate::redis_link::{
     Cmd, DraftRequest, Envelope, Event, LinkHost, PresenceChange, RedisLink, RedisStatus,
     SharedDraft,
 };
-use crate::store::{Applied, LoggedFrame, QueuedFrame, StoreError};
+use crate::store::{Applied, Durability, LoggedFrame, QueuedFrame, StoreError};
 use crate::time::{now_iso, unix_secs};
 
 /// A gap larger than this between Redis's seq and ours is not walked one by one (a new
@@ -328,33 +328,37 @@ impl Hub {
                 draft_type,
                 repeated,
             } => {
-                let mut guard = self.lock();
-                let st = &mut *guard;
-                // The publication may have come back first and stored it already.
-                let newer = st
-                    .store
-                    .draft(user, &save.draft_id)
-                    .is_none_or(|d| d.version < version);
-                if !repeated && newer {
-                    st.store.put_draft(
-                        user,
-                        &save.draft_id,
-                        Draft {
-                            draft_type,
-                            content: save.content.clone(),
-                            version,
-                            updated_at,
-                        },
-                    );
-                }
-                if let Some(id) = id {
-                    let applied = Applied {
-                        version: Some(version),
-                    };
-                    st.store.remember(user, id, applied, Instant::now());
-                }
-                st.store
-                    .commit()
+                let durable = {
+                    let mut guard = self.lock();
+                    let st = &mut *guard;
+                    // The publication may have come back first and stored it already.
+                    let newer = st
+                        .store
+                        .draft(user, &save.draft_id)
+                        .is_none_or(|d| d.version < version);
+                    if !repeated && newer {
+                        st.store.put_draft(
+                            user,
+                            &save.draft_id,
+                            Draft {
+                                draft_type,
+                                content: save.content.clone(),
+                                version,
+                                updated_at,
+                            },
+                        );
+                    }
+                    if let Some(id) = id {
+                        let applied = Applied {
+                            version: Some(version),
+                        };
+                        st.store.remember(user, id, applied, Instant::now());
+                    }
+                    st.store.commit()
+                };
+                durable
+                    .wait()
+                    .await
                     .map(|()| DraftOutcome::Accepted { version })
                     .map_err(DraftError::from)
             }
@@ -508,9 +512,9 @@ impl Hub {
                                 updated_at: synced.updated_at.clone().unwrap_or_else(now_iso),
                             },
                         );
-                        if let Err(e) = st.store.commit() {
-                            tracing::error!(error = %e, user, "replicated draft not stored");
-                        }
+                        // A failure is logged by the store's writer and retried with the next
+                        // group; no one waits for this copy.
+                        drop(st.store.commit());
                     }
                 }
                 if self.seed_mode() {
@@ -576,12 +580,10 @@ impl Hub {
                     text: text.clone(),
                 },
             );
-            if let Err(e) = st.store.commit() {
-                tracing::error!(error = %e, user, "received durable frame not logged");
-            }
-            return self.route_received(st, user, text, queued);
+            let durable = st.store.commit();
+            return self.route_received(st, user, text, queued, &durable);
         };
-        self.route_received(st, user, text.into(), queued);
+        self.route_received(st, user, text.into(), queued, &Durability::default());
     }
 
     fn route_received(
@@ -590,11 +592,12 @@ impl Hub {
         user: u64,
         text: crate::store::FrameText,
         queued: bool,
+        durable: &Durability,
     ) {
         if queued {
             return;
         }
         let sessions = Self::sessions_of(st, user);
-        self.route(st, sessions, &text);
+        self.route_after(st, sessions, &text, durable);
     }
 }
