@@ -280,6 +280,7 @@ async fn notify(
         }
     }
     let (notification, d) = hub.notify(body.user_id, body.notification)?;
+    hub.durable().wait().await?;
     Ok(Json(json!({
         "delivered": d.live > 0,
         "sessions": d.live,
@@ -338,6 +339,7 @@ async fn upload_progress(
         _ => caller.0.user_id,
     };
     let d = hub.upload_progress(target, body.progress)?;
+    hub.durable().wait().await?;
     Ok(Json(
         json!({ "delivered": d.live > 0, "sessions": d.live, "queued": d.queued }),
     ))
@@ -359,6 +361,7 @@ async fn announce(
     caller.admin()?;
     let Json(body) = body?;
     let users = hub.announce(body.title, body.message)?;
+    hub.durable().wait().await?;
     Ok(Json(json!({ "users": users })))
 }
 
@@ -387,6 +390,7 @@ async fn follow(
         _ => caller.0.user_id,
     };
     let new = hub.follow(follower, body.user_id)?;
+    hub.durable().wait().await?;
     Ok(Json(
         json!({ "followerId": follower, "userId": body.user_id, "new": new }),
     ))

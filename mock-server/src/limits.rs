@@ -98,6 +98,9 @@ pub(crate) struct LimitCounters {
     pub subscriptions_refused: AtomicU64,
     /// Idle pitch stats freed.
     pub pitches_freed: AtomicU64,
+    /// Frames the Redis offline queues dropped for `user_queue_bytes` (the local store
+    /// counts its own).
+    pub redis_queue_bytes: AtomicU64,
     /// Upgrades refused with 429 for `max_sessions_per_user`.
     pub sessions_refused: AtomicU64,
     /// `POST /api/ws/notify` refused with 429.
@@ -119,7 +122,7 @@ impl LimitCounters {
         json!({
             "bodyTooLarge": get(&self.body_too_large),
             "replayLogBytesEvicted": store.log_bytes,
-            "offlineQueueBytesEvicted": store.queue_bytes,
+            "offlineQueueBytesEvicted": store.queue_bytes + get(&self.redis_queue_bytes),
             "draftsRefused": get(&self.drafts_refused),
             "idsTooLong": get(&self.ids_too_long),
             "dedupIdsForgotten": store.dedup_ids,

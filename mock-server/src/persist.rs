@@ -2,10 +2,11 @@
 //! a server killed and started again on the same directory loses nothing it acknowledged.
 //!
 //! The whole state stays in a [`MemoryStore`] that answers every read; each write also
-//! becomes a pending record operation, and [`Store::commit`] writes the pending operations in
-//! one `redb` transaction with immediate durability (synced to disk before it returns). The
-//! hub commits before it acks, answers an HTTP request, or lets a frame with a new `seq` out,
-//! so one client message costs at most one transaction.
+//! becomes a pending record operation, and [`Store::commit`] hands the pending operations to
+//! the store's writer thread ([`GroupCommit`]), which writes every batch that arrived while it
+//! was busy in one `redb` transaction with immediate durability (one sync for the group).
+//! The hub commits before it acks, answers an HTTP request, or lets a frame with a new `seq`
+//! out, and waits for the commit's [`Durability`] outside its lock.
 //!
 //! Tables (keys sort by user first):
 //! - `seqs`: user → last `seq`; `meta`: `notifications` → last notification number.
@@ -20,12 +21,14 @@ use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::group_commit::{Durability, GroupCommit};
 use crate::store::{
     Applied, CommitStats, Draft, FrameText, LoggedFrame, MemoryStore, QueuedFrame, Store,
     StoreError, StoreLimits,
@@ -75,7 +78,11 @@ struct DraftRecord {
 /// The durable store. See the module docs.
 pub struct DiskStore {
     path: PathBuf,
-    db: Database,
+    db: Arc<Database>,
+    /// Writes and syncs what `commit` hands it, in groups.
+    writer: GroupCommit<Op>,
+    /// The latest commit: an empty commit waits for it.
+    last: Durability,
     mem: MemoryStore,
     /// Record positions of each user's queued frames, oldest first (parallel to `mem`'s queue).
     queue_pos: HashMap<u64, VecDeque<u64>>,
@@ -153,9 +160,14 @@ impl DiskStore {
             }
             Err(e) => return Err(open_err(e.to_string())),
         };
+        let db = Arc::new(db);
+        let writer_db = db.clone();
+        let writer = GroupCommit::start(path.clone(), move |ops| write_ops(&writer_db, ops));
         let mut store = DiskStore {
             path,
             db,
+            writer,
+            last: Durability::default(),
             mem: MemoryStore::new(limits),
             queue_pos: HashMap::new(),
             next_pos: 1,
@@ -165,7 +177,7 @@ impl DiskStore {
         store.create_tables()?;
         store.load()?;
         // Deletions found while loading (limits that shrank, expired ids).
-        store.commit()?;
+        store.commit().wait_blocking()?;
         tracing::info!(
             path = %store.path.display(),
             queued = store.mem.queue_depth(),
@@ -317,10 +329,9 @@ impl DiskStore {
     }
 
     fn flush_if_large(&mut self) {
-        if self.pending.len() >= PENDING_FLUSH
-            && let Err(e) = self.commit()
-        {
-            tracing::error!(error = %e, "store flush failed");
+        if self.pending.len() >= PENDING_FLUSH {
+            // Nothing waits for these ids: a failure is logged by the writer and retried.
+            drop(self.commit());
         }
     }
 
@@ -367,13 +378,18 @@ impl DiskStore {
         }
         Ok(())
     }
+}
 
-    fn write_pending(&self) -> Result<(), String> {
-        let tx = self.db.begin_write().map_err(|e| e.to_string())?;
-        Self::apply(&tx, &self.pending).map_err(|e| e.to_string())?;
-        // Durability::Immediate is redb's default: commit returns once the data is synced.
+/// Write `ops` in one transaction, synced. A panic inside redb (a file damaged while we run)
+/// is a failed commit, not the end of the process.
+fn write_ops(db: &Database, ops: &[Op]) -> Result<(), String> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let tx = db.begin_write().map_err(|e| e.to_string())?;
+        DiskStore::apply(&tx, ops).map_err(|e| e.to_string())?;
+        // redb's Durability::Immediate is the default: commit returns once the data is synced.
         tx.commit().map_err(|e| e.to_string())
-    }
+    }))
+    .unwrap_or_else(|panic| Err(panic_text(&panic)))
 }
 
 impl Store for DiskStore {
@@ -483,31 +499,14 @@ impl Store for DiskStore {
         self.mem.queue_depths()
     }
 
-    fn commit(&mut self) -> Result<(), StoreError> {
+    fn commit(&mut self) -> Durability {
         if self.pending.is_empty() {
-            return Ok(());
+            // Earlier writes may still be on their way: wait for those.
+            return self.last.clone();
         }
-        let started = Instant::now();
-        // A panic inside redb (a file damaged while we run) must not take the hub down with
-        // it: it is a failed commit, and nothing that depends on it is acked.
-        let written = std::panic::catch_unwind(AssertUnwindSafe(|| self.write_pending()))
-            .unwrap_or_else(|panic| Err(panic_text(&panic)));
-        match written {
-            Ok(()) => {
-                self.pending.clear();
-                self.stats.commits += 1;
-                self.stats.micros += u64::try_from(started.elapsed().as_micros()).unwrap_or(0);
-                Ok(())
-            }
-            Err(e) => {
-                self.stats.failures += 1;
-                tracing::error!(path = %self.path.display(), error = %e, "store commit failed");
-                Err(StoreError::Write {
-                    path: self.path.clone(),
-                    detail: e.to_string(),
-                })
-            }
-        }
+        let durable = self.writer.submit(std::mem::take(&mut self.pending));
+        self.last = durable.clone();
+        durable
     }
 
     fn kind(&self) -> &'static str {
@@ -515,7 +514,12 @@ impl Store for DiskStore {
     }
 
     fn commit_stats(&self) -> CommitStats {
-        self.stats
+        let w = self.writer.stats();
+        CommitStats {
+            commits: self.stats.commits + w.commits,
+            micros: self.stats.micros + w.micros,
+            failures: self.stats.failures + w.failures,
+        }
     }
 
     fn evictions(&self) -> crate::store::Evictions {
@@ -573,7 +577,7 @@ mod tests {
             );
             s.remember(7, "m1", Applied { version: Some(3) }, Instant::now());
             assert_eq!(s.next_notification(), 1);
-            s.commit().unwrap();
+            s.commit().wait_blocking().unwrap();
         }
         let mut s = DiskStore::open(dir.path(), limits()).unwrap();
         assert_eq!(s.last_seq(7), 4);
@@ -586,7 +590,7 @@ mod tests {
             Some(Applied { version: Some(3) })
         );
         assert_eq!(s.next_notification(), 2);
-        s.commit().unwrap();
+        s.commit().wait_blocking().unwrap();
         drop(s);
         // The taken queue stays taken.
         let mut s = DiskStore::open(dir.path(), limits()).unwrap();
@@ -610,7 +614,7 @@ mod tests {
                     },
                 );
             }
-            s.commit().unwrap();
+            s.commit().wait_blocking().unwrap();
         }
         let file = dir.path().join(STORE_FILE);
         let mut bytes = std::fs::read(&file).unwrap();
@@ -642,7 +646,7 @@ mod tests {
                     updated_at: "t".into(),
                 },
             );
-            s.commit().unwrap();
+            s.commit().wait_blocking().unwrap();
         }
         let len = std::fs::metadata(&file).unwrap().len();
         for keep in [len / 2, 100] {

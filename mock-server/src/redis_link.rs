@@ -4,7 +4,7 @@
 //! for commands. The hub hands it commands without waiting (an unbounded channel: the hub's
 //! lock never awaits); the task runs each as one Lua script or `PUBLISH`, so that state in
 //! Redis and the publication that announces it change together. Every instance, this one
-//! included, delivers what it *receives* on the subscription (the `hub::remote` module):
+//! included, delivers what it *receives* on the subscription (the hub's `remote` module):
 //! each instance has one subscription and each session lives on one instance, so each session
 //! gets each publication once.
 //!
@@ -16,9 +16,13 @@
 //! When Redis is unreachable the task runs each command on this instance alone (the hub's
 //! single-process path), logs the outage once, and reconnects with capped, jittered
 //! exponential backoff; on reconnecting it re-asserts which users have sessions here.
+//!
+//! The link knows nothing of the hub: it calls back through [`LinkHost`], which the hub
+//! implements. The dependency runs one way (the hub uses the link), so either can change
+//! without the other and the link's wire types stay beside the Lua scripts that complete them.
 
 use std::collections::HashSet;
-use std::sync::{Mutex, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -30,8 +34,6 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, Script};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
-
-use crate::hub::Hub;
 
 /// The Pub/Sub channel every instance publishes to and subscribes to.
 pub const CHANNEL: &str = "pitchey:events";
@@ -163,10 +165,37 @@ pub(crate) enum Cmd {
     },
 }
 
+/// What the link calls on the server it serves (the hub implements it).
+pub(crate) trait LinkHost: Send + Sync {
+    /// A publication received from Redis (this instance's own included).
+    fn receive(&self, payload: &str);
+    /// Redis is unreachable: apply `cmd` on this instance alone.
+    fn apply_alone(&self, cmd: Cmd);
+    /// The last seq this instance knows for `user`.
+    fn last_seq(&self, user: u64) -> u64;
+    /// Users with a session here, and the follow graph as this instance knows it.
+    fn local_snapshot(&self) -> (HashSet<u64>, Vec<(u64, u64)>);
+    /// The Redis offline queue of `user` dropped its `dropped` oldest frames for room,
+    /// `for_bytes` of them for the byte cap.
+    fn queue_trimmed(&self, user: u64, dropped: u64, for_bytes: u64);
+}
+
+/// The link's share of the server configuration.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LinkSettings {
+    /// How long this instance's liveness key lives without a refresh (ms).
+    pub instance_ttl_ms: u64,
+    /// Frames per Redis offline queue (0: no queue).
+    pub offline_queue_cap: usize,
+    /// Bytes per Redis offline queue (`--user-queue-bytes`, as in memory).
+    pub user_queue_bytes: usize,
+}
+
 /// The hub's handle on the link.
 pub(crate) struct RedisLink {
     /// This instance's id: random per process.
     pub instance: String,
+    settings: LinkSettings,
     client: Client,
     tx: mpsc::UnboundedSender<Cmd>,
     rx: Mutex<Option<mpsc::UnboundedReceiver<Cmd>>>,
@@ -186,6 +215,12 @@ fn key_online(user: u64) -> String {
 }
 fn key_queue(user: u64) -> String {
     format!("pitchey:queue:{user}")
+}
+fn key_queue_sizes(user: u64) -> String {
+    format!("pitchey:queue:{user}:sizes")
+}
+fn key_queue_bytes(user: u64) -> String {
+    format!("pitchey:queue:{user}:bytes")
 }
 fn key_presence(user: u64) -> String {
     format!("pitchey:presence:{user}")
@@ -211,20 +246,38 @@ fn key_dedup(user: u64, id: &str) -> String {
 /// Every instance that registered a liveness key and was not reaped yet.
 const KEY_INSTANCES: &str = "pitchey:instances";
 
+/// Number, queue, publish. KEYS: seq counter, online set, queue, queue entry sizes (parallel
+/// to the queue), queue bytes. ARGV: floor, publication head, tail, queue cap in frames,
+/// channel, once key ('' = none), queue cap in bytes, the frame's length without `seq`.
+/// An entry's size is its frame's as sent (with `,"seq":N`), as the in-memory queue counts
+/// it; the oldest go first for either cap, but the newest frame stays even when it alone is
+/// over the byte cap. Answers {seq, frames dropped, of them for the bytes}.
 const DURABLE_LUA: &str = r#"
-if ARGV[6] ~= '' and not redis.call('SET', ARGV[6], '1', 'NX', 'EX', 3600) then return 0 end
+if ARGV[6] ~= '' and not redis.call('SET', ARGV[6], '1', 'NX', 'EX', 3600) then return {0, 0, 0} end
 local s = redis.call('INCR', KEYS[1])
 local floor = tonumber(ARGV[1])
 if s <= floor then s = floor + 1; redis.call('SET', KEYS[1], s) end
 local queued = redis.call('SCARD', KEYS[2]) == 0
 local payload = ARGV[2] .. string.format('%d', s) .. ',"queued":' .. tostring(queued) .. ARGV[3]
 local cap = tonumber(ARGV[4])
+local dropped, for_bytes = 0, 0
 if queued and cap > 0 then
-  redis.call('RPUSH', KEYS[3], payload)
-  redis.call('LTRIM', KEYS[3], -cap, -1)
+  local size = tonumber(ARGV[8]) + 7 + #string.format('%d', s)
+  local n = redis.call('RPUSH', KEYS[3], payload)
+  redis.call('RPUSH', KEYS[4], size)
+  local bytes = redis.call('INCRBY', KEYS[5], size)
+  local byte_cap = tonumber(ARGV[7])
+  while n > 1 and (n > cap or bytes > byte_cap) do
+    if n <= cap then for_bytes = for_bytes + 1 end
+    redis.call('LPOP', KEYS[3])
+    local gone = tonumber(redis.call('LPOP', KEYS[4]) or '0') or 0
+    bytes = redis.call('DECRBY', KEYS[5], gone)
+    n = n - 1
+    dropped = dropped + 1
+  end
 end
 redis.call('PUBLISH', ARGV[5], payload)
-return s
+return {s, dropped, for_bytes}
 "#;
 
 const PRESENCE_LUA: &str = r#"
@@ -276,7 +329,7 @@ const TAKE_LUA: &str = r#"
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[2])
 local items = redis.call('LRANGE', KEYS[1], 0, -1)
-redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[4], KEYS[5])
 return items
 "#;
 
@@ -389,7 +442,7 @@ fn head(origin: &str, kind: &str, fields: &str) -> String {
 
 impl RedisLink {
     /// A link to `url` (nothing is connected until [`RedisLink::spawn`]).
-    pub(crate) fn new(url: &str) -> Result<Self, RedisLinkError> {
+    pub(crate) fn new(url: &str, settings: LinkSettings) -> Result<Self, RedisLinkError> {
         let client = Client::open(url).map_err(|source| RedisLinkError::InvalidUrl {
             url: url.to_owned(),
             source,
@@ -398,6 +451,7 @@ impl RedisLink {
         let instance = format!("i-{:016x}", rand::rng().random::<u64>());
         Ok(RedisLink {
             instance,
+            settings,
             client,
             tx,
             rx: Mutex::new(Some(rx)),
@@ -440,15 +494,16 @@ impl RedisLink {
 
     /// Start the link task; waits up to `first_wait` for the first connection so that a
     /// server that starts next to a running Redis is up from its first session.
+    /// The task ends on `stop`, or once `host` is gone.
     pub(crate) async fn spawn(
-        hub: &std::sync::Arc<Hub>,
+        self: &Arc<Self>,
+        host: Weak<dyn LinkHost>,
         stop: watch::Receiver<bool>,
         first_wait: Duration,
     ) -> Option<tokio::task::JoinHandle<()>> {
-        let link = hub.redis_link()?;
-        let rx = link.rx.lock().unwrap_or_else(|e| e.into_inner()).take()?;
-        let mut status = link.status.subscribe();
-        let task = tokio::spawn(run(std::sync::Arc::downgrade(hub), rx, stop));
+        let rx = self.rx.lock().unwrap_or_else(|e| e.into_inner()).take()?;
+        let mut status = self.status.subscribe();
+        let task = tokio::spawn(run(self.clone(), host, rx, stop));
         let _ = tokio::time::timeout(first_wait, status.wait_for(|s| *s == RedisStatus::Up)).await;
         Some(task)
     }
@@ -462,6 +517,8 @@ impl RedisLink {
         let mut inv = script.key(key_queue(user));
         inv.key(key_online(user))
             .key(key_users(&self.instance))
+            .key(key_queue_sizes(user))
+            .key(key_queue_bytes(user))
             .arg(&self.instance)
             .arg(user);
         let items: Vec<String> = tokio::time::timeout(IO_TIMEOUT, inv.invoke_async(&mut conn))
@@ -650,7 +707,8 @@ async fn timed<T>(
 
 /// The link task: connect, serve, and on failure fall back and reconnect, until `stop`.
 async fn run(
-    hub: Weak<Hub>,
+    link: Arc<RedisLink>,
+    host: Weak<dyn LinkHost>,
     mut rx: mpsc::UnboundedReceiver<Cmd>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -659,19 +717,17 @@ async fn run(
     let mut outage_logged = false;
     let mut ever_up = false;
     loop {
-        let Some(strong) = hub.upgrade() else { return };
-        let Some(link) = strong.redis_link() else {
+        if host.strong_count() == 0 {
             return;
-        };
+        }
         let connected = tokio::select! {
             r = connect(&link.client) => r,
             _ = stopped(&mut stop) => return,
         };
-        drop(strong);
         match connected {
             Ok((conn, stream)) => {
                 backoff.reset();
-                let ended = serve(&hub, conn, stream, &mut rx, &mut stop, ever_up).await;
+                let ended = serve(&link, &host, conn, stream, &mut rx, &mut stop, ever_up).await;
                 ever_up = true;
                 match ended {
                     Ended::Stopped => return,
@@ -693,18 +749,14 @@ async fn run(
             }
             Err(e) => tracing::debug!(error = %e, "redis: reconnect failed"),
         }
-        if let Some(hub) = hub.upgrade()
-            && let Some(link) = hub.redis_link()
-        {
-            link.set_conn(None);
-            link.status.send_replace(RedisStatus::Down);
-        }
+        link.set_conn(None);
+        link.status.send_replace(RedisStatus::Down);
         // Down: run commands locally until the next attempt.
         let until = tokio::time::Instant::now() + backoff.delay();
         loop {
             tokio::select! {
-                cmd = rx.recv() => match (cmd, hub.upgrade()) {
-                    (Some(cmd), Some(hub)) => hub.remote_fallback(cmd),
+                cmd = rx.recv() => match (cmd, host.upgrade()) {
+                    (Some(cmd), Some(host)) => host.apply_alone(cmd),
                     _ => return,
                 },
                 _ = tokio::time::sleep_until(until) => break,
@@ -734,7 +786,8 @@ async fn connect(
 
 /// Serve an up link until it fails or `stop`.
 async fn serve(
-    hub: &Weak<Hub>,
+    link: &RedisLink,
+    host: &Weak<dyn LinkHost>,
     mut conn: MultiplexedConnection,
     mut stream: redis::aio::PubSubStream,
     rx: &mut mpsc::UnboundedReceiver<Cmd>,
@@ -743,20 +796,17 @@ async fn serve(
 ) -> Ended {
     let scripts = Scripts::new();
     {
-        let Some(hub) = hub.upgrade() else {
-            return Ended::Stopped;
-        };
-        let Some(link) = hub.redis_link() else {
+        let Some(host) = host.upgrade() else {
             return Ended::Stopped;
         };
         // Registered and alive before the sessions are listed, so that no other instance
         // reaps them in between.
-        if let Err(e) = refresh_alive(&hub, link, &scripts, &mut conn).await {
+        if let Err(e) = refresh_alive(link, &scripts, &mut conn).await {
             return Ended::Down(e);
         }
         // Re-assert who has sessions here: Redis may have restarted empty, or this instance
         // may have lost users while away.
-        if let Err(e) = resync(&hub, link, &scripts, &mut conn).await {
+        if let Err(e) = resync(&*host, link, &scripts, &mut conn).await {
             return Ended::Down(e);
         }
         link.set_conn(Some(conn.clone()));
@@ -769,9 +819,7 @@ async fn serve(
     }
     let mut ping = tokio::time::interval(PING_EVERY);
     let mut alive = {
-        let ttl = hub
-            .upgrade()
-            .map_or(30_000, |h| h.config.instance_ttl_ms.max(30));
+        let ttl = link.settings.instance_ttl_ms.max(30);
         tokio::time::interval(Duration::from_millis(ttl / 3))
     };
     alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -781,20 +829,19 @@ async fn serve(
                 let Some(msg) = msg else {
                     return Ended::Down(LinkDown::SubscriptionEnded);
                 };
-                let Some(hub) = hub.upgrade() else { return Ended::Stopped };
+                let Some(host) = host.upgrade() else { return Ended::Stopped };
                 match msg.get_payload::<String>() {
-                    Ok(payload) => hub.remote_receive(&payload),
+                    Ok(payload) => host.receive(&payload),
                     Err(e) => tracing::warn!(error = %e, "redis: unreadable publication"),
                 }
             }
             cmd = rx.recv() => {
-                let (Some(cmd), Some(hub)) = (cmd, hub.upgrade()) else {
+                let (Some(cmd), Some(host)) = (cmd, host.upgrade()) else {
                     return Ended::Stopped;
                 };
-                let Some(link) = hub.redis_link() else { return Ended::Stopped };
-                if let Err(e) = exec(&hub, link, &scripts, &mut conn, cmd.clone()).await {
+                if let Err(e) = exec(&*host, link, &scripts, &mut conn, cmd.clone()).await {
                     // Not published: this instance's sessions still get it.
-                    hub.remote_fallback(cmd);
+                    host.apply_alone(cmd);
                     return Ended::Down(e);
                 }
             }
@@ -804,14 +851,13 @@ async fn serve(
                 }
             }
             _ = alive.tick() => {
-                let Some(hub) = hub.upgrade() else { return Ended::Stopped };
-                let Some(link) = hub.redis_link() else { return Ended::Stopped };
+                let Some(host) = host.upgrade() else { return Ended::Stopped };
                 let tick = async {
-                    if refresh_alive(&hub, link, &scripts, &mut conn).await? {
+                    if refresh_alive(link, &scripts, &mut conn).await? {
                         // Our key had expired and another instance took our sessions out
                         // (a stall longer than the TTL): put them back.
                         tracing::warn!("redis: this instance was taken for dead; re-asserting its sessions");
-                        resync(&hub, link, &scripts, &mut conn).await?;
+                        resync(&*host, link, &scripts, &mut conn).await?;
                     }
                     reap(link, &scripts, &mut conn).await
                 };
@@ -822,16 +868,14 @@ async fn serve(
             _ = stopped(stop) => {
                 // Leave Redis as the other instances should see it: what is still queued,
                 // then this instance's users gone (offline unless connected elsewhere).
-                if let Some(hub) = hub.upgrade()
-                    && let Some(link) = hub.redis_link()
-                {
+                if let Some(host) = host.upgrade() {
                     let leave = async {
                         while let Ok(cmd) = rx.try_recv() {
-                            if exec(&hub, link, &scripts, &mut conn, cmd).await.is_err() {
+                            if exec(&*host, link, &scripts, &mut conn, cmd).await.is_err() {
                                 return;
                             }
                         }
-                        let _ = resync(&hub, link, &scripts, &mut conn).await;
+                        let _ = resync(&*host, link, &scripts, &mut conn).await;
                         // Gone now: any session left over is reaped by the others at once.
                         let _ = timed(
                             redis::cmd("DEL")
@@ -870,7 +914,6 @@ impl Scripts {
 
 /// Refresh this instance's liveness key; true when it had been reaped (or is new).
 async fn refresh_alive(
-    hub: &Hub,
     link: &RedisLink,
     scripts: &Scripts,
     conn: &mut MultiplexedConnection,
@@ -878,7 +921,7 @@ async fn refresh_alive(
     let mut inv = scripts.alive.key(KEY_INSTANCES);
     inv.key(key_alive(&link.instance))
         .arg(&link.instance)
-        .arg(hub.config.instance_ttl_ms.max(30));
+        .arg(link.settings.instance_ttl_ms.max(30));
     Ok(timed(inv.invoke_async::<i64>(conn)).await? == 1)
 }
 
@@ -911,7 +954,7 @@ async fn reap(
 
 /// Run one command against Redis.
 async fn exec(
-    hub: &Hub,
+    host: &dyn LinkHost,
     link: &RedisLink,
     scripts: &Scripts,
     conn: &mut MultiplexedConnection,
@@ -945,6 +988,7 @@ async fn exec(
             floor,
             once,
         } => {
+            let frame_len = frame.len();
             let frame_json = serde_json::Value::from(frame).to_string();
             let h = head(
                 me,
@@ -954,13 +998,20 @@ async fn exec(
             let mut inv = scripts.durable.key(key_seq(user));
             inv.key(key_online(user))
                 .key(key_queue(user))
+                .key(key_queue_sizes(user))
+                .key(key_queue_bytes(user))
                 .arg(floor)
                 .arg(h)
                 .arg("}}")
-                .arg(hub.config.offline_queue_cap)
+                .arg(link.settings.offline_queue_cap)
                 .arg(CHANNEL)
-                .arg(once.unwrap_or_default());
-            timed(inv.invoke_async::<u64>(conn)).await?;
+                .arg(once.unwrap_or_default())
+                .arg(link.settings.user_queue_bytes)
+                .arg(frame_len);
+            let (_seq, dropped, for_bytes): (u64, u64, u64) = timed(inv.invoke_async(conn)).await?;
+            if dropped > 0 {
+                host.queue_trimmed(user, dropped, for_bytes);
+            }
         }
         Cmd::Presence { user, change, at } => {
             let (change, status) = match change {
@@ -1024,7 +1075,7 @@ async fn exec(
 /// After (re)connecting: every user with a session here is marked so in Redis, users that
 /// left while Redis was away are taken out, and this instance's follow graph is written back.
 async fn resync(
-    hub: &Hub,
+    host: &dyn LinkHost,
     link: &RedisLink,
     scripts: &Scripts,
     conn: &mut MultiplexedConnection,
@@ -1040,13 +1091,13 @@ async fn resync(
     let seq_max = Script::new(SEQ_MAX_LUA);
     for user in alone {
         let mut inv = seq_max.key(key_seq(user));
-        inv.arg(hub.last_seq(user));
+        inv.arg(host.last_seq(user));
         if let Err(e) = timed(inv.invoke_async::<i64>(conn)).await {
             link.numbered_alone(user);
             return Err(e);
         }
     }
-    let (local_users, follows) = hub.remote_snapshot();
+    let (local_users, follows) = host.local_snapshot();
     let listed: Vec<u64> =
         timed(redis::cmd("SMEMBERS").arg(key_users(me)).query_async(conn)).await?;
     let now = crate::time::unix_secs();
@@ -1058,7 +1109,7 @@ async fn resync(
         .collect::<Vec<_>>();
     for (user, change) in changes {
         exec(
-            hub,
+            host,
             link,
             scripts,
             conn,

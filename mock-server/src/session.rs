@@ -244,6 +244,15 @@ impl Session {
                 },
                 out = rx.recv() => match out {
                     Some(Outbound::Text(text)) => self.send(text).await.map(|()| None),
+                Some(Outbound::DurableText(text, durable)) => match durable.wait().await {
+                    Ok(()) => self.send(text).await.map(|()| None),
+                    Err(e) => {
+                        // Its seq is not durable yet: a restart could hand it out again. The
+                        // frame stays in the replay log; the client sees the gap and resumes.
+                        tracing::error!(user = self.user.user_id, error = %e, "frame held back: not stored");
+                        Ok(None)
+                    }
+                },
                     Some(Outbound::Close { code, reason, notice }) => {
                         Ok(Some(Ending::new(code, reason, notice)))
                     }
@@ -598,6 +607,7 @@ impl Session {
                     save,
                     id.as_deref(),
                 )
+                .await
                 .map_err(DraftError::from),
         };
         match outcome {

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use crate::drafts::Draft;
+pub use crate::group_commit::Durability;
 
 /// An encoded text frame, shared by every session it goes to.
 pub type FrameText = Arc<str>;
@@ -76,11 +77,12 @@ pub trait Store: Send {
     fn next_notification(&mut self) -> u64;
     /// Frames queued per user, for users with any.
     fn queue_depths(&self) -> Vec<(u64, usize)>;
-    /// Make every write so far durable (for a disk store: committed and synced). Called
-    /// before anything that promises a write leaves the server: an ack, an HTTP answer, a
-    /// frame carrying a new `seq`. On error nothing may be promised; writes not yet durable
-    /// stay pending and are retried by the next commit.
-    fn commit(&mut self) -> Result<(), StoreError>;
+    /// Start making every write so far durable (for a disk store: committed and synced, in a
+    /// group with other commits). Called before anything that promises a write leaves the
+    /// server (an ack, an HTTP answer, a frame carrying a new `seq`), which then waits on the
+    /// returned [`Durability`], outside the hub's lock. On error nothing may be promised;
+    /// writes not yet durable are retried by the next group.
+    fn commit(&mut self) -> Durability;
     /// `memory` or `disk`, for stats.
     fn kind(&self) -> &'static str;
     /// Commits made so far (all zero for a store that needs none).
@@ -432,8 +434,8 @@ impl Store for MemoryStore {
             .collect()
     }
 
-    fn commit(&mut self) -> Result<(), StoreError> {
-        Ok(())
+    fn commit(&mut self) -> Durability {
+        Durability::default()
     }
 
     fn kind(&self) -> &'static str {

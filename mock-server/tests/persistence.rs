@@ -358,3 +358,84 @@ async fn a_delivered_queue_is_not_delivered_again_after_a_graceful_restart() {
     assert!(frames_before_pong(&mut ws).await.is_empty());
     server.shutdown().await;
 }
+
+/// Many senders at once are committed in groups: killed in the middle of the burst, the
+/// server must still have every id it acked (a resent acked id is acked again as a duplicate
+/// with its version, never applied a second time or refused as a conflict).
+#[tokio::test]
+async fn kill_9_during_a_burst_from_many_senders_keeps_every_acked_id() {
+    const SENDERS: u64 = 40;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = spawn(dir.path()).await;
+    let url = |user: u64| format!("ws://{addr}/ws?token={}", token(user, false));
+    let acked: Arc<std::sync::Mutex<Vec<(u64, u64)>>> = Arc::default();
+    let total = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for user in 100..100 + SENDERS {
+        let (ws, _) = connect_url(&url(user)).await;
+        let (acked, total) = (acked.clone(), total.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut tx, mut rx) = ws.split();
+            tokio::spawn(async move {
+                for n in 1..=100_000 {
+                    if tx.send(draft_save(n)).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            while let Some(Ok(Message::Text(t))) = rx.next().await {
+                let f: Value = serde_json::from_str(t.as_str()).unwrap_or_default();
+                if f["type"] == "ack" {
+                    let version = f["data"]["version"].as_u64().unwrap();
+                    acked.lock().unwrap().push((user, version));
+                    total.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    // Well into the burst, every sender still going.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while total.load(Ordering::Relaxed) < SENDERS * 20 {
+        assert!(std::time::Instant::now() < deadline, "too few acks");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    kill9(&mut child);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let acked = std::mem::take(&mut *acked.lock().unwrap());
+
+    let (mut child, addr) = spawn(dir.path()).await;
+    let url = |user: u64| format!("ws://{addr}/ws?token={}", token(user, false));
+    for user in 100..100 + SENDERS {
+        let versions: Vec<u64> = acked
+            .iter()
+            .filter(|(u, _)| *u == user)
+            .map(|(_, v)| *v)
+            .collect();
+        let (ws, _) = connect_url(&url(user)).await;
+        let (mut tx, mut rx) = ws.split();
+        // Save n is acked with version n (each on top of the last).
+        for v in &versions {
+            tx.send(draft_save(*v)).await.unwrap();
+        }
+        for v in &versions {
+            let f = match tokio::time::timeout(WAIT, rx.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    serde_json::from_str::<Value>(t.as_str()).unwrap()
+                }
+                other => panic!("user {user}: no answer for d-{v}: {other:?}"),
+            };
+            assert_eq!(
+                f,
+                json!({"type": "ack", "data": {"id": format!("d-{v}"), "version": v}}),
+                "user {user}: acked id d-{v} lost"
+            );
+        }
+    }
+    eprintln!(
+        "kill -9 during a burst: {} acks from {SENDERS} senders, every acked id kept",
+        acked.len()
+    );
+    kill9(&mut child);
+}

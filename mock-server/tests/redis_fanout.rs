@@ -674,3 +674,122 @@ async fn users_of_a_killed_instance_go_offline_after_its_liveness_ttl() {
     eprintln!("offline {took:?} after kill -9 (TTL {TTL_MS} ms)");
     b.shutdown().await;
 }
+
+/// Queue ten notifications of about 400 bytes for offline user 7; returns what the user gets
+/// on connecting (the queue), its `connected`, whether a resume from 0 is honoured, and the
+/// server's stats.
+async fn queue_ten_and_connect(server: &RunningServer, redis: Option<&Redis>) -> QueuedRun {
+    for i in 0..10 {
+        let title = format!("n{i}-{}", "y".repeat(300));
+        let (status, _) = http(
+            server,
+            "POST",
+            "/api/ws/notify",
+            Some(&server.admin_token(1)),
+            Some(json!({"userId": 7, "notification": {"type": "message", "title": title, "message": ""}})),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    if let Some(redis) = redis {
+        // The link runs the scripts after answering: wait until the last one queued.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let out = Command::new("redis-cli")
+                .args([
+                    "-p",
+                    &redis.port.to_string(),
+                    "LINDEX",
+                    "pitchey:queue:7",
+                    "-1",
+                ])
+                .output()
+                .expect("redis-cli runs");
+            if String::from_utf8_lossy(&out.stdout).contains("n9-") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the last notification was not queued"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let (mut ws, connected) = connect(server, 7).await;
+    let queued = frames_before_pong(&mut ws).await;
+    send(
+        &mut ws,
+        json!({"type": "resume", "id": "r", "data": {"lastSeq": 0}}),
+    )
+    .await;
+    let again = next_of_type(&mut ws, "connected").await;
+    QueuedRun {
+        queued,
+        connected,
+        resumed: again["data"]["resumed"].clone(),
+        stats: admin_stats(server).await,
+    }
+}
+
+struct QueuedRun {
+    queued: Vec<Value>,
+    connected: Value,
+    resumed: Value,
+    stats: Value,
+}
+
+#[tokio::test]
+async fn the_redis_offline_queue_keeps_user_queue_bytes_like_memory_and_reports_the_loss() {
+    let cap = |c: &mut ServerConfig| c.limits.user_queue_bytes = 2000;
+    let memory = server_with(cap).await;
+    let in_memory = queue_ten_and_connect(&memory, None).await;
+
+    let redis = Redis::start();
+    let mut config = ServerConfig::for_tests();
+    cap(&mut config);
+    config.redis_url = Some(redis.url());
+    let shared = start(config).await.expect("instance starts");
+    wait_redis(&shared, "up").await;
+    let in_redis = queue_ten_and_connect(&shared, Some(&redis)).await;
+
+    // Only the newest fit, the same ones as in memory, oldest dropped first.
+    let titles = |r: &QueuedRun| -> Vec<String> {
+        r.queued
+            .iter()
+            .map(|f| f["data"]["title"].as_str().unwrap_or("?")[..3].to_owned())
+            .collect()
+    };
+    assert!(
+        in_redis.queued.len() < 10 && !in_redis.queued.is_empty(),
+        "{:?}",
+        titles(&in_redis)
+    );
+    assert_eq!(titles(&in_redis), titles(&in_memory));
+    assert_eq!(in_redis.queued.last().unwrap()["seq"], 10);
+    // Continuity loss is reported the same way: the baseline is the seq before the first
+    // kept frame, and a resume from before it is not honoured.
+    let first_kept = in_redis.queued[0]["seq"].as_u64().unwrap();
+    assert_eq!(in_redis.connected["data"]["lastSeq"], first_kept - 1);
+    assert_eq!(
+        in_redis.connected["data"]["lastSeq"],
+        in_memory.connected["data"]["lastSeq"]
+    );
+    assert_eq!(in_redis.resumed, false);
+    assert_eq!(in_memory.resumed, false);
+    let dropped = (10 - in_redis.queued.len()) as u64;
+    assert_eq!(
+        in_redis.stats["offlineDropped"], dropped,
+        "{}",
+        in_redis.stats
+    );
+    assert_eq!(
+        in_redis.stats["limits"]["offlineQueueBytesEvicted"],
+        in_memory.stats["limits"]["offlineQueueBytesEvicted"],
+        "{}",
+        in_redis.stats
+    );
+    assert_eq!(
+        in_redis.stats["limits"]["offlineQueueBytesEvicted"],
+        dropped
+    );
+}

@@ -27,7 +27,7 @@ use crate::metrics;
 use crate::pitches::PitchBook;
 use crate::presence::PresenceBook;
 use crate::redis_link::PresenceChange;
-use crate::store::{Applied, FrameText, LoggedFrame, QueuedFrame, Store, StoreError};
+use crate::store::{Applied, Durability, FrameText, LoggedFrame, QueuedFrame, Store, StoreError};
 use crate::time::now_iso;
 
 mod faults;
@@ -42,6 +42,8 @@ pub(crate) use remote::queued_frames;
 pub(crate) enum Outbound {
     /// Write this text frame.
     Text(FrameText),
+    /// Write this text frame once its store writes are durable (it carries a new `seq`).
+    DurableText(FrameText, crate::store::Durability),
     /// Send `notice` (if any), then close with `code`.
     Close {
         code: u16,
@@ -181,7 +183,7 @@ pub(crate) struct Hub {
     /// `POST /api/ws/notify` budgets of user tokens.
     pub notify_budget: crate::notify_budget::NotifyBudget,
     /// Several instances through Redis (`--redis-url`); see the `remote` module.
-    redis: std::sync::OnceLock<crate::redis_link::RedisLink>,
+    redis: std::sync::OnceLock<std::sync::Arc<crate::redis_link::RedisLink>>,
 }
 
 /// Keeps the hub's task count right however a session task ends.
@@ -265,7 +267,8 @@ impl Hub {
     /// effect, frames taken from offline queues), so that a graceful restart delivers no
     /// queued frame twice.
     pub(crate) fn flush_store(&self) {
-        if let Err(e) = self.lock().store.commit() {
+        let durable = self.lock().store.commit();
+        if let Err(e) = durable.wait_blocking() {
             tracing::error!(error = %e, "store: final commit failed");
         }
     }
@@ -436,10 +439,26 @@ impl Hub {
     /// Hand `frame` to one session; a session whose outbox is full is dropped (its task sees
     /// the outbox close and ends the connection).
     fn push(&self, st: &mut HubState, key: SessionKey, frame: &FrameText) -> bool {
+        self.push_after(st, key, frame, &Durability::default())
+    }
+
+    /// [`Hub::push`], written by the session once `durable` is.
+    fn push_after(
+        &self,
+        st: &mut HubState,
+        key: SessionKey,
+        frame: &FrameText,
+        durable: &Durability,
+    ) -> bool {
         let Some(entry) = st.sessions.get(&key) else {
             return false;
         };
-        match entry.tx.try_send(Outbound::Text(frame.clone())) {
+        let out = if durable.is_settled() {
+            Outbound::Text(frame.clone())
+        } else {
+            Outbound::DurableText(frame.clone(), durable.clone())
+        };
+        match entry.tx.try_send(out) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::warn!(
@@ -470,15 +489,28 @@ impl Hub {
             .count()
     }
 
+    /// Send `frame` to the given sessions once `durable` is (a frame with a new `seq`).
+    fn route_after(
+        &self,
+        st: &mut HubState,
+        keys: Vec<SessionKey>,
+        frame: &FrameText,
+        durable: &Durability,
+    ) -> usize {
+        keys.into_iter()
+            .filter(|k| self.push_after(st, *k, frame, durable))
+            .count()
+    }
+
     fn sessions_of(st: &HubState, user: u64) -> Vec<SessionKey> {
         st.by_user.get(&user).cloned().unwrap_or_default()
     }
 
     /// A durable message for `user`: numbered (`seq`), logged for `resume`, sent to every
     /// session of the user (so that each sees every seq: no gaps), or queued when the user has
-    /// no session at all. The store commits before the frame leaves: a `seq` a client has
-    /// seen is never handed out again after a restart, and a queued frame is durable before
-    /// the request that queued it is answered.
+    /// no session at all. The frame leaves once the store's commit is durable (sessions wait
+    /// for it, outside the lock): a `seq` a client has seen is never handed out again after a
+    /// restart. A request that queued a frame waits for [`Hub::durable`] before answering.
     fn deliver_durable_here(
         &self,
         st: &mut HubState,
@@ -507,15 +539,15 @@ impl Hub {
                     .offline_dropped
                     .fetch_add(dropped as u64, Ordering::Relaxed);
             }
-            st.store.commit()?;
+            drop(st.store.commit());
             return Ok(Delivery {
                 live: 0,
                 queued: self.config.offline_queue_cap > 0,
             });
         }
-        st.store.commit()?;
+        let durable = st.store.commit();
         Ok(Delivery {
-            live: self.route(st, sessions, &text),
+            live: self.route_after(st, sessions, &text, &durable),
             queued: false,
         })
     }
@@ -650,8 +682,9 @@ impl Hub {
 
     /// `draft_sync`: accept (store, and `draft_sync` to the user's other sessions) or conflict.
     /// An accepted save with an `id` is remembered for de-duplication in the same commit, so
-    /// that the ack the caller sends next promises nothing that is not on disk.
-    pub(crate) fn draft_sync(
+    /// that the ack the caller sends next promises nothing that is not on disk. Waits for the
+    /// commit outside the hub's lock: other sessions go on meanwhile, and join its group.
+    pub(crate) async fn draft_sync(
         &self,
         key: SessionKey,
         session_id: &str,
@@ -659,23 +692,39 @@ impl Hub {
         save: DraftSave,
         id: Option<&str>,
     ) -> Result<DraftOutcome, StoreError> {
+        let (outcome, durable) = self.draft_sync_locked(key, session_id, user, save, id);
+        durable.wait().await?;
+        Ok(outcome)
+    }
+
+    fn draft_sync_locked(
+        &self,
+        key: SessionKey,
+        session_id: &str,
+        user: u64,
+        save: DraftSave,
+        id: Option<&str>,
+    ) -> (DraftOutcome, Durability) {
         let mut guard = self.lock();
         let st = &mut *guard;
         let current = st.store.draft(user, &save.draft_id);
         if current.is_none() && st.store.draft_count(user) >= self.config.limits.max_drafts_per_user
         {
-            return Ok(DraftOutcome::LimitExceeded);
+            return (DraftOutcome::LimitExceeded, Durability::default());
         }
         match decide(current.as_ref(), save.base_version, !self.seed_mode()) {
             DraftDecision::Conflict {
                 server_version,
                 server_content,
-            } => Ok(DraftOutcome::Conflict(DraftConflict {
-                draft_id: save.draft_id,
-                base_version: save.base_version,
-                server_version,
-                server_content,
-            })),
+            } => (
+                DraftOutcome::Conflict(DraftConflict {
+                    draft_id: save.draft_id,
+                    base_version: save.base_version,
+                    server_version,
+                    server_content,
+                }),
+                Durability::default(),
+            ),
             DraftDecision::Accept { version } => {
                 let updated_at = now_iso();
                 let draft_type = save
@@ -697,7 +746,7 @@ impl Hub {
                     };
                     st.store.remember(user, id, applied, Instant::now());
                 }
-                st.store.commit()?;
+                let durable = st.store.commit();
                 let synced = DraftSynced {
                     draft_id: save.draft_id,
                     draft_type,
@@ -710,9 +759,15 @@ impl Hub {
                 // session would look like a lost frame to it. A session that was away learns
                 // of the new version from `draft_conflict` on its next save.
                 self.draft_to_others(st, key, user, synced);
-                Ok(DraftOutcome::Accepted { version })
+                (DraftOutcome::Accepted { version }, durable)
             }
         }
+    }
+
+    /// When everything the store was given so far is durable: an HTTP answer that promises
+    /// a write (a queued notification) waits for it, outside the hub's lock.
+    pub(crate) fn durable(&self) -> Durability {
+        self.lock().store.commit()
     }
 
     /// What an already-applied message id answered, if it was seen within the window.

@@ -18,14 +18,48 @@ use pitchey_realtime::protocol::{
 use super::{Delivery, DraftError, DraftOutcome, Hub, HubState, SessionKey, encode};
 use crate::drafts::Draft;
 use crate::redis_link::{
-    Cmd, DraftRequest, Envelope, Event, PresenceChange, RedisLink, RedisStatus, SharedDraft,
+    Cmd, DraftRequest, Envelope, Event, LinkHost, PresenceChange, RedisLink, RedisStatus,
+    SharedDraft,
 };
-use crate::store::{Applied, LoggedFrame, QueuedFrame, StoreError};
+use crate::store::{Applied, Durability, LoggedFrame, QueuedFrame, StoreError};
 use crate::time::{now_iso, unix_secs};
 
 /// A gap larger than this between Redis's seq and ours is not walked one by one (a new
 /// instance joining long-lived users); our counter only matters while Redis is away.
 const MAX_SEQ_CATCH_UP: u64 = 10_000;
+
+impl LinkHost for Hub {
+    fn receive(&self, payload: &str) {
+        self.remote_receive(payload);
+    }
+
+    fn apply_alone(&self, cmd: Cmd) {
+        self.remote_fallback(cmd);
+    }
+
+    fn last_seq(&self, user: u64) -> u64 {
+        self.lock().store.last_seq(user)
+    }
+
+    fn local_snapshot(&self) -> (HashSet<u64>, Vec<(u64, u64)>) {
+        let st = self.lock();
+        (
+            st.by_user.keys().copied().collect(),
+            st.presence.follows().collect(),
+        )
+    }
+
+    fn queue_trimmed(&self, user: u64, dropped: u64, for_bytes: u64) {
+        tracing::debug!(user, dropped, for_bytes, "redis offline queue trimmed");
+        self.counters
+            .offline_dropped
+            .fetch_add(dropped, std::sync::atomic::Ordering::Relaxed);
+        self.counters
+            .limits
+            .redis_queue_bytes
+            .fetch_add(for_bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 /// Redis offline-queue entries (publications of `durable` events) as queued frames.
 pub(crate) fn queued_frames(envelopes: Vec<Envelope>, seed_mode: bool) -> Vec<QueuedFrame> {
@@ -52,11 +86,11 @@ pub(crate) fn queued_frames(envelopes: Vec<Envelope>, seed_mode: bool) -> Vec<Qu
 impl Hub {
     /// The Redis link, when `--redis-url` is set.
     pub(crate) fn redis_link(&self) -> Option<&RedisLink> {
-        self.redis.get()
+        self.redis.get().map(|l| &**l)
     }
 
     /// Attach the Redis link (once, at start).
-    pub(crate) fn attach_redis(&self, link: RedisLink) {
+    pub(crate) fn attach_redis(&self, link: std::sync::Arc<RedisLink>) {
         let _ = self.redis.set(link);
     }
 
@@ -294,33 +328,37 @@ impl Hub {
                 draft_type,
                 repeated,
             } => {
-                let mut guard = self.lock();
-                let st = &mut *guard;
-                // The publication may have come back first and stored it already.
-                let newer = st
-                    .store
-                    .draft(user, &save.draft_id)
-                    .is_none_or(|d| d.version < version);
-                if !repeated && newer {
-                    st.store.put_draft(
-                        user,
-                        &save.draft_id,
-                        Draft {
-                            draft_type,
-                            content: save.content.clone(),
-                            version,
-                            updated_at,
-                        },
-                    );
-                }
-                if let Some(id) = id {
-                    let applied = Applied {
-                        version: Some(version),
-                    };
-                    st.store.remember(user, id, applied, Instant::now());
-                }
-                st.store
-                    .commit()
+                let durable = {
+                    let mut guard = self.lock();
+                    let st = &mut *guard;
+                    // The publication may have come back first and stored it already.
+                    let newer = st
+                        .store
+                        .draft(user, &save.draft_id)
+                        .is_none_or(|d| d.version < version);
+                    if !repeated && newer {
+                        st.store.put_draft(
+                            user,
+                            &save.draft_id,
+                            Draft {
+                                draft_type,
+                                content: save.content.clone(),
+                                version,
+                                updated_at,
+                            },
+                        );
+                    }
+                    if let Some(id) = id {
+                        let applied = Applied {
+                            version: Some(version),
+                        };
+                        st.store.remember(user, id, applied, Instant::now());
+                    }
+                    st.store.commit()
+                };
+                durable
+                    .wait()
+                    .await
                     .map(|()| DraftOutcome::Accepted { version })
                     .map_err(DraftError::from)
             }
@@ -383,10 +421,9 @@ impl Hub {
         }
     }
 
-    // ---- what the link calls ----------------------------------------------------------------
+    // ---- what the link calls (through `LinkHost`) ---------------------------------------------
 
-    /// A publication received from Redis (this instance's own included).
-    pub(crate) fn remote_receive(&self, payload: &str) {
+    fn remote_receive(&self, payload: &str) {
         let env: Envelope = match serde_json::from_str(payload) {
             Ok(env) => env,
             Err(e) => {
@@ -398,8 +435,7 @@ impl Hub {
         self.apply_event_from(env.event, mine, &env.origin);
     }
 
-    /// Redis is unreachable: apply `cmd` on this instance alone.
-    pub(crate) fn remote_fallback(&self, cmd: Cmd) {
+    fn remote_fallback(&self, cmd: Cmd) {
         match cmd {
             Cmd::Publish(event) => self.apply_event(event, true),
             Cmd::Durable { user, frame, .. } => {
@@ -423,20 +459,6 @@ impl Hub {
                 self.pitch_view_here(&mut guard, pitch, viewer);
             }
         }
-    }
-
-    /// The last seq this instance knows for `user`.
-    pub(crate) fn last_seq(&self, user: u64) -> u64 {
-        self.lock().store.last_seq(user)
-    }
-
-    /// Users with a session here, and the follow graph as this instance knows it.
-    pub(crate) fn remote_snapshot(&self) -> (HashSet<u64>, Vec<(u64, u64)>) {
-        let st = self.lock();
-        (
-            st.by_user.keys().copied().collect(),
-            st.presence.follows().collect(),
-        )
     }
 
     fn apply_event(&self, event: Event, mine: bool) {
@@ -490,9 +512,9 @@ impl Hub {
                                 updated_at: synced.updated_at.clone().unwrap_or_else(now_iso),
                             },
                         );
-                        if let Err(e) = st.store.commit() {
-                            tracing::error!(error = %e, user, "replicated draft not stored");
-                        }
+                        // A failure is logged by the store's writer and retried with the next
+                        // group; no one waits for this copy.
+                        drop(st.store.commit());
                     }
                 }
                 if self.seed_mode() {
@@ -558,12 +580,10 @@ impl Hub {
                     text: text.clone(),
                 },
             );
-            if let Err(e) = st.store.commit() {
-                tracing::error!(error = %e, user, "received durable frame not logged");
-            }
-            return self.route_received(st, user, text, queued);
+            let durable = st.store.commit();
+            return self.route_received(st, user, text, queued, &durable);
         };
-        self.route_received(st, user, text.into(), queued);
+        self.route_received(st, user, text.into(), queued, &Durability::default());
     }
 
     fn route_received(
@@ -572,11 +592,12 @@ impl Hub {
         user: u64,
         text: crate::store::FrameText,
         queued: bool,
+        durable: &Durability,
     ) {
         if queued {
             return;
         }
         let sessions = Self::sessions_of(st, user);
-        self.route(st, sessions, &text);
+        self.route_after(st, sessions, &text, durable);
     }
 }
