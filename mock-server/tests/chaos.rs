@@ -266,7 +266,8 @@ async fn post_notify(addr: SocketAddr, user: u64, title: &str) -> Posted {
         "POST /api/ws/notify HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
          Content-Type: application/json\r\nAuthorization: Bearer {}\r\n\
          Content-Length: {}\r\n\r\n{body}",
-        token(1_000_000),
+        // An admin's token: the server gives user tokens a per-minute notify budget.
+        mint_token(SECRET, 1_000_000, true, Duration::from_secs(3600)).expect("token"),
         body.len()
     );
     if stream.write_all(req.as_bytes()).await.is_err() {
