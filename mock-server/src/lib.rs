@@ -265,6 +265,8 @@ pub mod config;
 mod cors;
 mod demo;
 pub mod drafts;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod group_commit;
 mod http;
 mod hub;
@@ -388,17 +390,22 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
 
 /// The store `config` asks for: on disk under `data_dir`, or in memory.
 fn open_store(config: &ServerConfig) -> Result<Box<dyn store::Store>, ServerError> {
-    let limits = store::StoreLimits {
+    let limits = store_limits(config);
+    Ok(match &config.data_dir {
+        Some(dir) => Box::new(persist::DiskStore::open(dir, limits)?),
+        None => Box::new(store::MemoryStore::new(limits)),
+    })
+}
+
+/// The store's limits from the server's configuration.
+pub(crate) fn store_limits(config: &ServerConfig) -> store::StoreLimits {
+    store::StoreLimits {
         offline_queue_cap: config.offline_queue_cap,
         replay_log_cap: config.replay_log_cap,
         dedup_window: Duration::from_millis(config.dedup_window_ms),
         dedup_cap: config.limits.dedup_ids,
         user_queue_bytes: config.limits.user_queue_bytes,
-    };
-    Ok(match &config.data_dir {
-        Some(dir) => Box::new(persist::DiskStore::open(dir, limits)?),
-        None => Box::new(store::MemoryStore::new(limits)),
-    })
+    }
 }
 
 impl RunningServer {

@@ -1,5 +1,9 @@
 //! One WebSocket session: the first frames, then a loop over inbound frames, the hub's
 //! outbound frames, the idle timeout and the token's expiry.
+//!
+//! [`Session`] handles frames without the socket: what it answers is queued in `out` and
+//! written by the loop before anything else is read, so that the handler can be driven
+//! directly (`crate::fuzzing`). The [`Writer`] owns the socket.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -25,9 +29,9 @@ use crate::store::{Applied, FrameText};
 use crate::time::unix_secs;
 
 /// How a session ends from our side: a close code, a reason, and a frame to send first.
-struct Ending {
-    code: u16,
-    reason: &'static str,
+pub(crate) struct Ending {
+    pub(crate) code: u16,
+    pub(crate) reason: &'static str,
     notice: Option<FrameText>,
 }
 
@@ -54,9 +58,9 @@ enum Gate {
     Close(Ending),
 }
 
-struct Session {
+/// One session's state and frame handler.
+pub(crate) struct Session {
     hub: Arc<Hub>,
-    socket: WebSocket,
     user: AuthUser,
     key: SessionKey,
     session_id: String,
@@ -65,6 +69,15 @@ struct Session {
     ping_limiter: Option<RateLimiter>,
     /// Fault injection: every message is refused as rate limited until then.
     throttled_until: Option<Instant>,
+    /// Frames answered, not yet written.
+    pub(crate) out: Vec<FrameText>,
+}
+
+/// The socket, written in order.
+struct Writer {
+    hub: Arc<Hub>,
+    socket: WebSocket,
+    user: u64,
     /// Fault injection: written frames are delayed by this much.
     delay: Duration,
 }
@@ -112,33 +125,16 @@ pub(crate) async fn run(
     // Unregisters the session when this task ends in any way, a panic included.
     let _registered = Registered::new(hub.clone(), reg.key);
     tracing::info!(user = user.user_id, session = %reg.session_id, "session opened");
-    let limiter = hub
-        .config
-        .rate_limit_enabled
-        .then(|| RateLimiter::new(&hub.config.rate_limit, Instant::now()));
-    let ping_budget = RateLimit {
-        max_messages: hub.config.limits.ping_burst,
-        window_ms: 1000,
-        refill_rate: hub.config.limits.ping_rate,
-    };
-    let ping_limiter = hub
-        .config
-        .rate_limit_enabled
-        .then(|| RateLimiter::new(&ping_budget, Instant::now()));
-    let mut s = Session {
+    let mut w = Writer {
         hub: hub.clone(),
         socket,
-        user,
-        key: reg.key,
-        session_id: reg.session_id,
-        limiter,
-        ping_limiter,
-        throttled_until: None,
+        user: user.user_id,
         delay: Duration::ZERO,
     };
+    let mut s = Session::new(hub.clone(), user, reg.key, reg.session_id);
     let mut ended = None;
     for frame in reg.first_frames {
-        if s.send(frame).await.is_err() {
+        if w.send(frame).await.is_err() {
             ended = Some("connection lost");
         }
     }
@@ -146,12 +142,15 @@ pub(crate) async fn run(
         Some(why) => why,
         None => {
             // A bug must not leave the client without a close code: 1011, then end.
-            match AssertUnwindSafe(s.serve(&mut rx)).catch_unwind().await {
+            match AssertUnwindSafe(serve(&mut s, &mut w, &mut rx))
+                .catch_unwind()
+                .await
+            {
                 Ok(why) => why,
                 Err(_) => {
                     tracing::error!(user = s.user.user_id, "session task panicked: closing 1011");
                     let ending = Ending::new(1011, "internal error", None);
-                    close(&mut s.socket, ending, hub.config.close_grace).await;
+                    close(&mut w.socket, ending, hub.config.close_grace).await;
                     "internal error"
                 }
             }
@@ -160,7 +159,115 @@ pub(crate) async fn run(
     tracing::info!(user = s.user.user_id, session = %s.session_id, why, "session closed");
 }
 
-impl Session {
+/// The main loop; returns why the session ended.
+async fn serve(s: &mut Session, w: &mut Writer, rx: &mut mpsc::Receiver<Outbound>) -> &'static str {
+    let idle = s.hub.config.session_timeout();
+    let mut idle_deadline = tokio::time::Instant::now() + idle;
+    let token_left = Duration::from_secs(s.user.expires_at.saturating_sub(unix_secs()));
+    // `exp` is at most year 9999 (checked in auth), but never trust arithmetic on it.
+    let token_deadline = tokio::time::Instant::now()
+        .checked_add(token_left)
+        .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400 * 365));
+    // Keepalive: a WebSocket ping every heartbeat; every browser answers with a pong, so
+    // a listen-only client stays alive, and a peer that answers nothing for two pings is
+    // gone. A heartbeat of 0 turns it off.
+    let heartbeat = Duration::from_millis(s.hub.config.heartbeat_ms);
+    let keepalive = !heartbeat.is_zero();
+    let period = heartbeat.max(Duration::from_millis(1));
+    let mut pings = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut unanswered = 0u32;
+    loop {
+        let step: Result<Option<Ending>, Gone> = tokio::select! {
+            inbound = w.socket.recv() => match inbound {
+                None | Some(Ok(Message::Close(_))) => return "closed by client",
+                Some(Err(e)) => match read_error_ending(&e.to_string()) {
+                    Some(ending) => {
+                        tracing::info!(user = s.user.user_id, error = %e, "closing on a bad frame");
+                        Ok(Some(ending))
+                    }
+                    None => {
+                        tracing::debug!(error = %e, "websocket read failed");
+                        return "connection error";
+                    }
+                },
+                Some(Ok(msg)) => {
+                    idle_deadline = tokio::time::Instant::now() + idle;
+                    // Anything from the peer shows it is there, a pong or not.
+                    unanswered = 0;
+                    Ok(s.inbound(msg).await)
+                }
+            },
+            out = rx.recv() => match out {
+                Some(Outbound::Text(text)) => w.send(text).await.map(|()| None),
+                Some(Outbound::DurableText(text, durable)) => match durable.wait().await {
+                    Ok(()) => w.send(text).await.map(|()| None),
+                    Err(e) => {
+                        // Its seq is not durable yet: a restart could hand it out again. The
+                        // frame stays in the replay log; the client sees the gap and resumes.
+                        tracing::error!(user = s.user.user_id, error = %e, "frame held back: not stored");
+                        Ok(None)
+                    }
+                },
+                Some(Outbound::Close { code, reason, notice }) => {
+                    Ok(Some(Ending::new(code, reason, notice)))
+                }
+                Some(Outbound::Drop) => return "dropped by fault injection",
+                Some(Outbound::Throttle(d)) => {
+                    s.throttled_until = Some(Instant::now() + d);
+                    s.send_rate_limited(d, None);
+                    Ok(None)
+                }
+                Some(Outbound::Delay(d)) => {
+                    w.delay = d;
+                    Ok(None)
+                }
+                Some(Outbound::ClearFaults) => {
+                    w.delay = Duration::ZERO;
+                    s.throttled_until = None;
+                    Ok(None)
+                }
+                // The hub dropped this session: it fell too far behind.
+                None => Ok(Some(Ending::new(4008, "too slow to keep up", None))),
+            },
+            _ = pings.tick(), if keepalive => {
+                if unanswered >= 2 {
+                    LimitCounters::bump(&s.hub.counters.limits.pings_unanswered);
+                    Ok(Some(Ending::new(1001, "no answer to two pings", None)))
+                } else {
+                    unanswered += 1;
+                    w.send_ping().await.map(|()| None)
+                }
+            }
+            _ = sleep_until(idle_deadline) => Ok(Some(Ending::new(
+                1001,
+                "session timeout",
+                Some(disconnected("session timeout")),
+            ))),
+            _ = sleep_until(token_deadline) => Ok(Some(Ending::new(
+                4001,
+                "token expired",
+                Some(error_frame(ErrorCode::Unauthorized, "token expired", None)),
+            ))),
+        };
+        // The answers go out before anything else is read or written.
+        let step = match step {
+            Ok(end) => w.flush(&mut s.out).await.map(|()| end),
+            Err(gone) => Err(gone),
+        };
+        match step {
+            Ok(None) => {}
+            Ok(Some(ending)) => {
+                let why = ending.reason;
+                close(&mut w.socket, ending, s.hub.config.close_grace).await;
+                return why;
+            }
+            Err(Gone) => return "connection lost",
+        }
+    }
+}
+
+impl Writer {
     async fn send(&mut self, text: FrameText) -> Result<(), Gone> {
         Counters::bump(&self.hub.counters.messages_out);
         self.hub
@@ -175,10 +282,7 @@ impl Session {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(Gone),
             Err(_) => {
-                tracing::warn!(
-                    user = self.user.user_id,
-                    "write timed out: dropping session"
-                );
+                tracing::warn!(user = self.user, "write timed out: dropping session");
                 Err(Gone)
             }
         }
@@ -195,140 +299,76 @@ impl Session {
         }
     }
 
-    async fn send_msg(&mut self, msg: ServerMessage) -> Result<(), Gone> {
-        self.send(encode(msg)).await
+    async fn flush(&mut self, out: &mut Vec<FrameText>) -> Result<(), Gone> {
+        for text in out.drain(..) {
+            self.send(text).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Session {
+    pub(crate) fn new(hub: Arc<Hub>, user: AuthUser, key: SessionKey, session_id: String) -> Self {
+        let limiter = hub
+            .config
+            .rate_limit_enabled
+            .then(|| RateLimiter::new(&hub.config.rate_limit, Instant::now()));
+        let ping_budget = RateLimit {
+            max_messages: hub.config.limits.ping_burst,
+            window_ms: 1000,
+            refill_rate: hub.config.limits.ping_rate,
+        };
+        let ping_limiter = hub
+            .config
+            .rate_limit_enabled
+            .then(|| RateLimiter::new(&ping_budget, Instant::now()));
+        Session {
+            hub,
+            user,
+            key,
+            session_id,
+            limiter,
+            ping_limiter,
+            throttled_until: None,
+            out: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, text: FrameText) {
+        self.out.push(text);
+    }
+
+    fn send_msg(&mut self, msg: ServerMessage) {
+        self.send(encode(msg));
     }
 
     fn seed_mode(&self) -> bool {
         self.hub.config.seed_compatible
     }
 
-    /// The main loop; returns why the session ended.
-    async fn serve(&mut self, rx: &mut mpsc::Receiver<Outbound>) -> &'static str {
-        let idle = self.hub.config.session_timeout();
-        let mut idle_deadline = tokio::time::Instant::now() + idle;
-        let token_left = Duration::from_secs(self.user.expires_at.saturating_sub(unix_secs()));
-        // `exp` is at most year 9999 (checked in auth), but never trust arithmetic on it.
-        let token_deadline = tokio::time::Instant::now()
-            .checked_add(token_left)
-            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400 * 365));
-        // Keepalive: a WebSocket ping every heartbeat; every browser answers with a pong, so
-        // a listen-only client stays alive, and a peer that answers nothing for two pings is
-        // gone. A heartbeat of 0 turns it off.
-        let heartbeat = Duration::from_millis(self.hub.config.heartbeat_ms);
-        let keepalive = !heartbeat.is_zero();
-        let period = heartbeat.max(Duration::from_millis(1));
-        let mut pings = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut unanswered = 0u32;
-        loop {
-            let step: Result<Option<Ending>, Gone> = tokio::select! {
-                inbound = self.socket.recv() => match inbound {
-                    None | Some(Ok(Message::Close(_))) => return "closed by client",
-                    Some(Err(e)) => match read_error_ending(&e.to_string()) {
-                        Some(ending) => {
-                            tracing::info!(user = self.user.user_id, error = %e, "closing on a bad frame");
-                            Ok(Some(ending))
-                        }
-                        None => {
-                            tracing::debug!(error = %e, "websocket read failed");
-                            return "connection error";
-                        }
-                    },
-                    Some(Ok(msg)) => {
-                        idle_deadline = tokio::time::Instant::now() + idle;
-                        // Anything from the peer shows it is there, a pong or not.
-                        unanswered = 0;
-                        self.inbound(msg).await
-                    }
-                },
-                out = rx.recv() => match out {
-                    Some(Outbound::Text(text)) => self.send(text).await.map(|()| None),
-                Some(Outbound::DurableText(text, durable)) => match durable.wait().await {
-                    Ok(()) => self.send(text).await.map(|()| None),
-                    Err(e) => {
-                        // Its seq is not durable yet: a restart could hand it out again. The
-                        // frame stays in the replay log; the client sees the gap and resumes.
-                        tracing::error!(user = self.user.user_id, error = %e, "frame held back: not stored");
-                        Ok(None)
-                    }
-                },
-                    Some(Outbound::Close { code, reason, notice }) => {
-                        Ok(Some(Ending::new(code, reason, notice)))
-                    }
-                    Some(Outbound::Drop) => return "dropped by fault injection",
-                    Some(Outbound::Throttle(d)) => {
-                        self.throttled_until = Some(Instant::now() + d);
-                        self.send_rate_limited(d, None).await.map(|()| None)
-                    }
-                    Some(Outbound::Delay(d)) => {
-                        self.delay = d;
-                        Ok(None)
-                    }
-                    Some(Outbound::ClearFaults) => {
-                        self.delay = Duration::ZERO;
-                        self.throttled_until = None;
-                        Ok(None)
-                    }
-                    // The hub dropped this session: it fell too far behind.
-                    None => Ok(Some(Ending::new(4008, "too slow to keep up", None))),
-                },
-                _ = pings.tick(), if keepalive => {
-                    if unanswered >= 2 {
-                        LimitCounters::bump(&self.hub.counters.limits.pings_unanswered);
-                        Ok(Some(Ending::new(1001, "no answer to two pings", None)))
-                    } else {
-                        unanswered += 1;
-                        self.send_ping().await.map(|()| None)
-                    }
-                }
-                _ = sleep_until(idle_deadline) => Ok(Some(Ending::new(
-                    1001,
-                    "session timeout",
-                    Some(disconnected("session timeout")),
-                ))),
-                _ = sleep_until(token_deadline) => Ok(Some(Ending::new(
-                    4001,
-                    "token expired",
-                    Some(error_frame(ErrorCode::Unauthorized, "token expired", None)),
-                ))),
-            };
-            match step {
-                Ok(None) => {}
-                Ok(Some(ending)) => {
-                    let why = ending.reason;
-                    close(&mut self.socket, ending, self.hub.config.close_grace).await;
-                    return why;
-                }
-                Err(Gone) => return "connection lost",
-            }
-        }
-    }
-
-    async fn inbound(&mut self, msg: Message) -> Result<Option<Ending>, Gone> {
+    async fn inbound(&mut self, msg: Message) -> Option<Ending> {
         match msg {
             Message::Text(text) => self.text(text.as_str()).await,
             Message::Binary(_) => {
                 Counters::bump(&self.hub.counters.messages_in);
                 self.hub.counters.messages_in_by_type.bump("binary");
-                match self.rate_limit(None).await? {
+                match self.rate_limit(None) {
                     Gate::Pass => {}
-                    Gate::Refused => return Ok(None),
-                    Gate::Close(end) => return Ok(Some(end)),
+                    Gate::Refused => return None,
+                    Gate::Close(end) => return Some(end),
                 }
                 Counters::bump(&self.hub.counters.invalid_messages);
                 self.send(error_frame(
                     ErrorCode::InvalidMessage,
                     "binary frames are not supported: send JSON text frames",
                     None,
-                ))
-                .await?;
-                Ok(None)
+                ));
+                None
             }
             // Protocol-level ping/pong: tungstenite answers pings itself; they count as activity,
             // and against the ping budget (each ping costs a pong).
-            Message::Ping(_) | Message::Pong(_) => Ok(self.ping_budget()),
-            Message::Close(_) => Ok(None),
+            Message::Ping(_) | Message::Pong(_) => self.ping_budget(),
+            Message::Close(_) => None,
         }
     }
 
@@ -346,36 +386,36 @@ impl Session {
 
     /// Take a rate-limit token; on refusal answer `rate_limited`, and end the session when the
     /// client keeps sending regardless.
-    async fn rate_limit(&mut self, id: Option<&str>) -> Result<Gate, Gone> {
+    fn rate_limit(&mut self, id: Option<&str>) -> Gate {
         let now = Instant::now();
         if let Some(until) = self.throttled_until {
             if now < until {
                 Counters::bump(&self.hub.counters.rate_limited);
-                self.send_rate_limited(until - now, id).await?;
-                return Ok(Gate::Refused);
+                self.send_rate_limited(until - now, id);
+                return Gate::Refused;
             }
             self.throttled_until = None;
         }
         let Some(limiter) = self.limiter.as_mut() else {
-            return Ok(Gate::Pass);
+            return Gate::Pass;
         };
         let Err(limited) = limiter.try_take(now) else {
-            return Ok(Gate::Pass);
+            return Gate::Pass;
         };
         Counters::bump(&self.hub.counters.rate_limited);
-        self.send_rate_limited(limited.retry_after, id).await?;
+        self.send_rate_limited(limited.retry_after, id);
         let close_after = self.hub.config.rate_limit_close_after;
         if close_after > 0 && limited.refused_in_a_row >= close_after {
             tracing::warn!(
                 user = self.user.user_id,
                 "closing a session that ignores the rate limit"
             );
-            return Ok(Gate::Close(Ending::new(4008, "rate limit exceeded", None)));
+            return Gate::Close(Ending::new(4008, "rate limit exceeded", None));
         }
-        Ok(Gate::Refused)
+        Gate::Refused
     }
 
-    async fn send_rate_limited(&mut self, retry: Duration, id: Option<&str>) -> Result<(), Gone> {
+    fn send_rate_limited(&mut self, retry: Duration, id: Option<&str>) {
         let limit = self.hub.config.rate_limit;
         let retry_ms = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
         self.send_msg(ServerMessage::Error(ErrorData {
@@ -388,12 +428,11 @@ impl Session {
             // retryAfterMs is one of our additions: the seed's error has no such field.
             retry_after_ms: (!self.seed_mode()).then_some(retry_ms.max(1)),
             id: id.map(str::to_owned),
-        }))
-        .await
+        }));
     }
 
     /// One text frame from the client.
-    async fn text(&mut self, text: &str) -> Result<Option<Ending>, Gone> {
+    pub(crate) async fn text(&mut self, text: &str) -> Option<Ending> {
         let counters = &self.hub.counters;
         Counters::bump(&counters.messages_in);
         if text.len() > self.hub.config.max_frame_bytes {
@@ -402,9 +441,8 @@ impl Session {
                 ErrorCode::TooLarge,
                 "frame over the size limit",
                 None,
-            ))
-            .await?;
-            return Ok(Some(Ending::new(4009, "message too large", None)));
+            ));
+            return Some(Ending::new(4009, "message too large", None));
         }
         let raw = serde_json::from_str::<RawFrame<'_>>(text);
         let (is_ping, id) = match &raw {
@@ -437,13 +475,13 @@ impl Session {
         // Every message but `ping` counts, malformed ones included; pings have their own budget.
         if is_ping {
             if let Some(end) = self.ping_budget() {
-                return Ok(Some(end));
+                return Some(end);
             }
         } else {
-            match self.rate_limit(id.as_deref()).await? {
+            match self.rate_limit(id.as_deref()) {
                 Gate::Pass => {}
-                Gate::Refused => return Ok(None),
-                Gate::Close(end) => return Ok(Some(end)),
+                Gate::Refused => return None,
+                Gate::Close(end) => return Some(end),
             }
         }
         let max_id = self.hub.config.limits.max_id_bytes;
@@ -455,36 +493,33 @@ impl Session {
                 ErrorCode::InvalidMessage,
                 format!("message id longer than {max_id} bytes"),
                 Some(long.to_owned()),
-            ))
-            .await?;
-            return Ok(None);
+            ));
+            return None;
         }
         match frame {
             Ok(frame) => self.dispatch(frame).await,
             Err(message) => {
                 Counters::bump(&self.hub.counters.invalid_messages);
-                self.send(error_frame(ErrorCode::InvalidMessage, message, id))
-                    .await?;
-                Ok(None)
+                self.send(error_frame(ErrorCode::InvalidMessage, message, id));
+                None
             }
         }
     }
 
-    async fn ack(&mut self, id: Option<String>, applied: Applied) -> Result<(), Gone> {
+    fn ack(&mut self, id: Option<String>, applied: Applied) {
         match id {
             Some(id) if !self.seed_mode() => {
                 self.hub.remember(self.user.user_id, &id, applied);
                 self.send_msg(ServerMessage::Ack(Ack {
                     id,
                     version: applied.version,
-                }))
-                .await
+                }));
             }
-            _ => Ok(()),
+            _ => {}
         }
     }
 
-    async fn dispatch(&mut self, frame: ClientFrame) -> Result<Option<Ending>, Gone> {
+    async fn dispatch(&mut self, frame: ClientFrame) -> Option<Ending> {
         let id = frame.id;
         let uid = self.user.user_id;
         let seed = self.seed_mode();
@@ -502,34 +537,33 @@ impl Session {
             self.send_msg(ServerMessage::Ack(Ack {
                 id,
                 version: applied.version,
-            }))
-            .await?;
-            return Ok(None);
+            }));
+            return None;
         }
         match frame.message {
             ClientMessage::Ping(hb) => {
-                self.send_msg(ServerMessage::Pong(hb)).await?;
-                self.ack(id, none).await?;
+                self.send_msg(ServerMessage::Pong(hb));
+                self.ack(id, none);
             }
-            ClientMessage::Pong(_) => self.ack(id, none).await?,
+            ClientMessage::Pong(_) => self.ack(id, none),
             ClientMessage::PitchView(v) => {
                 self.hub.pitch_view(uid, v.pitch_id);
-                self.ack(id, none).await?;
+                self.ack(id, none);
             }
             ClientMessage::SetPresence(p) => {
                 self.hub.set_presence(uid, p.status);
-                self.ack(id, none).await?;
+                self.ack(id, none);
             }
             ClientMessage::Typing(t) => {
                 self.hub.typing(uid, t);
-                self.ack(id, none).await?;
+                self.ack(id, none);
             }
-            ClientMessage::DraftSync(save) => self.draft_sync(id, save).await?,
+            ClientMessage::DraftSync(save) => self.draft_sync(id, save).await,
             ClientMessage::Subscribe(c) if !seed => match self.hub.subscribe(self.key, c.channel) {
                 Ok(initial) => {
-                    self.ack(id, none).await?;
+                    self.ack(id, none);
                     if let Some(frame) = initial {
-                        self.send(frame).await?;
+                        self.send(frame);
                     }
                 }
                 Err(TooManySubscriptions) => {
@@ -539,13 +573,12 @@ impl Session {
                         limit_exceeded(),
                         format!("at most {max} subscriptions per connection"),
                         id,
-                    ))
-                    .await?;
+                    ));
                 }
             },
             ClientMessage::Unsubscribe(c) if !seed => {
                 self.hub.unsubscribe(self.key, &c.channel);
-                self.ack(id, none).await?;
+                self.ack(id, none);
             }
             ClientMessage::Resume(r) if !seed => {
                 // Answered like the connect-time resume: a `connected` saying whether it was
@@ -557,11 +590,11 @@ impl Session {
                 let connected =
                     self.hub
                         .connected_frame(&self.session_id, uid, replay.gap.is_none(), None);
-                self.send(connected).await?;
+                self.send(connected);
                 for frame in replay.frames {
-                    self.send(frame).await?;
+                    self.send(frame);
                 }
-                self.ack(id, none).await?;
+                self.ack(id, none);
             }
             other => {
                 // Unknown types, and in seed-compatible mode the additions the seed lacks.
@@ -577,14 +610,13 @@ impl Session {
                     ErrorCode::UnknownType,
                     format!("unknown message type `{kind}`"),
                     id,
-                ))
-                .await?;
+                ));
             }
         }
-        Ok(None)
+        None
     }
 
-    async fn draft_sync(&mut self, id: Option<String>, save: DraftSave) -> Result<(), Gone> {
+    async fn draft_sync(&mut self, id: Option<String>, save: DraftSave) {
         // Through Redis when it is up (one decision for all instances), else here alone.
         let shared = self
             .hub
@@ -617,10 +649,9 @@ impl Session {
                     self.send_msg(ServerMessage::Ack(Ack {
                         id,
                         version: Some(version),
-                    }))
-                    .await
+                    }));
                 }
-                _ => Ok(()),
+                _ => {}
             },
             Err(e) => {
                 // Not stored, so not acked: the client keeps the save and sends it again.
@@ -629,8 +660,7 @@ impl Session {
                     ErrorCode::Internal,
                     "the draft could not be stored; send it again",
                     id,
-                ))
-                .await
+                ));
             }
             Ok(DraftOutcome::LimitExceeded) => {
                 LimitCounters::bump(&self.hub.counters.limits.drafts_refused);
@@ -639,8 +669,7 @@ impl Session {
                     limit_exceeded(),
                     format!("at most {max} drafts per user: this save would create one more"),
                     id,
-                ))
-                .await
+                ));
             }
             Ok(DraftOutcome::Conflict(conflict)) => {
                 // The conflict answers the message: it carries the message's id, and no ack.
@@ -648,7 +677,7 @@ impl Session {
                 if let Some(id) = id {
                     frame = frame.with_id(id);
                 }
-                self.send(frame.encode().into()).await
+                self.send(frame.encode().into());
             }
         }
     }

@@ -13,7 +13,9 @@ use pitchey_realtime::client::ChannelMessage as _;
 use pitchey_realtime::client::{
     Client, ClientError, Draft, DraftConfig, DraftEvents, Lagged, Subscription,
 };
-use pitchey_realtime::core::{ConflictStrategy, DraftOptions, Event, Resolution, SendError, State};
+use pitchey_realtime::core::{
+    ConflictStrategy, DraftOptions, Event, Resolution, SendError, SendFailure, State,
+};
 use pitchey_realtime::protocol::{
     Channel, ClientMessage, DraftSynced, Notification, PitchView, Presence, PresenceStatus,
     ServerFrame, ServerMessage, UploadStatus,
@@ -882,6 +884,36 @@ async fn send_confirmed_refuses_what_is_never_acked_instead_of_hanging() {
         .await
         .unwrap_err();
     assert_eq!(err, ClientError::NotDurable("presence_update".into()));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_draft_save_sent_without_a_draft_handle_fails_on_conflict_instead_of_hanging() {
+    // A `draft_sync` sent with `send` (no open `Draft`) on a stale base: the server answers
+    // `draft_conflict` and never acks, so the conflict must settle the message.
+    let server = server().await;
+    let client = connected_client(&server, 27).await;
+    let save = |base| {
+        ClientMessage::DraftSync(pitchey_realtime::protocol::DraftSave {
+            draft_id: "raw".into(),
+            draft_type: None,
+            content: json!({"base": base}),
+            base_version: Some(base),
+        })
+    };
+    client
+        .send_confirmed(save(0))
+        .await
+        .expect("first save acked");
+    let err = timeout(WAIT, client.send_confirmed(save(0)))
+        .await
+        .expect("answered, not left waiting for an ack")
+        .unwrap_err();
+    assert!(
+        matches!(err, ClientError::Failed(_, SendFailure::DraftConflict)),
+        "{err:?}"
+    );
+    assert_eq!(client.metrics().await.unwrap().queue_depth, 0);
     server.shutdown().await;
 }
 

@@ -987,7 +987,7 @@ impl Connection {
     }
 
     /// Report a durable message as failed, and its draft's save with it.
-    fn fail_durable(&mut self, entry: super::outbox::Durable, failure: SendFailure) {
+    pub(super) fn fail_durable(&mut self, entry: super::outbox::Durable, failure: SendFailure) {
         let now = self.last_now;
         self.events
             .push_back(Event::SendFailed(entry.id.clone(), failure.clone()));

@@ -344,6 +344,7 @@ impl Connection {
     /// The server refused our save: its base was stale.
     /// `id`: the refused save's id, when the server puts it on the conflict.
     pub(super) fn draft_on_conflict(&mut self, c: DraftConflict, id: Option<&str>, now: Instant) {
+        self.fail_unowned_save(id);
         let Some(d) = self.drafts.map.get_mut(&c.draft_id) else {
             return;
         };
@@ -372,6 +373,22 @@ impl Connection {
         }
         self.draft_apply_remote(&c.draft_id, c.server_content, Some(c.server_version), now);
         self.draft_take_pending_remote(&c.draft_id, now);
+    }
+
+    /// A conflict about a queued save that no open draft is waiting for (one sent with
+    /// `send`, or of a draft closed since) is that save's answer: the server will never
+    /// ack it, so it fails now instead of being re-sent until it runs out of attempts.
+    fn fail_unowned_save(&mut self, id: Option<&str>) {
+        let Some(id) = id else { return };
+        let owned = self.outbox.durable_iter().any(|e| {
+            e.id.as_str() == id
+                && e.draft_id
+                    .as_ref()
+                    .is_some_and(|d| self.drafts.map.contains_key(d))
+        });
+        if !owned && let Some(entry) = self.outbox.remove(id) {
+            self.fail_durable(entry, SendFailure::DraftConflict);
+        }
     }
 
     /// Another session saved the draft (or the app fetched the server's version).
