@@ -32,6 +32,9 @@
 //! - `wasm-bindgen-futures` (feature `web`): `spawn_local` runs the client's task in the
 //!   browser's event loop.
 //! - `gloo-timers` (feature `web`, `futures`): `setTimeout` as a future, the browser timer.
+//! - `serde-wasm-bindgen` (feature `web`): the browser's `JSON.parse`/`JSON.stringify` are
+//!   the JSON codec there (`protocol/json.rs`), Rust types read from and written to JS
+//!   values, so `serde_json`'s parser and writer stay out of the browser package.
 //! - `futures-channel` (feature `web`): runtime-free channels from the socket's JS
 //!   handlers to its stream (unbounded, so reading is cancel-safe) and for `open`.
 

@@ -20,6 +20,7 @@ mod client;
 mod close_code;
 mod error;
 mod frame;
+pub(crate) mod json;
 mod server;
 mod types;
 
