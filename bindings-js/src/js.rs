@@ -289,12 +289,12 @@ fn make_builder(
 async fn dispatch(client: SdkClient, listeners: SharedListeners, persist: Option<Rc<Persist>>) {
     let mut events = client.events();
     while let Some(item) = events.next().await {
-        let deliveries = match item {
-            Ok(event) => convert::deliveries(&event),
-            Err(Lagged { missed }) => vec![convert::lagged(missed)],
+        let deliveries = match &item {
+            Ok(event) => convert::deliveries(event),
+            Err(Lagged { missed }) => vec![convert::lagged(*missed)],
         };
         for (kind, payload) in deliveries {
-            emit(&listeners, &kind, &to_js(&payload));
+            emit(&listeners, kind, &to_js(&payload));
         }
         if let Some(p) = &persist {
             p.save(&client).await;
@@ -518,7 +518,7 @@ impl Client {
                                 }
                                 Err(Lagged { missed }) => {
                                     let (k, p) = convert::lagged(missed);
-                                    emit(&listeners, &k, &to_js(&p));
+                                    emit(&listeners, k, &to_js(&p));
                                 }
                             }
                         }

@@ -1,9 +1,11 @@
+#[cfg(not(target_arch = "wasm32"))]
 use std::borrow::Cow;
 
 use serde::de::DeserializeOwned;
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
+#[cfg(not(target_arch = "wasm32"))]
 use serde_json::value::RawValue;
 
 use super::{ClientMessage, ProtocolError, ServerMessage};
@@ -11,6 +13,11 @@ use super::{ClientMessage, ProtocolError, ServerMessage};
 /// The envelope as it is on the wire, before `data` is decoded by `type`.
 ///
 /// `data` stays borrowed raw JSON so that it is parsed once, straight into its typed struct.
+///
+/// Not on wasm32: raw JSON values need serde_json's `raw_value` feature, which links its
+/// parser into every `Value` decoder; there frames decode through [`Message::decode_value`]
+/// or, in the browser, [`Message::decode_js`].
+#[cfg(not(target_arch = "wasm32"))]
 #[derive(Debug, Deserialize)]
 pub struct RawFrame<'a> {
     /// The message type.
@@ -31,7 +38,10 @@ pub struct RawFrame<'a> {
 /// [`ServerMessage`]; not meant to be implemented elsewhere.
 pub trait Message: Sized {
     /// Decode `data` for the message type `kind`. Unknown kinds give the `Unknown` variant.
+    #[cfg(not(target_arch = "wasm32"))]
     fn decode_data(kind: &str, data: Option<&RawValue>) -> Result<Self, ProtocolError>;
+    /// Decode `data` given as a JSON value (`None` when absent) for the message type `kind`.
+    fn decode_value(kind: &str, data: Option<Value>) -> Result<Self, ProtocolError>;
     /// Decode `data` given as a JS value (what `JSON.parse` returns; `undefined` when
     /// absent) for the message type `kind`: the browser's decoding, without `serde_json`.
     #[cfg(all(target_arch = "wasm32", feature = "web"))]
@@ -40,6 +50,18 @@ pub trait Message: Sized {
     fn kind(&self) -> &str;
     /// Serialize `data` as the `data` field of `s`.
     fn serialize_data<S: SerializeStruct>(&self, s: &mut S) -> Result<(), S::Error>;
+    /// Serialize `data` alone (what [`Data`] does).
+    fn serialize_payload<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error>;
+}
+
+/// A message's `data` alone, as a serializable value (the frame without its envelope).
+#[derive(Debug, Clone, Copy)]
+pub struct Data<'a, M>(pub &'a M);
+
+impl<M: Message> Serialize for Data<'_, M> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize_payload(serializer)
+    }
 }
 
 /// Where a `data` payload comes from: raw JSON text, or (in the browser) a JS value from
@@ -52,6 +74,7 @@ pub(crate) trait Payload {
     fn value(self) -> Result<Value, ProtocolError>;
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 impl Payload for Option<&RawValue> {
     fn decode<T: DeserializeOwned>(self, kind: &str) -> Result<T, ProtocolError> {
         let text = match self.map(RawValue::get) {
@@ -71,6 +94,23 @@ impl Payload for Option<&RawValue> {
             }
             None => Ok(Value::Null),
         }
+    }
+}
+
+impl Payload for Option<Value> {
+    fn decode<T: DeserializeOwned>(self, kind: &str) -> Result<T, ProtocolError> {
+        let data = match self {
+            None | Some(Value::Null) => Value::Object(serde_json::Map::new()),
+            Some(v) => v,
+        };
+        serde_json::from_value(data).map_err(|e| ProtocolError::InvalidData {
+            kind: kind.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    fn value(self) -> Result<Value, ProtocolError> {
+        Ok(self.unwrap_or(Value::Null))
     }
 }
 
@@ -97,6 +137,7 @@ impl Payload for wasm_bindgen::JsValue {
 }
 
 /// serde_json appends "at line 1 column 17": noise in a message about one field.
+#[cfg(not(all(target_arch = "wasm32", feature = "web")))]
 fn strip_position(e: serde_json::Error) -> String {
     let s = e.to_string();
     match s.rfind(" at line ") {
@@ -144,11 +185,35 @@ impl<M: Message> Frame<M> {
     }
 
     /// Decode a text frame.
-    #[cfg(not(all(target_arch = "wasm32", feature = "web")))]
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn decode(text: &str) -> Result<Self, ProtocolError> {
         let raw: RawFrame<'_> =
             serde_json::from_str(text).map_err(|e| ProtocolError::Malformed(strip_position(e)))?;
         Self::from_raw(raw)
+    }
+
+    /// Decode a text frame (wasm32 without the browser: `data` as a [`Value`] first).
+    #[cfg(all(target_arch = "wasm32", not(feature = "web")))]
+    pub fn decode(text: &str) -> Result<Self, ProtocolError> {
+        /// The envelope, `data` left a JSON value until `type` says what it is.
+        #[derive(Deserialize)]
+        struct ValueEnvelope {
+            #[serde(rename = "type")]
+            kind: String,
+            #[serde(default)]
+            data: Option<Value>,
+            #[serde(default)]
+            id: Option<String>,
+            #[serde(default)]
+            seq: Option<u64>,
+        }
+        let envelope: ValueEnvelope =
+            serde_json::from_str(text).map_err(|e| ProtocolError::Malformed(strip_position(e)))?;
+        Ok(Frame {
+            message: M::decode_value(&envelope.kind, envelope.data)?,
+            id: envelope.id,
+            seq: envelope.seq,
+        })
     }
 
     /// Decode a text frame (in the browser: with `JSON.parse`, see `protocol/json.rs`).
@@ -176,6 +241,7 @@ impl<M: Message> Frame<M> {
     }
 
     /// Decode `data` of an envelope already parsed.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn from_raw(raw: RawFrame<'_>) -> Result<Self, ProtocolError> {
         Ok(Frame {
             message: M::decode_data(&raw.kind, raw.data)?,
@@ -253,9 +319,17 @@ macro_rules! message_enum {
         }
 
         impl $crate::protocol::frame::Message for $name {
+            #[cfg(not(target_arch = "wasm32"))]
             fn decode_data(
                 kind: &str,
                 data: Option<&serde_json::value::RawValue>,
+            ) -> Result<Self, $crate::protocol::ProtocolError> {
+                Self::decode_payload(kind, data)
+            }
+
+            fn decode_value(
+                kind: &str,
+                data: Option<serde_json::Value>,
             ) -> Result<Self, $crate::protocol::ProtocolError> {
                 Self::decode_payload(kind, data)
             }
@@ -285,7 +359,39 @@ macro_rules! message_enum {
                 }
             }
 
+            fn serialize_payload<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                match self {
+                    $( $name::$variant(d) => serde::Serialize::serialize(d, s), )*
+                    $name::Unknown { data, .. } => serde::Serialize::serialize(data, s),
+                }
+            }
         }
     };
 }
 pub(crate) use message_enum;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `decode_value` (wasm32's path) reads what `decode_data` reads, and fails alike.
+    #[test]
+    fn value_and_raw_payloads_decode_alike() {
+        for text in [
+            r#"{"type":"ping"}"#,
+            r#"{"type":"ping","data":null}"#,
+            r#"{"type":"ack","data":{"id":"c-1","version":3}}"#,
+            r#"{"type":"connected","data":{"sessionId":7,"userId":"42","features":["ack"]}}"#,
+            r#"{"type":"shiny_new","data":{"x":[1,2.5,"y"]}}"#,
+            r#"{"type":"shiny_new"}"#,
+            r#"{"type":"ack","data":{"version":3}}"#,
+            r#"{"type":"ack","data":{"id":5}}"#,
+        ] {
+            let raw: RawFrame<'_> = serde_json::from_str(text).unwrap();
+            let value: Option<Value> = raw.data.map(|d| serde_json::from_str(d.get()).unwrap());
+            let by_raw = ServerMessage::decode_data(&raw.kind, raw.data);
+            let by_value = ServerMessage::decode_value(&raw.kind, value);
+            assert_eq!(by_raw, by_value, "{text}");
+        }
+    }
+}
