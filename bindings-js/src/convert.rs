@@ -8,7 +8,10 @@ use pitchey_realtime::client::ClientError;
 use pitchey_realtime::core::{
     Config, ConfigError, ConflictStrategy, DraftOptions, Event, SendError, SendFailure, State,
 };
-use pitchey_realtime::protocol::{ErrorCode, ServerMessage};
+use pitchey_realtime::protocol::{
+    DashboardMetrics, Data, ErrorCode, Message as _, ServerFrame, ServerMessage,
+};
+use serde::Serialize;
 
 use crate::types::{
     ClientOptions, ConflictResolution, ConnectionStatus, DraftEvent, DraftOpenOptions, ErrorInfo,
@@ -221,25 +224,41 @@ pub fn metrics(m: &pitchey_realtime::core::Metrics) -> Metrics {
     }
 }
 
-/// What `client.on` delivers for one event: `(event type, payload as JSON)`, in order.
+/// What an `on` handler receives, serialized by the caller straight into its JS value
+/// (no `serde_json::Value` in between: one serializer in the package, not two).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Payload<'a> {
+    /// `state`.
+    State(StateInfo),
+    /// A message's `data` (what a handler of its type receives).
+    Data(Data<'a, ServerMessage>),
+    /// `dashboard_update`: its `metrics`.
+    Metrics(&'a DashboardMetrics),
+    /// `message`: the whole frame.
+    Frame(&'a ServerFrame),
+    /// `error`.
+    Error(ErrorInfo),
+    /// `send_failed`.
+    SendFailed(SendFailed),
+    /// `acked`: the message id.
+    Id(&'a str),
+    /// `subscription_active` / `subscription_failed`.
+    Subscription(SubscriptionInfo),
+    /// `lagged`.
+    Lagged(LaggedInfo),
+    /// `null` (`queue_full`, `token_needed`, `continuity_lost`).
+    Null,
+}
+
+/// What `client.on` delivers for one event: `(event type, payload)`, in order.
 /// Server messages go out twice: under `"message"` (the whole frame) and under their own
 /// type (their `data`; `dashboard_update` its `metrics`).
-pub fn deliveries(event: &Event) -> Vec<(String, serde_json::Value)> {
-    use serde_json::{Value, json, to_value};
+pub fn deliveries(event: &Event) -> Vec<(&str, Payload<'_>)> {
     let mut out = Vec::new();
-    let mut push = |kind: &str, payload: Value| out.push((kind.to_owned(), payload));
     match event {
-        Event::StateChanged(state) => {
-            push("state", to_value(state_info(state)).unwrap_or(Value::Null));
-        }
+        Event::StateChanged(state) => out.push(("state", Payload::State(state_info(state)))),
         Event::Message(frame) => {
-            let whole = to_value(frame).unwrap_or(Value::Null);
-            let data = message_payload(&frame.message);
-            let kind = whole
-                .get("type")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
             if let ServerMessage::Error(e) = &frame.message {
                 let info = ErrorInfo {
                     id: e.id.clone(),
@@ -253,32 +272,32 @@ pub fn deliveries(event: &Event) -> Vec<(String, serde_json::Value)> {
                         e.message.clone(),
                     )
                 };
-                push("error", to_value(info).unwrap_or(Value::Null));
+                out.push(("error", Payload::Error(info)));
             } else {
-                push(&kind, data);
+                out.push((frame.message.kind(), message_payload(&frame.message)));
             }
-            push("message", whole);
+            out.push(("message", Payload::Frame(frame)));
         }
-        Event::Acked(id) => push("acked", json!(id.as_str())),
+        Event::Acked(id) => out.push(("acked", Payload::Id(id.as_str()))),
         Event::SendFailed(id, why) => {
             let info = failure_info(id.as_str(), why);
             let failed = SendFailed {
                 id: id.as_str().to_owned(),
                 error: info.clone(),
             };
-            push("send_failed", to_value(failed).unwrap_or(Value::Null));
-            push("error", to_value(info).unwrap_or(Value::Null));
+            out.push(("send_failed", Payload::SendFailed(failed)));
+            out.push(("error", Payload::Error(info)));
         }
-        Event::QueueFull => push("queue_full", Value::Null),
-        Event::TokenNeeded => push("token_needed", Value::Null),
-        Event::ContinuityLost => push("continuity_lost", Value::Null),
+        Event::QueueFull => out.push(("queue_full", Payload::Null)),
+        Event::TokenNeeded => out.push(("token_needed", Payload::Null)),
+        Event::ContinuityLost => out.push(("continuity_lost", Payload::Null)),
         Event::SubscriptionActive { channel } => {
             let info = SubscriptionInfo {
                 channel: channel.to_string(),
                 code: None,
                 message: None,
             };
-            push("subscription_active", to_value(info).unwrap_or(Value::Null));
+            out.push(("subscription_active", Payload::Subscription(info)));
         }
         Event::SubscriptionFailed {
             channel,
@@ -290,13 +309,13 @@ pub fn deliveries(event: &Event) -> Vec<(String, serde_json::Value)> {
                 code: Some(code.to_string()),
                 message: Some(message.clone()),
             };
-            push("subscription_failed", to_value(info).unwrap_or(Value::Null));
+            out.push(("subscription_failed", Payload::Subscription(info)));
             let err = ErrorInfo {
                 server_code: Some(code.to_string()),
                 channel: Some(channel.to_string()),
                 ..error_info(N::Rejected, message.clone())
             };
-            push("error", to_value(err).unwrap_or(Value::Null));
+            out.push(("error", Payload::Error(err)));
         }
         // Draft events go to the draft handles (`draft.on`).
         _ => {}
@@ -306,29 +325,19 @@ pub fn deliveries(event: &Event) -> Vec<(String, serde_json::Value)> {
 
 /// What a handler of a message type receives: the message's `data`
 /// (`dashboard_update`: its `metrics`).
-pub fn message_payload(message: &ServerMessage) -> serde_json::Value {
-    use serde_json::{Value, to_value};
+pub fn message_payload(message: &ServerMessage) -> Payload<'_> {
     match message {
-        ServerMessage::DashboardUpdate(d) => to_value(&d.metrics).unwrap_or(Value::Null),
-        other => {
-            let frame = pitchey_realtime::protocol::ServerFrame::new(other.clone());
-            match to_value(&frame) {
-                Ok(Value::Object(mut m)) => m.remove("data").unwrap_or(Value::Null),
-                _ => Value::Null,
-            }
-        }
+        ServerMessage::DashboardUpdate(d) => Payload::Metrics(&d.metrics),
+        other => Payload::Data(Data(other)),
     }
 }
 
 /// The `lagged` delivery for `missed` skipped events.
-pub fn lagged(missed: u64) -> (String, serde_json::Value) {
+pub fn lagged(missed: u64) -> (&'static str, Payload<'static>) {
     let info = LaggedInfo {
         missed: missed as f64,
     };
-    (
-        "lagged".to_owned(),
-        serde_json::to_value(info).unwrap_or_default(),
-    )
+    ("lagged", Payload::Lagged(info))
 }
 
 /// What `draft.on` receives for a draft event of the SDK (`None` for other events).
@@ -442,11 +451,31 @@ mod tests {
             r#"{"type":"dashboard_update","data":{"metrics":{"totalViews":3,"x":1}},"seq":1}"#,
         )
         .unwrap();
-        let out = deliveries(&Event::Message(frame));
+        let event = Event::Message(frame);
+        let out = deliveries(&event);
+        let json = |p: &Payload<'_>| serde_json::to_value(p).unwrap();
         assert_eq!(out[0].0, "dashboard_update");
-        assert_eq!(out[0].1["totalViews"], 3);
-        assert_eq!(out[0].1["x"], 1);
+        assert_eq!(json(&out[0].1)["totalViews"], 3);
+        assert_eq!(json(&out[0].1)["x"], 1);
         assert_eq!(out[1].0, "message");
-        assert_eq!(out[1].1["seq"], 1);
+        assert_eq!(json(&out[1].1)["seq"], 1);
+        assert_eq!(json(&out[1].1)["type"], "dashboard_update");
+
+        let frame = pitchey_realtime::protocol::ServerFrame::decode(
+            r#"{"type":"pitch_stats_update","data":{"pitchId":4,"viewCount":2}}"#,
+        )
+        .unwrap();
+        let payload = json(&message_payload(&frame.message));
+        assert_eq!(payload["pitchId"], 4);
+        assert_eq!(payload["recentViewers"], serde_json::json!([]));
+        for event in [Event::QueueFull, Event::Acked(MessageId::new("c-1"))] {
+            let out = deliveries(&event);
+            assert_eq!(out.len(), 1);
+            assert!(matches!(
+                json(&out[0].1),
+                serde_json::Value::Null | serde_json::Value::String(_)
+            ));
+        }
+        assert_eq!(json(&lagged(3).1)["missed"], 3.0);
     }
 }

@@ -289,12 +289,12 @@ fn make_builder(
 async fn dispatch(client: SdkClient, listeners: SharedListeners, persist: Option<Rc<Persist>>) {
     let mut events = client.events();
     while let Some(item) = events.next().await {
-        let deliveries = match item {
-            Ok(event) => convert::deliveries(&event),
-            Err(Lagged { missed }) => vec![convert::lagged(missed)],
+        let deliveries = match &item {
+            Ok(event) => convert::deliveries(event),
+            Err(Lagged { missed }) => vec![convert::lagged(*missed)],
         };
         for (kind, payload) in deliveries {
-            emit(&listeners, &kind, &to_js(&payload));
+            emit(&listeners, kind, &to_js(&payload));
         }
         if let Some(p) = &persist {
             p.save(&client).await;
@@ -447,10 +447,8 @@ impl Client {
     /// use `setTyping` / `setPresence`.
     #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
     pub fn send(&self, #[wasm_bindgen(js_name = type)] kind: String, data: JsValue) -> Promise {
-        let message = from_js(data).and_then(|data| {
-            let raw = serde_json::value::to_raw_value(&data).map_err(|e| invalid(e.to_string()))?;
-            ClientMessage::decode_data(&kind, Some(&raw)).map_err(|e| invalid(e.to_string()))
-        });
+        // The SDK reads the JS value itself (no round trip through JSON text).
+        let message = ClientMessage::decode_js(&kind, data).map_err(|e| invalid(e.to_string()));
         match message {
             Ok(message) => self.send_confirmed(message),
             Err(e) => Promise::reject(&e),
@@ -463,9 +461,8 @@ impl Client {
         &self,
         #[wasm_bindgen(unchecked_param_type = "PresenceStatus")] status: JsValue,
     ) -> Promise {
-        let status: Result<PresenceStatus, JsValue> = from_js(status).and_then(|v| {
-            serde_json::from_value(v).map_err(|_| invalid("status must be online, away or offline"))
-        });
+        let status: Result<PresenceStatus, JsValue> = serde_wasm_bindgen::from_value(status)
+            .map_err(|_| invalid("status must be online, away or offline"));
         self.promise(|c| async move {
             c.set_presence(status?)
                 .await
@@ -521,7 +518,7 @@ impl Client {
                                 }
                                 Err(Lagged { missed }) => {
                                     let (k, p) = convert::lagged(missed);
-                                    emit(&listeners, &k, &to_js(&p));
+                                    emit(&listeners, k, &to_js(&p));
                                 }
                             }
                         }

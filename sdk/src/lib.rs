@@ -17,6 +17,10 @@
 //! - `rand` (no default features, `small_rng` only): the core's seeded RNG for backoff
 //!   jitter and message-id prefixes; seeded from the config so runs replay exactly, and no
 //!   `getrandom`, so the core builds for wasm32 without a JS shim.
+//! - `url` (not on wasm32): endpoint URLs checked and their `token` parameter set. On
+//!   wasm32 the core checks `ws`/`wss` URLs itself (`core/endpoint.rs`) with
+//!   `form_urlencoded` (the `url` crate's own query code): the `url` crate's IDNA tables
+//!   were over half of the browser package, and the browser parses the URL anyway.
 //! - `tokio`, `tokio-tungstenite`, `futures-util`, `tokio-stream` (feature `native`): the
 //!   native driver's runtime, WebSocket, sink/stream traits, and the broadcast-backed
 //!   subscription streams.
@@ -28,6 +32,9 @@
 //! - `wasm-bindgen-futures` (feature `web`): `spawn_local` runs the client's task in the
 //!   browser's event loop.
 //! - `gloo-timers` (feature `web`, `futures`): `setTimeout` as a future, the browser timer.
+//! - `serde-wasm-bindgen` (feature `web`): the browser's `JSON.parse`/`JSON.stringify` are
+//!   the JSON codec there (`protocol/json.rs`), Rust types read from and written to JS
+//!   values, so `serde_json`'s parser and writer stay out of the browser package.
 //! - `futures-channel` (feature `web`): runtime-free channels from the socket's JS
 //!   handlers to its stream (unbounded, so reading is cancel-safe) and for `open`.
 

@@ -329,7 +329,9 @@ impl Driver {
         let result = match with_timeout(&*timer, socket.send(frames)).await {
             Some(Ok(())) => Ok(()),
             Some(Err(e)) => Err(e),
-            None => Err(format!("write stalled for {WRITE_TIMEOUT:?}")),
+            // Whole seconds, as `{:?}` of the Duration printed them, without linking
+            // Duration's Debug (float-style formatting) into the browser package.
+            None => Err(format!("write stalled for {}s", WRITE_TIMEOUT.as_secs())),
         };
         let now = timer.now();
         match result {

@@ -9,6 +9,7 @@ use tracing::{debug, info, trace, warn};
 
 use super::backoff::Backoff;
 use super::drafts::Drafts;
+use super::endpoint;
 use super::heartbeat::{Beat, Heartbeat};
 use super::outbox::{EphemeralKey, Full, Next, Outbox};
 use super::rate_limit::RateLimiter;
@@ -199,7 +200,7 @@ impl Connection {
     /// Fails, and changes nothing, when [`Config::url`] is not a `ws://` or `wss://` URL:
     /// retrying could never help.
     pub fn connect(&mut self, now: Instant) -> Result<(), ConfigError> {
-        endpoint_url(&self.config.url)?;
+        endpoint::check(&self.config.url)?;
         self.closing_at = None;
         self.suspended = false;
         match self.state {
@@ -771,8 +772,8 @@ impl Connection {
             self.await_token(now);
             return;
         };
-        let url = match endpoint_url(&self.config.url) {
-            Ok(url) => with_token(url, &token),
+        let url = match endpoint::connect_url(&self.config.url, &token) {
+            Ok(url) => url,
             Err(e) => {
                 // Checked by `connect`; a config changed since cannot be retried into shape.
                 warn!(error = %e, "cannot connect");
@@ -1478,46 +1479,12 @@ impl Connection {
     }
 }
 
-/// `url` parsed and checked: a `ws://` or `wss://` URL (its fragment, meaningless to a
-/// WebSocket, dropped).
-fn endpoint_url(url: &str) -> Result<url::Url, ConfigError> {
-    let mut parsed = url::Url::parse(url).map_err(|e| ConfigError::InvalidUrl {
-        url: url.to_owned(),
-        reason: e.to_string(),
-    })?;
-    match parsed.scheme() {
-        "ws" | "wss" => {}
-        other => return Err(ConfigError::UnsupportedScheme(other.to_owned())),
-    }
-    parsed.set_fragment(None);
-    Ok(parsed)
-}
-
-/// `url` with `token` as its one `token` query parameter (any `token=` already there is
-/// replaced, other parameters kept in order), percent-encoded, last.
-fn with_token(mut url: url::Url, token: &str) -> String {
-    let kept: Vec<(String, String)> = url
-        .query_pairs()
-        .filter(|(k, _)| k != "token")
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    url.set_query(None);
-    {
-        let mut query = url.query_pairs_mut();
-        for (k, v) in &kept {
-            query.append_pair(k, v);
-        }
-        query.append_pair("token", token);
-    }
-    url.into()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn connect_url(url: &str, token: &str) -> String {
-        with_token(endpoint_url(url).expect("valid"), token)
+        endpoint::connect_url(url, token).expect("valid")
     }
 
     #[test]

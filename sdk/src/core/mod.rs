@@ -148,6 +148,7 @@ mod backoff;
 mod config;
 mod connection;
 mod drafts;
+mod endpoint;
 mod error;
 mod event;
 mod heartbeat;

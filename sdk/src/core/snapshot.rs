@@ -73,13 +73,13 @@ impl Snapshot {
     /// As JSON.
     pub fn to_json(&self) -> String {
         // A struct of strings and numbers always serializes.
-        serde_json::to_string(self).unwrap_or_default()
+        crate::protocol::json::to_string(self).unwrap_or_default()
     }
 
     /// From JSON written by [`Snapshot::to_json`].
     pub fn from_json(text: &str) -> Result<Self, SnapshotError> {
         let snapshot: Snapshot =
-            serde_json::from_str(text).map_err(|e| SnapshotError::Invalid(e.to_string()))?;
+            crate::protocol::json::from_str(text).map_err(SnapshotError::Invalid)?;
         if snapshot.format > FORMAT {
             return Err(SnapshotError::UnknownFormat(snapshot.format));
         }

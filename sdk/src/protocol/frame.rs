@@ -1,8 +1,11 @@
+#[cfg(not(target_arch = "wasm32"))]
 use std::borrow::Cow;
 
 use serde::de::DeserializeOwned;
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
+#[cfg(not(target_arch = "wasm32"))]
 use serde_json::value::RawValue;
 
 use super::{ClientMessage, ProtocolError, ServerMessage};
@@ -10,6 +13,11 @@ use super::{ClientMessage, ProtocolError, ServerMessage};
 /// The envelope as it is on the wire, before `data` is decoded by `type`.
 ///
 /// `data` stays borrowed raw JSON so that it is parsed once, straight into its typed struct.
+///
+/// Not on wasm32: raw JSON values need serde_json's `raw_value` feature, which links its
+/// parser into every `Value` decoder; there frames decode through [`Message::decode_value`]
+/// or, in the browser, [`Message::decode_js`].
+#[cfg(not(target_arch = "wasm32"))]
 #[derive(Debug, Deserialize)]
 pub struct RawFrame<'a> {
     /// The message type.
@@ -30,30 +38,106 @@ pub struct RawFrame<'a> {
 /// [`ServerMessage`]; not meant to be implemented elsewhere.
 pub trait Message: Sized {
     /// Decode `data` for the message type `kind`. Unknown kinds give the `Unknown` variant.
+    #[cfg(not(target_arch = "wasm32"))]
     fn decode_data(kind: &str, data: Option<&RawValue>) -> Result<Self, ProtocolError>;
+    /// Decode `data` given as a JSON value (`None` when absent) for the message type `kind`.
+    fn decode_value(kind: &str, data: Option<Value>) -> Result<Self, ProtocolError>;
+    /// Decode `data` given as a JS value (what `JSON.parse` returns; `undefined` when
+    /// absent) for the message type `kind`: the browser's decoding, without `serde_json`.
+    #[cfg(all(target_arch = "wasm32", feature = "web"))]
+    fn decode_js(kind: &str, data: wasm_bindgen::JsValue) -> Result<Self, ProtocolError>;
     /// The wire `type`.
     fn kind(&self) -> &str;
     /// Serialize `data` as the `data` field of `s`.
     fn serialize_data<S: SerializeStruct>(&self, s: &mut S) -> Result<(), S::Error>;
+    /// Serialize `data` alone (what [`Data`] does).
+    fn serialize_payload<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error>;
 }
 
-/// Decode one `data` payload; an absent or `null` payload reads as `{}` so that types whose
-/// fields are all optional (`ping`) accept a bare `{"type":"ping"}`.
-pub(crate) fn decode_payload<T: DeserializeOwned>(
-    kind: &str,
-    data: Option<&RawValue>,
-) -> Result<T, ProtocolError> {
-    let text = match data.map(RawValue::get) {
-        None | Some("null") => "{}",
-        Some(t) => t,
-    };
-    serde_json::from_str(text).map_err(|e| ProtocolError::InvalidData {
-        kind: kind.to_owned(),
-        message: strip_position(e),
-    })
+/// A message's `data` alone, as a serializable value (the frame without its envelope).
+#[derive(Debug, Clone, Copy)]
+pub struct Data<'a, M>(pub &'a M);
+
+impl<M: Message> Serialize for Data<'_, M> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize_payload(serializer)
+    }
+}
+
+/// Where a `data` payload comes from: raw JSON text, or (in the browser) a JS value from
+/// `JSON.parse`. The message tables decode either the same way.
+pub(crate) trait Payload {
+    /// `data` as the payload of `kind`; an absent or `null` payload reads as `{}` so that
+    /// types whose fields are all optional (`ping`) accept a bare `{"type":"ping"}`.
+    fn decode<T: DeserializeOwned>(self, kind: &str) -> Result<T, ProtocolError>;
+    /// `data` as free-form JSON (an unknown type's); absent is `null`.
+    fn value(self) -> Result<Value, ProtocolError>;
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Payload for Option<&RawValue> {
+    fn decode<T: DeserializeOwned>(self, kind: &str) -> Result<T, ProtocolError> {
+        let text = match self.map(RawValue::get) {
+            None | Some("null") => "{}",
+            Some(t) => t,
+        };
+        serde_json::from_str(text).map_err(|e| ProtocolError::InvalidData {
+            kind: kind.to_owned(),
+            message: strip_position(e),
+        })
+    }
+
+    fn value(self) -> Result<Value, ProtocolError> {
+        match self {
+            Some(raw) => {
+                serde_json::from_str(raw.get()).map_err(|e| ProtocolError::Malformed(e.to_string()))
+            }
+            None => Ok(Value::Null),
+        }
+    }
+}
+
+impl Payload for Option<Value> {
+    fn decode<T: DeserializeOwned>(self, kind: &str) -> Result<T, ProtocolError> {
+        let data = match self {
+            None | Some(Value::Null) => Value::Object(serde_json::Map::new()),
+            Some(v) => v,
+        };
+        serde_json::from_value(data).map_err(|e| ProtocolError::InvalidData {
+            kind: kind.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    fn value(self) -> Result<Value, ProtocolError> {
+        Ok(self.unwrap_or(Value::Null))
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", feature = "web"))]
+impl Payload for wasm_bindgen::JsValue {
+    fn decode<T: DeserializeOwned>(self, kind: &str) -> Result<T, ProtocolError> {
+        let data = if self.is_undefined() || self.is_null() {
+            js_sys::Object::new().into()
+        } else {
+            self
+        };
+        super::json::read(data).map_err(|message| ProtocolError::InvalidData {
+            kind: kind.to_owned(),
+            message,
+        })
+    }
+
+    fn value(self) -> Result<Value, ProtocolError> {
+        if self.is_undefined() {
+            return Ok(Value::Null);
+        }
+        super::json::read(self).map_err(ProtocolError::Malformed)
+    }
 }
 
 /// serde_json appends "at line 1 column 17": noise in a message about one field.
+#[cfg(not(all(target_arch = "wasm32", feature = "web")))]
 fn strip_position(e: serde_json::Error) -> String {
     let s = e.to_string();
     match s.rfind(" at line ") {
@@ -101,13 +185,63 @@ impl<M: Message> Frame<M> {
     }
 
     /// Decode a text frame.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn decode(text: &str) -> Result<Self, ProtocolError> {
         let raw: RawFrame<'_> =
             serde_json::from_str(text).map_err(|e| ProtocolError::Malformed(strip_position(e)))?;
         Self::from_raw(raw)
     }
 
+    /// Decode a text frame (wasm32 without the browser: `data` as a [`Value`] first).
+    #[cfg(all(target_arch = "wasm32", not(feature = "web")))]
+    pub fn decode(text: &str) -> Result<Self, ProtocolError> {
+        /// The envelope, `data` left a JSON value until `type` says what it is.
+        #[derive(Deserialize)]
+        struct ValueEnvelope {
+            #[serde(rename = "type")]
+            kind: String,
+            #[serde(default)]
+            data: Option<Value>,
+            #[serde(default)]
+            id: Option<String>,
+            #[serde(default)]
+            seq: Option<u64>,
+        }
+        let envelope: ValueEnvelope =
+            serde_json::from_str(text).map_err(|e| ProtocolError::Malformed(strip_position(e)))?;
+        Ok(Frame {
+            message: M::decode_value(&envelope.kind, envelope.data)?,
+            id: envelope.id,
+            seq: envelope.seq,
+        })
+    }
+
+    /// Decode a text frame (in the browser: with `JSON.parse`, see `protocol/json.rs`).
+    #[cfg(all(target_arch = "wasm32", feature = "web"))]
+    pub fn decode(text: &str) -> Result<Self, ProtocolError> {
+        /// The envelope, `data` left a JS value until `type` says what it is.
+        #[derive(Deserialize)]
+        struct JsEnvelope {
+            #[serde(rename = "type")]
+            kind: String,
+            #[serde(default, with = "serde_wasm_bindgen::preserve")]
+            data: wasm_bindgen::JsValue,
+            #[serde(default)]
+            id: Option<String>,
+            #[serde(default)]
+            seq: Option<u64>,
+        }
+        let value = super::json::parse(text).map_err(ProtocolError::Malformed)?;
+        let envelope: JsEnvelope = super::json::read(value).map_err(ProtocolError::Malformed)?;
+        Ok(Frame {
+            message: M::decode_js(&envelope.kind, envelope.data)?,
+            id: envelope.id,
+            seq: envelope.seq,
+        })
+    }
+
     /// Decode `data` of an envelope already parsed.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn from_raw(raw: RawFrame<'_>) -> Result<Self, ProtocolError> {
         Ok(Frame {
             message: M::decode_data(&raw.kind, raw.data)?,
@@ -120,7 +254,7 @@ impl<M: Message> Frame<M> {
     pub fn encode(&self) -> String {
         // Serializing our own types to a String cannot fail: no maps with non-string keys,
         // no I/O. Fall back to an error frame's shape rather than panic, to be safe.
-        serde_json::to_string(self).unwrap_or_else(|e| {
+        super::json::to_string(self).unwrap_or_else(|e| {
             tracing::error!(error = %e, "frame failed to serialize");
             String::from(r#"{"type":"error","data":{"code":"internal","message":"encode failed"}}"#)
         })
@@ -171,25 +305,41 @@ macro_rules! message_enum {
             },
         }
 
+        impl $name {
+            /// Decode `data` of type `kind` from either payload source.
+            fn decode_payload(
+                kind: &str,
+                data: impl $crate::protocol::frame::Payload,
+            ) -> Result<Self, $crate::protocol::ProtocolError> {
+                match kind {
+                    $( $wire $(| $alias)* => data.decode(kind).map($name::$variant), )*
+                    _ => Ok($name::Unknown { kind: kind.to_owned(), data: data.value()? }),
+                }
+            }
+        }
+
         impl $crate::protocol::frame::Message for $name {
+            #[cfg(not(target_arch = "wasm32"))]
             fn decode_data(
                 kind: &str,
                 data: Option<&serde_json::value::RawValue>,
             ) -> Result<Self, $crate::protocol::ProtocolError> {
-                match kind {
-                    $( $wire $(| $alias)* => {
-                        $crate::protocol::frame::decode_payload(kind, data).map($name::$variant)
-                    } )*
-                    _ => {
-                        let data = match data {
-                            Some(raw) => serde_json::from_str(raw.get()).map_err(|e| {
-                                $crate::protocol::ProtocolError::Malformed(e.to_string())
-                            })?,
-                            None => serde_json::Value::Null,
-                        };
-                        Ok($name::Unknown { kind: kind.to_owned(), data })
-                    }
-                }
+                Self::decode_payload(kind, data)
+            }
+
+            fn decode_value(
+                kind: &str,
+                data: Option<serde_json::Value>,
+            ) -> Result<Self, $crate::protocol::ProtocolError> {
+                Self::decode_payload(kind, data)
+            }
+
+            #[cfg(all(target_arch = "wasm32", feature = "web"))]
+            fn decode_js(
+                kind: &str,
+                data: wasm_bindgen::JsValue,
+            ) -> Result<Self, $crate::protocol::ProtocolError> {
+                Self::decode_payload(kind, data)
             }
 
             fn kind(&self) -> &str {
@@ -208,7 +358,40 @@ macro_rules! message_enum {
                     $name::Unknown { data, .. } => s.serialize_field("data", data),
                 }
             }
+
+            fn serialize_payload<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                match self {
+                    $( $name::$variant(d) => serde::Serialize::serialize(d, s), )*
+                    $name::Unknown { data, .. } => serde::Serialize::serialize(data, s),
+                }
+            }
         }
     };
 }
 pub(crate) use message_enum;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `decode_value` (wasm32's path) reads what `decode_data` reads, and fails alike.
+    #[test]
+    fn value_and_raw_payloads_decode_alike() {
+        for text in [
+            r#"{"type":"ping"}"#,
+            r#"{"type":"ping","data":null}"#,
+            r#"{"type":"ack","data":{"id":"c-1","version":3}}"#,
+            r#"{"type":"connected","data":{"sessionId":7,"userId":"42","features":["ack"]}}"#,
+            r#"{"type":"shiny_new","data":{"x":[1,2.5,"y"]}}"#,
+            r#"{"type":"shiny_new"}"#,
+            r#"{"type":"ack","data":{"version":3}}"#,
+            r#"{"type":"ack","data":{"id":5}}"#,
+        ] {
+            let raw: RawFrame<'_> = serde_json::from_str(text).unwrap();
+            let value: Option<Value> = raw.data.map(|d| serde_json::from_str(d.get()).unwrap());
+            let by_raw = ServerMessage::decode_data(&raw.kind, raw.data);
+            let by_value = ServerMessage::decode_value(&raw.kind, value);
+            assert_eq!(by_raw, by_value, "{text}");
+        }
+    }
+}

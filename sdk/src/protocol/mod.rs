@@ -1,7 +1,7 @@
 //! Wire types of protocol `pitchey-v1`: every frame as a typed Rust value.
 //!
 //! Every frame is one JSON text frame `{ "type": string, "data": any, "id"?: string, "seq"?: number }`.
-//! Decoding happens in two steps: the envelope ([`RawFrame`]) first, then `data` by `type`,
+//! Decoding happens in two steps: the envelope (`RawFrame`) first, then `data` by `type`,
 //! so that an unknown `type` becomes an `Unknown` message instead of an error, and a bad
 //! `data` gives an error that names the message type and the field.
 //!
@@ -20,6 +20,7 @@ mod client;
 mod close_code;
 mod error;
 mod frame;
+pub(crate) mod json;
 mod server;
 mod types;
 
@@ -27,7 +28,9 @@ pub use channel::{Channel, ChannelParseError};
 pub use client::ClientMessage;
 pub use close_code::CloseCode;
 pub use error::{ErrorCode, ProtocolError};
-pub use frame::{ClientFrame, Frame, Message, RawFrame, ServerFrame};
+#[cfg(not(target_arch = "wasm32"))]
+pub use frame::RawFrame;
+pub use frame::{ClientFrame, Data, Frame, Message, ServerFrame};
 pub use server::ServerMessage;
 pub use types::*;
 

@@ -427,7 +427,9 @@ mod lenient {
         Ok(match Value::deserialize(d)? {
             Value::String(s) => s,
             Value::Null => String::new(),
-            other => other.to_string(),
+            // Its JSON text, as before; through the SDK's codec (no `serde_json` writer
+            // in the browser).
+            other => crate::protocol::json::to_string(&other).unwrap_or_default(),
         })
     }
 
