@@ -23,7 +23,7 @@ use anyhow::{Context, bail};
 use crate::Common;
 use crate::http;
 use crate::report::{Latency, machine, ratio, write_json};
-use crate::servers::{Kind, ServerProc, free_port, token};
+use crate::servers::{Kind, ServerProc, cpu_secs, free_port, token};
 use crate::wsclient::{Frame, WsConn, broadcast_number, open_many};
 
 /// The admin caller of `announce` (far from the clients' user ids).
@@ -94,6 +94,13 @@ pub struct FanoutRun {
     pub latency: Latency,
     /// How long the announce POSTs took to be answered.
     pub post_answer: Latency,
+    /// Server CPU time from the first POST to the last receipt, seconds.
+    pub server_cpu_secs: f64,
+    /// Server CPU time per delivered message, microseconds.
+    pub server_cpu_us_per_msg: f64,
+    /// Load generator CPU time over the same span, over that span's wall time: near 1.0
+    /// means the client, not the server, may be the limit.
+    pub client_busy: f64,
     /// Server RSS before any client connected, bytes.
     pub rss_before: u64,
     /// Server RSS with every client connected, before the broadcasts, bytes.
@@ -176,6 +183,9 @@ async fn one_run(args: &FanoutArgs, kind: Kind, n: usize, mode: Mode) -> anyhow:
     };
 
     let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
+    let server_cpu0 = server.cpu_secs()?;
+    let client_cpu0 = cpu_secs("self")?;
+    let wall0 = Instant::now();
     let mut post_at = Vec::with_capacity(b as usize);
     let mut post_answer = Vec::with_capacity(b as usize);
     for k in 0..b {
@@ -235,6 +245,8 @@ async fn one_run(args: &FanoutArgs, kind: Kind, n: usize, mode: Mode) -> anyhow:
             }
         }
     }
+    let server_cpu = server.cpu_secs()? - server_cpu0;
+    let client_busy = (cpu_secs("self")? - client_cpu0) / wall0.elapsed().as_secs_f64().max(1e-9);
     if let Some(p) = perf {
         stop_perf(p)?;
     }
@@ -269,6 +281,9 @@ async fn one_run(args: &FanoutArgs, kind: Kind, n: usize, mode: Mode) -> anyhow:
         msgs_per_sec: delivered as f64 / busy.as_secs_f64().max(1e-9),
         latency: Latency::of(&mut samples),
         post_answer: Latency::of(&mut post_answer),
+        server_cpu_secs: server_cpu,
+        server_cpu_us_per_msg: server_cpu * 1e6 / (delivered.max(1) as f64),
+        client_busy,
         rss_before,
         rss_connected,
         rss_after,
@@ -290,7 +305,8 @@ pub async fn run(args: FanoutArgs, fd_limit: u64) -> anyhow::Result<()> {
                     .with_context(|| format!("{} {mode:?} at {n}", kind.name()))?;
                 println!(
                     "{:<8} {:<7} {:>6} conns: {:>9.0} msg/s  p50 {:>8.2} ms  p99 {:>8.2} ms  max {:>8.2} ms  \
-                     announce answered p50 {:>7.2} ms  delivered {}/{}  failures {}",
+                     announce answered p50 {:>7.2} ms  server CPU {:.1} us/msg  client busy {:.0}%  \
+                     delivered {}/{}  failures {}",
                     r.server,
                     format!("{mode:?}").to_lowercase(),
                     n,
@@ -299,6 +315,8 @@ pub async fn run(args: FanoutArgs, fd_limit: u64) -> anyhow::Result<()> {
                     r.latency.p99_ms,
                     r.latency.max_ms,
                     r.post_answer.p50_ms,
+                    r.server_cpu_us_per_msg,
+                    r.client_busy * 100.0,
                     r.delivered,
                     n as u64 * u64::from(r.broadcasts),
                     r.client_failures,
@@ -308,9 +326,9 @@ pub async fn run(args: FanoutArgs, fd_limit: u64) -> anyhow::Result<()> {
         }
     }
     println!(
-        "\n| conns | pace | pitchey msg/s | node msg/s | ratio | pitchey p50 / p99 / max ms | node p50 / p99 / max ms | p99 ratio |"
+        "\n| conns | pace | pitchey msg/s | node msg/s | ratio | pitchey p50 / p99 / max ms | node p50 / p99 / max ms | p99 ratio | server CPU us/msg pitchey / node |"
     );
-    println!("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for &n in &args.conns {
         for &mode in &args.modes {
             let find = |s: &str| {
@@ -319,7 +337,7 @@ pub async fn run(args: FanoutArgs, fd_limit: u64) -> anyhow::Result<()> {
             };
             if let (Some(p), Some(q)) = (find("pitchey"), find("node")) {
                 println!(
-                    "| {n} | {} | {:.0} | {:.0} | {:.2}x | {:.1} / {:.1} / {:.1} | {:.1} / {:.1} / {:.1} | {:.2}x |",
+                    "| {n} | {} | {:.0} | {:.0} | {:.2}x | {:.1} / {:.1} / {:.1} | {:.1} / {:.1} / {:.1} | {:.2}x | {:.1} / {:.1} |",
                     format!("{mode:?}").to_lowercase(),
                     p.msgs_per_sec,
                     q.msgs_per_sec,
@@ -331,6 +349,8 @@ pub async fn run(args: FanoutArgs, fd_limit: u64) -> anyhow::Result<()> {
                     q.latency.p99_ms,
                     q.latency.max_ms,
                     ratio(p.latency.p99_ms, q.latency.p99_ms),
+                    p.server_cpu_us_per_msg,
+                    q.server_cpu_us_per_msg,
                 );
             }
         }

@@ -70,6 +70,25 @@ pub fn free_port() -> anyhow::Result<u16> {
     Ok(l.local_addr()?.port())
 }
 
+/// CPU time (user + system) of process `pid` (a number or `self`) from /proc/PID/stat, in
+/// seconds (clock-tick resolution, 10 ms).
+pub fn cpu_secs(pid: &str) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name may hold spaces: fields are counted after its closing parenthesis.
+    let rest = stat.rsplit_once(')').context("malformed /proc/PID/stat")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields
+            .get(i)
+            .context("short /proc/PID/stat")?
+            .parse::<f64>()?)
+    };
+    // SAFETY: sysconf only reads a constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    // utime and stime are fields 14 and 15, that is 11 and 12 after the state (field 3).
+    Ok((ticks(11)? + ticks(12)?) / hz)
+}
+
 /// A token for `user`, valid for a day.
 pub fn token(user: u64, admin: bool) -> anyhow::Result<String> {
     mint_token(SECRET, user, admin, Duration::from_secs(24 * 3600))
@@ -161,6 +180,11 @@ impl ServerProc {
             .and_then(|v| v.parse().ok())
             .context("no VmRSS in /proc/PID/status")?;
         Ok(kib * 1024)
+    }
+
+    /// CPU time (user + system, every thread) the server has used so far, in seconds.
+    pub fn cpu_secs(&self) -> anyhow::Result<f64> {
+        cpu_secs(&self.pid().to_string())
     }
 
     /// Connections the server counts now (`/api/ws/stats`).
