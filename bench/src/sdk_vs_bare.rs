@@ -1,8 +1,8 @@
-//! `pitchey-loadgen`: throughput, ack latency and memory of the SDK client, measured in the
-//! same run against a peer: bare tokio-tungstenite sockets speaking the same frames.
+//! Scenario 1 (`sdk-vs-bare`): throughput, ack latency and memory of the SDK client, measured
+//! in the same run against a peer: bare tokio-tungstenite sockets speaking the same frames.
 //!
 //! ```text
-//! cargo run --release -p pitchey-loadgen -- --connections 200 --messages 50
+//! cargo run --release -p pitchey-loadgen -- sdk-vs-bare --connections 200 --messages 50
 //! ```
 //!
 //! It starts the reference server in process on a loopback port (rate limit raised so that
@@ -18,7 +18,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use pitchey_mock_server::{RunningServer, ServerConfig};
 use pitchey_realtime::client::Client;
@@ -26,9 +25,9 @@ use pitchey_realtime::core::Event;
 use pitchey_realtime::protocol::RateLimit;
 use tokio_tungstenite::tungstenite::Message;
 
-#[derive(Parser, Clone, Copy)]
-#[command(about = "Measure the SDK client against bare WebSockets on the reference server")]
-struct Args {
+/// Flags of `sdk-vs-bare`.
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub struct Args {
     /// Concurrent connections per client kind.
     #[arg(long, default_value_t = 200)]
     connections: usize,
@@ -44,7 +43,7 @@ struct Args {
 
 /// One kind of client.
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
-enum Phase {
+pub enum Phase {
     /// Bare tokio-tungstenite sockets.
     Bare,
     /// The SDK's `Client`.
@@ -284,6 +283,7 @@ fn run_child(args: Args, phase: Phase) -> Result<Figures, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let name = format!("{phase:?}").to_lowercase();
     let output = std::process::Command::new(exe)
+        .arg("sdk-vs-bare")
         .args(["--connections", &args.connections.to_string()])
         .args(["--messages", &args.messages.to_string()])
         .args(["--phase", &name])
@@ -323,9 +323,9 @@ async fn run_phase(args: Args, phase: Phase) -> Result<Figures, String> {
     figures
 }
 
-#[tokio::main]
-async fn main() {
-    let args = Args::parse();
+/// Run both phases, each in a child process, and print the comparison (or, with `--phase`,
+/// run that phase here).
+pub async fn main(args: Args) -> anyhow::Result<()> {
     if let Some(phase) = args.phase {
         match run_phase(args, phase).await {
             Ok(figures) => println!("{}", figures.to_json()),
@@ -334,7 +334,7 @@ async fn main() {
                 std::process::exit(1);
             }
         }
-        return;
+        return Ok(());
     }
     println!(
         "{} connections x {} pitch_view messages each; reference server in process, one fresh process per client kind",
@@ -360,4 +360,5 @@ async fn main() {
             _ => "n/a".into(),
         }
     );
+    Ok(())
 }
