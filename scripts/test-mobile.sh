@@ -29,17 +29,11 @@ ensure_kotlin
 
 target_dir="${CARGO_TARGET_DIR:-target}"
 workdir="$(mktemp -d "${TMPDIR:-/tmp}/pitchey-mobile-tests.XXXXXX")"
-server_pid=""
+# shellcheck source=scripts/server.sh
+source scripts/server.sh
 cleanup() {
   local rc=$?
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  if [ "$rc" -ne 0 ] && [ -s "$workdir/server.err" ]; then
-    printf -- '--- last lines of the server log ---\n' >&2
-    tail -n 30 "$workdir/server.err" >&2
-  fi
+  pitchey_server_stop "$rc" "$workdir"
   rm -rf "$workdir"
   exit "$rc"
 }
@@ -91,24 +85,9 @@ echo "Swift: $(wc -l <"$swift") lines, API names present"
 
 step "reference server"
 JWT_SECRET="mobile-tests-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-export JWT_SECRET
-RUST_LOG="${PITCHEY_SERVER_LOG:-warn}" "$server_bin" --host 127.0.0.1 --port 0 \
-  >"$workdir/server.out" 2>"$workdir/server.err" &
-server_pid=$!
-ws_url=""
-for _ in $(seq 1 300); do
-  ws_url="$(sed -n 's|^ *WebSocket: \(ws://[^?]*\)?token=.*|\1|p' "$workdir/server.out" | head -n 1)"
-  [ -n "$ws_url" ] && break
-  if ! kill -0 "$server_pid" 2>/dev/null; then
-    printf 'the server exited before printing its address\n' >&2
-    exit 1
-  fi
-  sleep 0.1
-done
-[ -n "$ws_url" ] || { printf 'no address in the server banner after 30 s\n' >&2; exit 1; }
-http_url="$(sed -n 's|^ *HTTP: *\(http://[^ ]*\)/api/ws/health.*|\1|p' "$workdir/server.out" | head -n 1)"
-[ -n "$http_url" ] || { printf 'no HTTP address in the server banner\n' >&2; exit 1; }
-printf 'server: %s (HTTP %s), pid %s\n' "$ws_url" "$http_url" "$server_pid"
+pitchey_server_start "$server_bin" "$workdir"
+ws_url="$PITCHEY_SERVER_WS_URL"
+http_url="$PITCHEY_SERVER_HTTP_URL"
 
 step "compile the Kotlin test with the generated bindings"
 classes="$workdir/classes"
