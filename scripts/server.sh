@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # scripts/server.sh: start and stop the reference server for a test script (test-web.sh,
-# test-mobile.sh), so that the banner parsing and the cleanup are written once.
+# test-mobile.sh, test-js.sh, test-react.sh), so that the banner parsing and the cleanup are
+# written once.
 #
 # A library: `source scripts/server.sh`, then
 #   pitchey_server_start BIN WORKDIR   exports JWT_SECRET (made up for this run, unless set) and

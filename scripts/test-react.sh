@@ -58,20 +58,12 @@ echo "test-react: cargo build -p pitchey-mock-server"
 (cd "$ROOT" && cargo build --quiet -p pitchey-mock-server)
 SERVER_BIN="$TARGET_DIR/debug/pitchey-mock-server"
 
-JWT_SECRET="test-react-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-export JWT_SECRET
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/pitchey-react.XXXXXX")"
-SERVER_PID=""
+# shellcheck source=server.sh
+source "$ROOT/scripts/server.sh"
 cleanup() {
   local rc=$?
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  if [ "$rc" -ne 0 ] && [ -s "$WORK/server.err" ]; then
-    echo "--- last lines of the server log ---" >&2
-    tail -n 30 "$WORK/server.err" >&2
-  fi
+  pitchey_server_stop "$rc" "$WORK"
   rm -rf "$WORK"
   exit "$rc"
 }
@@ -79,24 +71,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-RUST_LOG="${PITCHEY_SERVER_LOG:-warn}" "$SERVER_BIN" --host 127.0.0.1 --port 0 \
-  >"$WORK/server.out" 2>"$WORK/server.err" &
-SERVER_PID=$!
-ADDR=""
-for _ in $(seq 1 300); do
-  ADDR="$(sed -n 's#^ *WebSocket: ws://\([^/]*\)/.*#\1#p' "$WORK/server.out" | head -n 1)"
-  [ -n "$ADDR" ] && break
-  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-    echo "test-react: the server exited:" >&2
-    cat "$WORK/server.err" >&2
-    exit 1
-  fi
-  sleep 0.1
-done
-[ -n "$ADDR" ] || { echo "test-react: no address in the server's banner" >&2; exit 1; }
-echo "test-react: pitchey-mock-server on $ADDR (pid $SERVER_PID)"
+# A secret for this run only: the server and the `token` subcommand both read JWT_SECRET.
+JWT_SECRET="test-react-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+pitchey_server_start "$SERVER_BIN" "$WORK"
 
 echo "test-react: browser tests (headless Chromium)"
-PITCHEY_WS_URL="ws://$ADDR/ws" PITCHEY_HTTP_URL="http://$ADDR" PITCHEY_SERVER_BIN="$SERVER_BIN" \
-  PITCHEY_SERVER_PID="$SERVER_PID" node "$APP/tests/e2e.mjs"
+PITCHEY_WS_URL="$PITCHEY_SERVER_WS_URL" PITCHEY_HTTP_URL="$PITCHEY_SERVER_HTTP_URL" PITCHEY_SERVER_BIN="$SERVER_BIN" \
+  PITCHEY_SERVER_PID="$PITCHEY_SERVER_PID" node "$APP/tests/e2e.mjs"
 echo "test-react: passed in $((SECONDS - started))s"
