@@ -23,7 +23,7 @@ use pitchey_realtime::client::{
 };
 use pitchey_realtime::core::Snapshot;
 use pitchey_realtime::protocol::{
-    Channel, ClientMessage, Message as _, PitchView, PresenceStatus, ServerMessage,
+    Channel, ClientMessage, Message as _, PitchView, PresenceStatus, ServerMessage, jsvalue,
 };
 use pitchey_realtime::transport::web::{LifecycleGuard, watch_lifecycle};
 use serde::Serialize;
@@ -41,9 +41,7 @@ use crate::types::{ClientOptions, DraftOpenOptions, ErrorInfo, RealtimeErrorName
 
 /// A Rust value as a plain JS value (objects, not `Map`s; numbers, not `BigInt`s).
 fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .unwrap_or(JsValue::NULL)
+    jsvalue::to_js(value).unwrap_or(JsValue::NULL)
 }
 
 /// A JS value as JSON (`undefined` is `null`).
@@ -51,8 +49,7 @@ fn from_js(value: JsValue) -> Result<Value, JsValue> {
     if value.is_undefined() {
         return Ok(Value::Null);
     }
-    serde_wasm_bindgen::from_value(value)
-        .map_err(|e| js_error(&error_info(N::InvalidArgument, e.to_string())))
+    jsvalue::from_js(value).map_err(|e| js_error(&error_info(N::InvalidArgument, e.message())))
 }
 
 /// An `Error` whose `name` and `code` say which (see `RealtimeError` in the `.d.ts`).
@@ -310,8 +307,8 @@ impl Client {
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "ClientOptions")] options: JsValue,
     ) -> Result<Client, JsValue> {
-        let parsed: ClientOptions = serde_wasm_bindgen::from_value(options.clone())
-            .map_err(|e| invalid(format!("invalid options: {e}")))?;
+        let parsed: ClientOptions = jsvalue::from_js(options.clone())
+            .map_err(|e| invalid(["invalid options: ", e.message()].concat()))?;
         let provider = get_function(&options, "tokenProvider");
         let persist = match &parsed.persist_key {
             Some(key) => Some(Rc::new(Persist::new(key.clone())?)),
@@ -461,8 +458,8 @@ impl Client {
         &self,
         #[wasm_bindgen(unchecked_param_type = "PresenceStatus")] status: JsValue,
     ) -> Promise {
-        let status: Result<PresenceStatus, JsValue> = serde_wasm_bindgen::from_value(status)
-            .map_err(|_| invalid("status must be online, away or offline"));
+        let status: Result<PresenceStatus, JsValue> =
+            jsvalue::from_js(status).map_err(|_| invalid("status must be online, away or offline"));
         self.promise(|c| async move {
             c.set_presence(status?)
                 .await
@@ -577,8 +574,8 @@ impl Draft {
         let parsed: DraftOpenOptions = if options.is_undefined() || options.is_null() {
             DraftOpenOptions::default()
         } else {
-            serde_wasm_bindgen::from_value(options.clone())
-                .map_err(|e| invalid(format!("invalid draft options: {e}")))?
+            jsvalue::from_js(options.clone())
+                .map_err(|e| invalid(["invalid draft options: ", e.message()].concat()))?
         };
         let draft_options = convert::draft_options(&parsed).map_err(|e| js_error(&e))?;
         let base_version = match parsed.base_version {

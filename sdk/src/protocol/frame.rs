@@ -1,13 +1,17 @@
 #[cfg(not(target_arch = "wasm32"))]
 use std::borrow::Cow;
 
+#[cfg(not(all(target_arch = "wasm32", feature = "web")))]
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde::ser::SerializeStruct;
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Serialize, Serializer};
 use serde_json::Value;
 #[cfg(not(target_arch = "wasm32"))]
 use serde_json::value::RawValue;
 
+#[cfg(any(test, all(target_arch = "wasm32", feature = "web")))]
+use super::jsvalue::{self, Node, Source};
 use super::{ClientMessage, ProtocolError, ServerMessage};
 
 /// The envelope as it is on the wire, before `data` is decoded by `type`.
@@ -45,7 +49,14 @@ pub trait Message: Sized {
     /// Decode `data` given as a JS value (what `JSON.parse` returns; `undefined` when
     /// absent) for the message type `kind`: the browser's decoding, without `serde_json`.
     #[cfg(all(target_arch = "wasm32", feature = "web"))]
-    fn decode_js(kind: &str, data: wasm_bindgen::JsValue) -> Result<Self, ProtocolError>;
+    fn decode_js(kind: &str, data: wasm_bindgen::JsValue) -> Result<Self, ProtocolError> {
+        Self::decode_tree(kind, Some(data))
+    }
+    /// Decode `data` given as a JSON-shaped tree (`None` when absent) for the message type
+    /// `kind`: what [`Message::decode_js`] does, for any tree (the host tests use
+    /// `serde_json::Value`).
+    #[cfg(any(test, all(target_arch = "wasm32", feature = "web")))]
+    fn decode_tree<S: Source>(kind: &str, data: Option<S>) -> Result<Self, ProtocolError>;
     /// The wire `type`.
     fn kind(&self) -> &str;
     /// Serialize `data` as the `data` field of `s`.
@@ -114,25 +125,29 @@ impl Payload for Option<Value> {
     }
 }
 
-#[cfg(all(target_arch = "wasm32", feature = "web"))]
-impl Payload for wasm_bindgen::JsValue {
+/// A payload from a JSON-shaped tree (in the browser: a JS value), read by
+/// [`jsvalue`](super::jsvalue).
+#[cfg(any(test, all(target_arch = "wasm32", feature = "web")))]
+pub(crate) struct Tree<S>(pub(crate) Option<S>);
+
+#[cfg(any(test, all(target_arch = "wasm32", feature = "web")))]
+impl<S: Source> Payload for Tree<S> {
     fn decode<T: DeserializeOwned>(self, kind: &str) -> Result<T, ProtocolError> {
-        let data = if self.is_undefined() || self.is_null() {
-            js_sys::Object::new().into()
-        } else {
-            self
+        let node = match self.0.map(Source::node) {
+            None | Some(Node::Null) => Node::Object(Vec::new()),
+            Some(node) => node,
         };
-        super::json::read(data).map_err(|message| ProtocolError::InvalidData {
+        jsvalue::de::read_node(node).map_err(|e| ProtocolError::InvalidData {
             kind: kind.to_owned(),
-            message,
+            message: e.into(),
         })
     }
 
     fn value(self) -> Result<Value, ProtocolError> {
-        if self.is_undefined() {
-            return Ok(Value::Null);
+        match self.0 {
+            None => Ok(Value::Null),
+            Some(s) => jsvalue::de::read(s).map_err(|e| ProtocolError::Malformed(e.into())),
         }
-        super::json::read(self).map_err(ProtocolError::Malformed)
     }
 }
 
@@ -219,24 +234,47 @@ impl<M: Message> Frame<M> {
     /// Decode a text frame (in the browser: with `JSON.parse`, see `protocol/json.rs`).
     #[cfg(all(target_arch = "wasm32", feature = "web"))]
     pub fn decode(text: &str) -> Result<Self, ProtocolError> {
-        /// The envelope, `data` left a JS value until `type` says what it is.
-        #[derive(Deserialize)]
-        struct JsEnvelope {
-            #[serde(rename = "type")]
-            kind: String,
-            #[serde(default, with = "serde_wasm_bindgen::preserve")]
-            data: wasm_bindgen::JsValue,
-            #[serde(default)]
-            id: Option<String>,
-            #[serde(default)]
-            seq: Option<u64>,
-        }
         let value = super::json::parse(text).map_err(ProtocolError::Malformed)?;
-        let envelope: JsEnvelope = super::json::read(value).map_err(ProtocolError::Malformed)?;
+        Self::decode_tree(value)
+    }
+
+    /// Decode a frame given as a JSON-shaped tree: the envelope's fields by hand, `data`
+    /// by `type` (the same rules as `RawFrame`: `type` required, the rest optional).
+    #[cfg(any(test, all(target_arch = "wasm32", feature = "web")))]
+    pub(crate) fn decode_tree<S: Source>(tree: S) -> Result<Self, ProtocolError> {
+        fn malformed(e: jsvalue::Error) -> ProtocolError {
+            ProtocolError::Malformed(e.into())
+        }
+        fn duplicate(field: &str) -> ProtocolError {
+            ProtocolError::Malformed(["duplicate field `", field, "`"].concat())
+        }
+        let Node::Object(entries) = tree.node() else {
+            return Err(ProtocolError::Malformed(String::from(
+                "invalid type: expected a frame object",
+            )));
+        };
+        let (mut kind, mut data, mut id, mut seq) = (None, None, None, None);
+        for (key, value) in entries {
+            match key.as_str() {
+                "type" if kind.is_some() => return Err(duplicate("type")),
+                "type" => kind = Some(jsvalue::de::read::<String, S>(value).map_err(malformed)?),
+                "data" if data.is_some() => return Err(duplicate("data")),
+                "data" => data = Some(value),
+                "id" if id.is_some() => return Err(duplicate("id")),
+                "id" => {
+                    id = Some(jsvalue::de::read::<Option<String>, S>(value).map_err(malformed)?)
+                }
+                "seq" if seq.is_some() => return Err(duplicate("seq")),
+                "seq" => seq = Some(jsvalue::de::read::<Option<u64>, S>(value).map_err(malformed)?),
+                _ => {}
+            }
+        }
+        let kind =
+            kind.ok_or_else(|| ProtocolError::Malformed(String::from("missing field `type`")))?;
         Ok(Frame {
-            message: M::decode_js(&envelope.kind, envelope.data)?,
-            id: envelope.id,
-            seq: envelope.seq,
+            message: M::decode_tree(&kind, data)?,
+            id: id.flatten(),
+            seq: seq.flatten(),
         })
     }
 
@@ -334,12 +372,12 @@ macro_rules! message_enum {
                 Self::decode_payload(kind, data)
             }
 
-            #[cfg(all(target_arch = "wasm32", feature = "web"))]
-            fn decode_js(
+            #[cfg(any(test, all(target_arch = "wasm32", feature = "web")))]
+            fn decode_tree<S: $crate::protocol::jsvalue::Source>(
                 kind: &str,
-                data: wasm_bindgen::JsValue,
+                data: Option<S>,
             ) -> Result<Self, $crate::protocol::ProtocolError> {
-                Self::decode_payload(kind, data)
+                Self::decode_payload(kind, $crate::protocol::frame::Tree(data))
             }
 
             fn kind(&self) -> &str {

@@ -2,14 +2,14 @@
 //!
 //! - Everywhere but the browser: `serde_json`.
 //! - In the browser (`wasm32` with feature `web`): the browser's own `JSON.parse` and
-//!   `JSON.stringify`, with `serde-wasm-bindgen` between JS values and Rust types. The
+//!   `JSON.stringify`, with `protocol::jsvalue` between JS values and Rust types. The
 //!   browser's parser is already there; compiling `serde_json`'s parser and writer into the
 //!   package cost about 48 KB of the `.wasm`. `serde_json::Value` is still the type of
 //!   free-form JSON (its serde impls are small; its text code is what is left out).
 //!
 //! Differences in the browser, all at the edges of JSON: numbers are JS numbers
-//! (integers above 2^53 lose precision when parsed and fail to encode; `1.0` is written
-//! `1`), and error messages say what serde said without a position.
+//! (integers above 2^53 lose precision; `1.0` is written `1`), and error messages say what
+//! serde said without a position or the rejected value (see `protocol/jsvalue`).
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -39,7 +39,7 @@ mod imp {
 }
 
 #[cfg(all(target_arch = "wasm32", feature = "web"))]
-pub(crate) use browser::{parse, read};
+pub(crate) use browser::parse;
 
 #[cfg(all(target_arch = "wasm32", feature = "web"))]
 use browser as imp;
@@ -49,6 +49,8 @@ mod browser {
     use serde::Serialize;
     use serde::de::DeserializeOwned;
     use wasm_bindgen::{JsCast, JsValue};
+
+    use crate::protocol::jsvalue;
 
     /// `JSON.parse(text)`.
     pub(crate) fn parse(text: &str) -> Result<JsValue, String> {
@@ -60,22 +62,15 @@ mod browser {
         })
     }
 
-    /// A `T` from a JS value.
-    pub(crate) fn read<T: DeserializeOwned>(value: JsValue) -> Result<T, String> {
-        serde_wasm_bindgen::from_value(value).map_err(|e| e.to_string())
-    }
-
     pub(super) fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, String> {
         // Plain objects and numbers, as JSON has them (not `Map`s and `BigInt`s).
-        let js = value
-            .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-            .map_err(|e| e.to_string())?;
+        let js = jsvalue::to_js(value)?;
         js_sys::JSON::stringify(&js)
             .map(String::from)
             .map_err(|_| String::from("JSON.stringify failed"))
     }
 
     pub(super) fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, String> {
-        read(parse(text)?)
+        Ok(jsvalue::from_js(parse(text)?)?)
     }
 }

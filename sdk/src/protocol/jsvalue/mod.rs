@@ -1,0 +1,216 @@
+//! serde between Rust values and JSON-shaped trees (in the browser: the JS values of
+//! `JSON.parse` / for `JSON.stringify`), small enough for the `.wasm`.
+//!
+//! The protocol types keep their serde derives, so the rules (names, defaults, optional
+//! fields) are written once and hold on every platform; only the data format changes.
+//! It replaces `serde-wasm-bindgen`, whose error messages format every rejected value
+//! (`<f64 as Display>` and friends stayed in the package for them): here an error says
+//! what kind of value was wrong, never its digits, so float formatting is never linked.
+//!
+//! The reader ([`de`]) and the writer ([`ser`]) are generic over the tree ([`Source`],
+//! [`Sink`]): the browser's is the JS value (`browser`); the host tests use
+//! `serde_json::Value` to check both against `serde_json` on the protocol's test vectors.
+
+pub(crate) mod de;
+pub(crate) mod ser;
+
+#[cfg(all(target_arch = "wasm32", feature = "web"))]
+mod browser;
+#[cfg(all(target_arch = "wasm32", feature = "web"))]
+pub use browser::{from_js, to_js};
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+/// What a JSON-shaped tree node is, as the reader sees it (JS semantics: one number type).
+pub enum Node<S> {
+    /// `null` (and, in JS, `undefined`).
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// A number.
+    Number(f64),
+    /// A string.
+    Str(String),
+    /// An array, its elements not read yet.
+    Array(Vec<S>),
+    /// An object's own properties in order, their values not read yet.
+    Object(Vec<(String, S)>),
+    /// Anything JSON has not (a JS function, symbol, bigint).
+    Other,
+}
+
+/// A tree the reader can walk.
+pub trait Source: Sized {
+    /// What this node is.
+    fn node(self) -> Node<Self>;
+}
+
+/// A tree the writer builds.
+pub trait Sink {
+    /// A finished node.
+    type Node;
+    /// An array being filled.
+    type Seq;
+    /// An object being filled.
+    type Obj;
+    /// `null`.
+    fn null() -> Self::Node;
+    /// A boolean.
+    fn bool(v: bool) -> Self::Node;
+    /// A number (JSON has one number type; integers above 2^53 lose precision, as in JS).
+    fn number(v: f64) -> Self::Node;
+    /// A string.
+    fn string(v: &str) -> Self::Node;
+    /// An empty array.
+    fn seq() -> Self::Seq;
+    /// Append to an array.
+    fn push(seq: &mut Self::Seq, v: Self::Node);
+    /// The array as a node.
+    fn end_seq(seq: Self::Seq) -> Self::Node;
+    /// An empty object.
+    fn obj() -> Self::Obj;
+    /// Set a property.
+    fn set(obj: &mut Self::Obj, key: &str, v: Self::Node);
+    /// The object as a node.
+    fn end_obj(obj: Self::Obj) -> Self::Node;
+}
+
+/// Why a value could not be read or written: serde's message, without the rejected value's
+/// digits (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error(String);
+
+impl Error {
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.0
+    }
+
+    fn text(parts: &[&str]) -> Self {
+        Error(parts.concat())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<Error> for String {
+    fn from(e: Error) -> String {
+        e.0
+    }
+}
+
+/// serde's wording for a rejected value, by kind only.
+fn unexpected(u: &serde::de::Unexpected<'_>) -> &'static str {
+    use serde::de::Unexpected as U;
+    match u {
+        U::Bool(_) => "boolean",
+        U::Unsigned(_) | U::Signed(_) => "integer",
+        U::Float(_) => "floating point",
+        U::Char(_) => "character",
+        U::Str(_) => "string",
+        U::Bytes(_) => "byte array",
+        U::Unit => "null",
+        U::Option => "option",
+        U::NewtypeStruct => "newtype struct",
+        U::Seq => "sequence",
+        U::Map => "map",
+        U::Enum => "enum",
+        U::UnitVariant => "unit variant",
+        U::NewtypeVariant => "newtype variant",
+        U::TupleVariant => "tuple variant",
+        U::StructVariant => "struct variant",
+        U::Other(o) => {
+            let _ = o;
+            "value"
+        }
+    }
+}
+
+/// `a`, `b`, `c` as serde lists them.
+fn one_of(names: &'static [&'static str]) -> String {
+    match names {
+        [] => String::from("there are no fields"),
+        [one] => ["`", one, "`"].concat(),
+        _ => {
+            let mut s = String::from("one of ");
+            for (i, n) in names.iter().enumerate() {
+                if i > 0 {
+                    s.push_str(", ");
+                }
+                s.push('`');
+                s.push_str(n);
+                s.push('`');
+            }
+            s
+        }
+    }
+}
+
+impl serde::de::Error for Error {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        Error(msg.to_string())
+    }
+
+    fn invalid_type(unexp: serde::de::Unexpected<'_>, exp: &dyn serde::de::Expected) -> Self {
+        Error::text(&[
+            "invalid type: ",
+            unexpected(&unexp),
+            ", expected ",
+            &exp.to_string(),
+        ])
+    }
+
+    fn invalid_value(unexp: serde::de::Unexpected<'_>, exp: &dyn serde::de::Expected) -> Self {
+        Error::text(&[
+            "invalid value: ",
+            unexpected(&unexp),
+            ", expected ",
+            &exp.to_string(),
+        ])
+    }
+
+    fn invalid_length(len: usize, exp: &dyn serde::de::Expected) -> Self {
+        Error::text(&[
+            "invalid length ",
+            &len.to_string(),
+            ", expected ",
+            &exp.to_string(),
+        ])
+    }
+
+    fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
+        Error::text(&[
+            "unknown variant `",
+            variant,
+            "`, expected ",
+            &one_of(expected),
+        ])
+    }
+
+    fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
+        Error::text(&["unknown field `", field, "`, expected ", &one_of(expected)])
+    }
+
+    fn missing_field(field: &'static str) -> Self {
+        Error::text(&["missing field `", field, "`"])
+    }
+
+    fn duplicate_field(field: &'static str) -> Self {
+        Error::text(&["duplicate field `", field, "`"])
+    }
+}
+
+impl serde::ser::Error for Error {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        Error(msg.to_string())
+    }
+}
