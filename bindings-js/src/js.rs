@@ -9,7 +9,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -114,9 +113,24 @@ fn once_fn(f: impl FnOnce() + 'static) -> Function {
 }
 
 /// Run `f` until it ends or `stop` fires (or its sender is dropped); `f` is dropped then.
-async fn until_stopped(f: impl Future<Output = ()>, stop: oneshot::Receiver<()>) {
-    let f = pin!(f);
+/// Spawned as a task.
+fn spawn_until_stopped(f: impl Future<Output = ()> + 'static, stop: oneshot::Receiver<()>) {
+    spawn_task(until_stopped(f.boxed_local(), stop).boxed_local());
+}
+
+async fn until_stopped(f: LocalBoxFuture<'static, ()>, stop: oneshot::Receiver<()>) {
     select(f, stop).await;
+}
+
+/// Every task and promise goes through these two with a boxed future, so that
+/// wasm-bindgen-futures' task and promise code is compiled once, not once per method.
+fn spawn_task(f: LocalBoxFuture<'static, ()>) {
+    spawn_local(f);
+}
+
+/// See [`spawn_task`].
+fn to_promise(f: LocalBoxFuture<'static, Result<JsValue, JsValue>>) -> Promise {
+    future_to_promise(f)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -231,7 +245,7 @@ impl Persist {
 fn schedule_save(client: &SdkClient, persist: &Option<Rc<Persist>>) {
     if let Some(p) = persist {
         let (client, p) = (client.clone(), p.clone());
-        spawn_local(async move { p.save(&client).await });
+        spawn_task(async move { p.save(&client).await }.boxed_local());
     }
 }
 
@@ -339,10 +353,10 @@ impl Client {
         };
         let listeners = SharedListeners::default();
         let (stop_tx, stop_rx) = oneshot::channel();
-        spawn_local(until_stopped(
+        spawn_until_stopped(
             dispatch(client.clone(), listeners.clone(), persist.clone()),
             stop_rx,
-        ));
+        );
         let lifecycle = watch_lifecycle(&client);
         Ok(Client {
             inner: Rc::new(Inner {
@@ -361,7 +375,7 @@ impl Client {
         F: FnOnce(SdkClient) -> Fut,
         Fut: Future<Output = Result<JsValue, JsValue>> + 'static,
     {
-        future_to_promise(f(self.inner.client.clone()))
+        to_promise(f(self.inner.client.clone()).boxed_local())
     }
 
     /// Start connecting, and keep reconnecting until `disconnect()`. Resolves once the
@@ -500,7 +514,7 @@ impl Client {
         let listeners = self.inner.listeners.clone();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let kind = channel.to_string();
-        spawn_local(until_stopped(
+        spawn_until_stopped(
             async move {
                 match client.subscribe::<ServerMessage>(channel).await {
                     Err(e) => emit(&listeners, "error", &to_js(&client_error_info(&e))),
@@ -523,7 +537,7 @@ impl Client {
                 }
             },
             stop_rx,
-        ));
+        );
         Ok(once_fn(move || drop(stop_tx)))
     }
 
@@ -607,7 +621,7 @@ impl Draft {
         // Open now, then pass this draft's events to `draft.on` handlers.
         let events_listeners = listeners.clone();
         let opening = open.clone();
-        spawn_local(until_stopped(
+        spawn_until_stopped(
             async move {
                 let mut events = match opening.await {
                     Ok(d) => d.events(),
@@ -628,7 +642,7 @@ impl Draft {
                 }
             },
             stop_rx,
-        ));
+        );
         Ok(Draft {
             id,
             client,
@@ -647,16 +661,19 @@ impl Draft {
         let open = self.open.borrow().clone();
         let id = self.id.clone();
         let client = self.client.client.clone();
-        future_to_promise(async move {
-            let open = open.ok_or_else(|| {
-                js_error(&error_info(
-                    N::UnknownDraft,
-                    format!("draft `{id}` is closed"),
-                ))
-            })?;
-            let draft = open.await.map_err(|e| client_error(&e))?;
-            f(draft, client).await
-        })
+        to_promise(
+            async move {
+                let open = open.ok_or_else(|| {
+                    js_error(&error_info(
+                        N::UnknownDraft,
+                        format!("draft `{id}` is closed"),
+                    ))
+                })?;
+                let draft = open.await.map_err(|e| client_error(&e))?;
+                f(draft, client).await
+            }
+            .boxed_local(),
+        )
     }
 }
 

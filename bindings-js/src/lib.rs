@@ -20,3 +20,9 @@ pub mod types;
 
 #[cfg(target_arch = "wasm32")]
 pub mod js;
+
+/// The allocator: talc's wasm allocator is smaller than std's dlmalloc (the page is
+/// single-threaded; it grows the linear memory as needed).
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();

@@ -47,6 +47,9 @@ pub struct LocalSpawn;
 
 impl Spawn for LocalSpawn {
     fn spawn(&self, task: BoxFuture<'static, ()>) {
+        // As a local future: the bindings spawn theirs as such, and one instance of
+        // `spawn_local` serves both.
+        let task: futures_util::future::LocalBoxFuture<'static, ()> = task;
         wasm_bindgen_futures::spawn_local(task);
     }
 }
