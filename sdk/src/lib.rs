@@ -32,9 +32,10 @@
 //! - `wasm-bindgen-futures` (feature `web`): `spawn_local` runs the client's task in the
 //!   browser's event loop.
 //! - `gloo-timers` (feature `web`, `futures`): `setTimeout` as a future, the browser timer.
-//! - `serde-wasm-bindgen` (feature `web`): the browser's `JSON.parse`/`JSON.stringify` are
-//!   the JSON codec there (`protocol/json.rs`), Rust types read from and written to JS
-//!   values, so `serde_json`'s parser and writer stay out of the browser package.
+//! - No JSON crate's text code in the browser (feature `web`): `JSON.parse`/`JSON.stringify`
+//!   are the codec there (`protocol/json.rs`), Rust types read from and written to JS values
+//!   by the SDK's own small serde data format (`protocol/jsvalue`), so `serde_json`'s parser
+//!   and writer (and `serde-wasm-bindgen`'s error formatting) stay out of the browser package.
 //! - `futures-channel` (feature `web`): runtime-free channels from the socket's JS
 //!   handlers to its stream (unbounded, so reading is cancel-safe) and for `open`.
 
