@@ -48,7 +48,7 @@ fn from_js(value: JsValue) -> Result<Value, JsValue> {
     if value.is_undefined() {
         return Ok(Value::Null);
     }
-    jsvalue::from_js(value).map_err(|e| js_error(&error_info(N::InvalidArgument, e.message())))
+    jsvalue::read_js(value).map_err(|e| js_error(&error_info(N::InvalidArgument, e.message())))
 }
 
 /// An `Error` whose `name` and `code` say which (see `RealtimeError` in the `.d.ts`).
@@ -321,7 +321,7 @@ impl Client {
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "ClientOptions")] options: JsValue,
     ) -> Result<Client, JsValue> {
-        let parsed: ClientOptions = jsvalue::from_js(options.clone())
+        let parsed: ClientOptions = jsvalue::read_js(options.clone())
             .map_err(|e| invalid(["invalid options: ", e.message()].concat()))?;
         let provider = get_function(&options, "tokenProvider");
         let persist = match &parsed.persist_key {
@@ -473,7 +473,7 @@ impl Client {
         #[wasm_bindgen(unchecked_param_type = "PresenceStatus")] status: JsValue,
     ) -> Promise {
         let status: Result<PresenceStatus, JsValue> =
-            jsvalue::from_js(status).map_err(|_| invalid("status must be online, away or offline"));
+            jsvalue::read_js(status).map_err(|_| invalid("status must be online, away or offline"));
         self.promise(|c| async move {
             c.set_presence(status?)
                 .await
@@ -588,7 +588,7 @@ impl Draft {
         let parsed: DraftOpenOptions = if options.is_undefined() || options.is_null() {
             DraftOpenOptions::default()
         } else {
-            jsvalue::from_js(options.clone())
+            jsvalue::read_js(options.clone())
                 .map_err(|e| invalid(["invalid draft options: ", e.message()].concat()))?
         };
         let draft_options = convert::draft_options(&parsed).map_err(|e| js_error(&e))?;

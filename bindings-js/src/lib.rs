@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod convert;
+mod options;
 pub mod types;
 
 #[cfg(target_arch = "wasm32")]

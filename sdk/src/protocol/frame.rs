@@ -3,13 +3,13 @@ use std::borrow::Cow;
 
 #[cfg(not(all(target_arch = "wasm32", feature = "web")))]
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 #[cfg(not(target_arch = "wasm32"))]
 use serde_json::value::RawValue;
 
+use super::json::Decode;
 #[cfg(any(test, all(target_arch = "wasm32", feature = "web")))]
 use super::jsvalue::{self, Node, Source};
 use super::{ClientMessage, ProtocolError, ServerMessage};
@@ -80,14 +80,14 @@ impl<M: Message> Serialize for Data<'_, M> {
 pub(crate) trait Payload {
     /// `data` as the payload of `kind`; an absent or `null` payload reads as `{}` so that
     /// types whose fields are all optional (`ping`) accept a bare `{"type":"ping"}`.
-    fn decode<T: DeserializeOwned>(self, kind: &str) -> Result<T, ProtocolError>;
+    fn decode<T: Decode>(self, kind: &str) -> Result<T, ProtocolError>;
     /// `data` as free-form JSON (an unknown type's); absent is `null`.
     fn value(self) -> Result<Value, ProtocolError>;
 }
 
 #[cfg(not(target_arch = "wasm32"))]
 impl Payload for Option<&RawValue> {
-    fn decode<T: DeserializeOwned>(self, kind: &str) -> Result<T, ProtocolError> {
+    fn decode<T: Decode>(self, kind: &str) -> Result<T, ProtocolError> {
         let text = match self.map(RawValue::get) {
             None | Some("null") => "{}",
             Some(t) => t,
@@ -109,7 +109,7 @@ impl Payload for Option<&RawValue> {
 }
 
 impl Payload for Option<Value> {
-    fn decode<T: DeserializeOwned>(self, kind: &str) -> Result<T, ProtocolError> {
+    fn decode<T: Decode>(self, kind: &str) -> Result<T, ProtocolError> {
         let data = match self {
             None | Some(Value::Null) => Value::Object(serde_json::Map::new()),
             Some(v) => v,
@@ -132,12 +132,12 @@ pub(crate) struct Tree<S>(pub(crate) Option<S>);
 
 #[cfg(any(test, all(target_arch = "wasm32", feature = "web")))]
 impl<S: Source> Payload for Tree<S> {
-    fn decode<T: DeserializeOwned>(self, kind: &str) -> Result<T, ProtocolError> {
+    fn decode<T: Decode>(self, kind: &str) -> Result<T, ProtocolError> {
         let node = match self.0.map(Source::node) {
             None | Some(Node::Null) => Node::Object(Vec::new()),
             Some(node) => node,
         };
-        jsvalue::de::read_node(node).map_err(|e| ProtocolError::InvalidData {
+        T::from_tree(node).map_err(|e| ProtocolError::InvalidData {
             kind: kind.to_owned(),
             message: e.into(),
         })
@@ -146,7 +146,7 @@ impl<S: Source> Payload for Tree<S> {
     fn value(self) -> Result<Value, ProtocolError> {
         match self.0 {
             None => Ok(Value::Null),
-            Some(s) => jsvalue::de::read(s).map_err(|e| ProtocolError::Malformed(e.into())),
+            Some(s) => jsvalue::read::read_tree(s).map_err(|e| ProtocolError::Malformed(e.into())),
         }
     }
 }
@@ -257,15 +257,22 @@ impl<M: Message> Frame<M> {
         for (key, value) in entries {
             match key.as_str() {
                 "type" if kind.is_some() => return Err(duplicate("type")),
-                "type" => kind = Some(jsvalue::de::read::<String, S>(value).map_err(malformed)?),
+                "type" => {
+                    kind = Some(jsvalue::read::read_tree::<String, S>(value).map_err(malformed)?)
+                }
                 "data" if data.is_some() => return Err(duplicate("data")),
                 "data" => data = Some(value),
                 "id" if id.is_some() => return Err(duplicate("id")),
                 "id" => {
-                    id = Some(jsvalue::de::read::<Option<String>, S>(value).map_err(malformed)?)
+                    id = Some(
+                        jsvalue::read::read_tree::<Option<String>, S>(value).map_err(malformed)?,
+                    )
                 }
                 "seq" if seq.is_some() => return Err(duplicate("seq")),
-                "seq" => seq = Some(jsvalue::de::read::<Option<u64>, S>(value).map_err(malformed)?),
+                "seq" => {
+                    seq =
+                        Some(jsvalue::read::read_tree::<Option<u64>, S>(value).map_err(malformed)?)
+                }
                 _ => {}
             }
         }

@@ -19,21 +19,33 @@ pub(crate) fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, Stri
     imp::to_string(value)
 }
 
+/// What the SDK decodes from JSON: serde's types everywhere, which the browser reads with
+/// their hand-written tree readers (`protocol/jsvalue/read.rs`) instead of serde's visitors.
+#[cfg(any(test, all(target_arch = "wasm32", feature = "web")))]
+pub(crate) trait Decode: DeserializeOwned + super::jsvalue::FromTree {}
+#[cfg(any(test, all(target_arch = "wasm32", feature = "web")))]
+impl<T: DeserializeOwned + super::jsvalue::FromTree> Decode for T {}
+
+/// See the other `Decode`.
+#[cfg(not(any(test, all(target_arch = "wasm32", feature = "web"))))]
+pub(crate) trait Decode: DeserializeOwned {}
+#[cfg(not(any(test, all(target_arch = "wasm32", feature = "web"))))]
+impl<T: DeserializeOwned> Decode for T {}
+
 /// A `T` from JSON text, or what went wrong.
-pub(crate) fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+pub(crate) fn from_str<T: Decode>(text: &str) -> Result<T, String> {
     imp::from_str(text)
 }
 
 #[cfg(not(all(target_arch = "wasm32", feature = "web")))]
 mod imp {
     use serde::Serialize;
-    use serde::de::DeserializeOwned;
 
     pub(super) fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, String> {
         serde_json::to_string(value).map_err(|e| e.to_string())
     }
 
-    pub(super) fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    pub(super) fn from_str<T: super::Decode>(text: &str) -> Result<T, String> {
         serde_json::from_str(text).map_err(|e| e.to_string())
     }
 }
@@ -47,7 +59,6 @@ use browser as imp;
 #[cfg(all(target_arch = "wasm32", feature = "web"))]
 mod browser {
     use serde::Serialize;
-    use serde::de::DeserializeOwned;
     use wasm_bindgen::{JsCast, JsValue};
 
     use crate::protocol::jsvalue;
@@ -70,7 +81,7 @@ mod browser {
             .map_err(|_| String::from("JSON.stringify failed"))
     }
 
-    pub(super) fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, String> {
-        Ok(jsvalue::from_js(parse(text)?)?)
+    pub(super) fn from_str<T: super::Decode>(text: &str) -> Result<T, String> {
+        Ok(jsvalue::read_js(parse(text)?)?)
     }
 }

@@ -21,7 +21,6 @@ mod close_code;
 mod error;
 mod frame;
 pub(crate) mod json;
-#[cfg(any(test, all(target_arch = "wasm32", feature = "web")))]
 pub mod jsvalue;
 mod server;
 mod types;

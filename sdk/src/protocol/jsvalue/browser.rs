@@ -2,14 +2,14 @@
 
 use js_sys::{Array, Object, Reflect};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::{Error, Node, Sink, Source, de, ser};
+use super::{Error, FromTree, Node, Sink, Source, ser};
 
-/// A `T` from a JS value (`undefined` reads as `null`).
-pub fn from_js<T: DeserializeOwned>(value: JsValue) -> Result<T, Error> {
-    de::read(value)
+/// A protocol type (or `serde_json::Value`) from a JS value, by its hand-written reader
+/// (`undefined` reads as `null`).
+pub fn read_js<T: FromTree>(value: JsValue) -> Result<T, Error> {
+    super::read::read_tree(value)
 }
 
 /// `value` as a plain JS value: objects and arrays, numbers (not `BigInt`s), strings.

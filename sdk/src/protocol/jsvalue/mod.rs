@@ -1,23 +1,49 @@
-//! serde between Rust values and JSON-shaped trees (in the browser: the JS values of
-//! `JSON.parse` / for `JSON.stringify`), small enough for the `.wasm`.
+//! Rust values from and to JSON-shaped trees (in the browser: the JS values of `JSON.parse`
+//! / for `JSON.stringify`), small enough for the `.wasm`. It replaces `serde-wasm-bindgen`.
 //!
-//! The protocol types keep their serde derives, so the rules (names, defaults, optional
-//! fields) are written once and hold on every platform; only the data format changes.
-//! It replaces `serde-wasm-bindgen`, whose error messages format every rejected value
-//! (`<f64 as Display>` and friends stayed in the package for them): here an error says
-//! what kind of value was wrong, never its digits, so float formatting is never linked.
+//! - Reading ([`read`], [`FromTree`]): hand-written readers of the protocol types
+//!   (`protocol.rs`), not serde's visitors, which were most of the package's protocol
+//!   code. Errors say what kind of value was wrong, never its digits, so float
+//!   formatting is never linked.
+//! - Writing ([`ser`]): a serde `Serializer`, so that encoding keeps the types' derives.
 //!
-//! The reader ([`de`]) and the writer ([`ser`]) are generic over the tree ([`Source`],
-//! [`Sink`]): the browser's is the JS value (`browser`); the host tests use
-//! `serde_json::Value` to check both against `serde_json` on the protocol's test vectors.
+//! Both are generic over the tree ([`Source`], [`Sink`]): the browser's is the JS value
+//! (`browser`); the host tests use `serde_json::Value` to check both against `serde_json`
+//! on the protocol's test vectors, so the two paths cannot drift.
 
-pub(crate) mod de;
+// Compiled everywhere so that the bindings' readers are host-tested too; only the browser
+// (and the tests) use it.
+#![cfg_attr(
+    not(any(test, all(target_arch = "wasm32", feature = "web"))),
+    allow(dead_code)
+)]
+
+mod protocol;
+pub(crate) mod read;
 pub(crate) mod ser;
+
+pub use read::{FromTree, invalid_type, missing, object, read_tree, variant};
+
+/// `serde_json::Value` read as a browser would see it (one number type): what the host
+/// tests read with.
+impl Source for serde_json::Value {
+    fn node(self) -> Node<Self> {
+        use serde_json::Value;
+        match self {
+            Value::Null => Node::Null,
+            Value::Bool(b) => Node::Bool(b),
+            Value::Number(n) => n.as_f64().map_or(Node::Other, Node::Number),
+            Value::String(s) => Node::Str(s),
+            Value::Array(items) => Node::Array(items),
+            Value::Object(map) => Node::Object(map.into_iter().collect()),
+        }
+    }
+}
 
 #[cfg(all(target_arch = "wasm32", feature = "web"))]
 mod browser;
 #[cfg(all(target_arch = "wasm32", feature = "web"))]
-pub use browser::{from_js, to_js};
+pub use browser::{read_js, to_js};
 
 #[cfg(test)]
 mod tests;

@@ -7,25 +7,11 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
-use super::{Node, Sink, Source, ser};
+use super::{Sink, ser};
 use crate::core::Snapshot;
 use crate::protocol::{
     ClientFrame, ClientMessage, Frame, Message, ProtocolError, ServerFrame, ServerMessage,
 };
-
-/// `serde_json::Value` read as a browser would see it: one number type.
-impl Source for Value {
-    fn node(self) -> Node<Self> {
-        match self {
-            Value::Null => Node::Null,
-            Value::Bool(b) => Node::Bool(b),
-            Value::Number(n) => n.as_f64().map_or(Node::Other, Node::Number),
-            Value::String(s) => Node::Str(s),
-            Value::Array(items) => Node::Array(items),
-            Value::Object(map) => Node::Object(map.into_iter().collect()),
-        }
-    }
-}
 
 /// Builds `serde_json::Value`s (numbers as floats, as JS has them).
 struct Json;
@@ -255,7 +241,7 @@ fn a_snapshot_round_trips() {
     let text = r#"{"format":1,"lastSeq":41,"messages":[{"id":"c-1","frame":"{\"type\":\"pitch_view\",\"data\":{\"pitchId\":42},\"id\":\"c-1\"}"}]}"#;
     let native: Snapshot = serde_json::from_str(text).expect("snapshot");
     let tree: Value = serde_json::from_str(text).expect("json");
-    let browser: Snapshot = super::de::read(tree).expect("reads");
+    let browser: Snapshot = super::read::read_tree(tree).expect("reads");
     assert_eq!(native, browser);
     let written = ser::write::<Json, _>(&browser).expect("writes");
     assert_eq!(

@@ -1,0 +1,220 @@
+//! [`FromTree`] for every protocol payload and the snapshot: what the browser decodes with.
+//! Field names and defaults as the types' `#[serde(...)]` attributes say (`protocol/types.rs`,
+//! `core/snapshot.rs`); the host tests compare both readers on every test vector.
+
+use serde_json::{Map, Value};
+
+use super::read::{FromTree, from_tree_struct, invalid_type, object, read_tree, variant};
+use super::{Error, Node, Source};
+use crate::core::{SavedMessage, Snapshot};
+use crate::protocol::types::*;
+use crate::protocol::{Channel, ErrorCode};
+
+from_tree_struct!(RateLimit "struct RateLimit" {
+    max_messages: "maxMessages" required,
+    window_ms: "windowMs" required,
+    refill_rate: "refillRate" required,
+});
+from_tree_struct!(Heartbeat "struct Heartbeat" { ts: "ts" default });
+from_tree_struct!(Ack "struct Ack" { id: "id" required, version: "version" default });
+from_tree_struct!(ErrorData "struct ErrorData" {
+    code: "code" required,
+    message: "message" default,
+    retry_after_ms: "retryAfterMs" default,
+    id: "id" default,
+});
+from_tree_struct!(Notification "struct Notification" {
+    id: "id" required,
+    kind: "type" required,
+    title: "title" required,
+    message: "message" default,
+    data: "data" default,
+    created_at: "createdAt" default,
+    read: "read" default,
+});
+from_tree_struct!(DashboardUpdate "struct DashboardUpdate" { metrics: "metrics" required });
+from_tree_struct!(PitchView "struct PitchView" { pitch_id: "pitchId" required });
+from_tree_struct!(PitchStats "struct PitchStats" {
+    pitch_id: "pitchId" required,
+    view_count: "viewCount" required,
+    unique_viewers: "uniqueViewers" default,
+    recent_viewers: "recentViewers" default,
+});
+from_tree_struct!(RecentViewer "struct RecentViewer" {
+    user_id: "userId" required,
+    username: "username" default,
+    viewed_at: "viewedAt" required,
+});
+from_tree_struct!(SetPresence "struct SetPresence" { status: "status" required });
+from_tree_struct!(Presence "struct Presence" {
+    user_id: "userId" required,
+    status: "status" required,
+    last_seen: "lastSeen" default,
+});
+from_tree_struct!(Typing "struct Typing" {
+    conversation_id: "conversationId" required,
+    is_typing: "isTyping" required,
+});
+from_tree_struct!(UserTyping "struct UserTyping" {
+    conversation_id: "conversationId" required,
+    user_id: "userId" required,
+    username: "username" default,
+    is_typing: "isTyping" required,
+});
+from_tree_struct!(UploadProgress "struct UploadProgress" {
+    upload_id: "uploadId" required,
+    file_name: "fileName" required,
+    progress: "progress" required,
+    bytes_uploaded: "bytesUploaded" default,
+    total_bytes: "totalBytes" default,
+    status: "status" required,
+});
+from_tree_struct!(DraftSave "struct DraftSave" {
+    draft_id: "draftId" required,
+    draft_type: "draftType" default,
+    content: "content" required,
+    base_version: "baseVersion" default,
+});
+from_tree_struct!(DraftSynced "struct DraftSynced" {
+    draft_id: "draftId" required,
+    draft_type: "draftType" default,
+    content: "content" required,
+    version: "version" default,
+    updated_at: "updatedAt" default,
+    session_id: "sessionId" default,
+});
+from_tree_struct!(DraftConflict "struct DraftConflict" {
+    draft_id: "draftId" required,
+    base_version: "baseVersion" default,
+    server_version: "serverVersion" required,
+    server_content: "serverContent" required,
+});
+from_tree_struct!(ChannelRef "struct ChannelRef" { channel: "channel" required });
+from_tree_struct!(Resume "struct Resume" { last_seq: "lastSeq" required });
+from_tree_struct!(Disconnected "struct Disconnected" { reason: "reason" default });
+from_tree_struct!(Snapshot "struct Snapshot" {
+    format: "format" required,
+    messages: "messages" required,
+    last_seq: "lastSeq" default,
+});
+from_tree_struct!(SavedMessage "struct SavedMessage" {
+    id: "id" required,
+    frame: "frame" required,
+    draft_id: "draftId" default,
+    expires_at_epoch_ms: "expiresAtEpochMs" default,
+});
+
+impl FromTree for Connected {
+    fn from_tree<S: Source>(node: Node<S>) -> Result<Self, Error> {
+        let mut c = Connected {
+            session_id: String::new(),
+            user_id: None,
+            protocol: None,
+            heartbeat_ms: None,
+            rate_limit: None,
+            features: Vec::new(),
+            resumed: None,
+            last_seq: None,
+        };
+        for (key, value) in object(node, "struct Connected")? {
+            match key.as_str() {
+                "sessionId" => c.session_id = lenient_string(value.node()),
+                "userId" => c.user_id = lenient_id(value.node()),
+                "protocol" => c.protocol = read_tree(value)?,
+                "heartbeatMs" => c.heartbeat_ms = read_tree(value)?,
+                "rateLimit" => c.rate_limit = read_tree(value)?,
+                "features" => c.features = read_tree(value)?,
+                "resumed" => c.resumed = read_tree(value)?,
+                "lastSeq" => c.last_seq = read_tree(value)?,
+                _ => {}
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// `types::lenient::string`: a string, `""` for `null`, or another value's JSON text.
+fn lenient_string<S: Source>(node: Node<S>) -> String {
+    match node {
+        Node::Str(s) => s,
+        Node::Null => String::new(),
+        other => Value::from_tree(other)
+            .ok()
+            .and_then(|v| crate::protocol::json::to_string(&v).ok())
+            .unwrap_or_default(),
+    }
+}
+
+/// `types::lenient::id`: a number or a string of digits; anything else is no id.
+fn lenient_id<S: Source>(node: Node<S>) -> Option<u64> {
+    match node {
+        Node::Str(s) => s.trim().parse().ok(),
+        Node::Number(_) => u64::from_tree(node).ok(),
+        _ => None,
+    }
+}
+
+impl FromTree for DashboardMetrics {
+    fn from_tree<S: Source>(node: Node<S>) -> Result<Self, Error> {
+        let mut m = DashboardMetrics {
+            total_views: 0,
+            followers: 0,
+            pitches: 0,
+            investor_interest: 0,
+            other: Map::new(),
+        };
+        for (key, value) in object(node, "struct DashboardMetrics")? {
+            match key.as_str() {
+                "totalViews" => m.total_views = read_tree(value)?,
+                "followers" => m.followers = read_tree(value)?,
+                "pitches" => m.pitches = read_tree(value)?,
+                "investorInterest" => m.investor_interest = read_tree(value)?,
+                // `#[serde(flatten)] other`: the metrics this version does not name.
+                _ => {
+                    m.other.insert(key, read_tree(value)?);
+                }
+            }
+        }
+        Ok(m)
+    }
+}
+
+impl FromTree for PresenceStatus {
+    fn from_tree<S: Source>(node: Node<S>) -> Result<Self, Error> {
+        const ALL: [PresenceStatus; 3] = [
+            PresenceStatus::Online,
+            PresenceStatus::Away,
+            PresenceStatus::Offline,
+        ];
+        Ok(ALL[variant(node, &["online", "away", "offline"])?])
+    }
+}
+
+impl FromTree for UploadStatus {
+    fn from_tree<S: Source>(node: Node<S>) -> Result<Self, Error> {
+        const ALL: [UploadStatus; 4] = [
+            UploadStatus::Uploading,
+            UploadStatus::Completed,
+            UploadStatus::Failed,
+            UploadStatus::Cancelled,
+        ];
+        Ok(ALL[variant(node, &["uploading", "completed", "failed", "cancelled"])?])
+    }
+}
+
+impl FromTree for ErrorCode {
+    fn from_tree<S: Source>(node: Node<S>) -> Result<Self, Error> {
+        String::from_tree(node).map(ErrorCode::from)
+    }
+}
+
+impl FromTree for Channel {
+    fn from_tree<S: Source>(node: Node<S>) -> Result<Self, Error> {
+        match node {
+            Node::Str(s) => s.parse().map_err(|e: crate::protocol::ChannelParseError| {
+                <Error as serde::de::Error>::custom(e)
+            }),
+            other => Err(invalid_type(&other, "a string")),
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! Hand-written readers of the protocol types from a tree ([`FromTree`]): the browser's
+//! decoding, without serde's visitors (one per type, per field, per data format: most of
+//! the package's protocol code). The rules they follow are serde's on the same types
+//! (names, defaults, `null` for an absent optional); the host tests decode every protocol
+//! test vector through both and compare, so the two cannot drift.
+
+use serde_json::{Map, Number, Value};
+
+use super::{Error, Node, Source};
+
+/// A type read from a JSON-shaped tree by hand.
+pub trait FromTree: Sized {
+    /// Read `node`.
+    fn from_tree<S: Source>(node: Node<S>) -> Result<Self, Error>;
+}
+
+/// Read a `T` from `source`.
+pub fn read_tree<T: FromTree, S: Source>(source: S) -> Result<T, Error> {
+    T::from_tree(source.node())
+}
+
+/// serde's word for what a node is.
+fn kind<S>(node: &Node<S>) -> &'static str {
+    match node {
+        Node::Null => "null",
+        Node::Bool(_) => "boolean",
+        Node::Number(n) if n.fract() == 0.0 => "integer",
+        Node::Number(_) => "floating point",
+        Node::Str(_) => "string",
+        Node::Array(_) => "sequence",
+        Node::Object(_) => "map",
+        Node::Other => "value",
+    }
+}
+
+/// "invalid type: X, expected Y", as serde says it (without the value).
+pub fn invalid_type<S>(node: &Node<S>, expected: &str) -> Error {
+    Error::text(&["invalid type: ", kind(node), ", expected ", expected])
+}
+
+/// "missing field `x`".
+pub fn missing(field: &str) -> Error {
+    Error::text(&["missing field `", field, "`"])
+}
+
+/// The properties of an object node, or serde's error naming `what` was expected.
+pub fn object<S>(node: Node<S>, what: &str) -> Result<Vec<(String, S)>, Error> {
+    match node {
+        Node::Object(entries) => Ok(entries),
+        other => Err(invalid_type(&other, what)),
+    }
+}
+
+/// A string node's text, or which of `variants` it is.
+pub fn variant<S>(node: Node<S>, variants: &'static [&'static str]) -> Result<usize, Error> {
+    let Node::Str(s) = node else {
+        return Err(invalid_type(&node, "a variant name"));
+    };
+    variants
+        .iter()
+        .position(|v| *v == s)
+        .ok_or_else(|| <Error as serde::de::Error>::unknown_variant(&s, variants))
+}
+
+/// 2^64: the first float above `u64::MAX`.
+const TWO_64: f64 = 18_446_744_073_709_551_616.0;
+
+impl FromTree for u64 {
+    fn from_tree<S: Source>(node: Node<S>) -> Result<Self, Error> {
+        match node {
+            Node::Number(n) if n.fract() == 0.0 && (0.0..TWO_64).contains(&n) => Ok(n as u64),
+            Node::Number(n) if n.fract() == 0.0 && n < 0.0 => {
+                Err(Error::text(&["invalid value: integer, expected u64"]))
+            }
+            other => Err(invalid_type(&other, "u64")),
+        }
+    }
+}
+
+impl FromTree for u32 {
+    fn from_tree<S: Source>(node: Node<S>) -> Result<Self, Error> {
+        let n = u64::from_tree(node).map_err(|_| Error::text(&["expected u32"]))?;
+        u32::try_from(n).map_err(|_| Error::text(&["invalid value: integer, expected u32"]))
+    }
+}
+
+impl FromTree for f64 {
+    fn from_tree<S: Source>(node: Node<S>) -> Result<Self, Error> {
+        match node {
+            Node::Number(n) => Ok(n),
+            other => Err(invalid_type(&other, "f64")),
+        }
+    }
+}
+
+impl FromTree for bool {
+    fn from_tree<S: Source>(node: Node<S>) -> Result<Self, Error> {
+        match node {
+            Node::Bool(b) => Ok(b),
+            other => Err(invalid_type(&other, "a boolean")),
+        }
+    }
+}
+
+impl FromTree for String {
+    fn from_tree<S: Source>(node: Node<S>) -> Result<Self, Error> {
+        match node {
+            Node::Str(s) => Ok(s),
+            other => Err(invalid_type(&other, "a string")),
+        }
+    }
+}
+
+impl<T: FromTree> FromTree for Option<T> {
+    fn from_tree<S: Source>(node: Node<S>) -> Result<Self, Error> {
+        match node {
+            Node::Null => Ok(None),
+            other => T::from_tree(other).map(Some),
+        }
+    }
+}
+
+impl<T: FromTree> FromTree for Vec<T> {
+    fn from_tree<S: Source>(node: Node<S>) -> Result<Self, Error> {
+        match node {
+            Node::Array(items) => items.into_iter().map(read_tree).collect(),
+            other => Err(invalid_type(&other, "a sequence")),
+        }
+    }
+}
+
+impl FromTree for Value {
+    fn from_tree<S: Source>(node: Node<S>) -> Result<Self, Error> {
+        Ok(match node {
+            Node::Null => Value::Null,
+            Node::Bool(b) => Value::Bool(b),
+            // Integers as integers, as `serde_json` reads `1`, so that `Value`s compare equal.
+            Node::Number(n) if n.fract() == 0.0 && (0.0..TWO_64).contains(&n) => {
+                Value::Number((n as u64).into())
+            }
+            Node::Number(n) if n.fract() == 0.0 && (i64::MIN as f64..0.0).contains(&n) => {
+                Value::Number((n as i64).into())
+            }
+            Node::Number(n) => Number::from_f64(n).map_or(Value::Null, Value::Number),
+            Node::Str(s) => Value::String(s),
+            Node::Array(items) => {
+                Value::Array(items.into_iter().map(read_tree).collect::<Result<_, _>>()?)
+            }
+            Node::Object(entries) => Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| Ok((k, read_tree(v)?)))
+                    .collect::<Result<Map<_, _>, Error>>()?,
+            ),
+            Node::Other => return Err(Error::text(&["not a JSON value"])),
+        })
+    }
+}
+
+/// Put `s` read as a `T` into `slot`.
+pub(crate) fn field<T: FromTree, S: Source>(slot: &mut Option<T>, s: S) -> Result<(), Error> {
+    *slot = Some(read_tree(s)?);
+    Ok(())
+}
+
+/// `FromTree` for a struct with plain fields: `field: "wireName" required` (missing is an
+/// error) or `default` (missing is `Default::default()`, `None` for an `Option`), as the
+/// type's `#[serde(...)]` attributes say.
+macro_rules! from_tree_struct {
+    ($ty:ident $what:literal { $($field:ident : $wire:literal $how:ident),* $(,)? }) => {
+        impl $crate::protocol::jsvalue::FromTree for $ty {
+            fn from_tree<S: $crate::protocol::jsvalue::Source>(
+                node: $crate::protocol::jsvalue::Node<S>,
+            ) -> Result<Self, $crate::protocol::jsvalue::Error> {
+                use $crate::protocol::jsvalue::read;
+                $(let mut $field = None;)*
+                for (key, value) in read::object(node, $what)? {
+                    match key.as_str() {
+                        $($wire => read::field(&mut $field, value)?,)*
+                        _ => {}
+                    }
+                }
+                Ok($ty { $($field: from_tree_struct!(@$how $field $wire),)* })
+            }
+        }
+    };
+    (@required $f:ident $wire:literal) => {
+        $f.ok_or_else(|| read::missing($wire))?
+    };
+    (@default $f:ident $wire:literal) => {
+        $f.unwrap_or_default()
+    };
+}
+pub(crate) use from_tree_struct;
