@@ -206,10 +206,15 @@ impl Persist {
         match Snapshot::from_json(&text) {
             Ok(s) => Some(s),
             Err(e) => {
-                web_sys::console::warn_1(&JsValue::from_str(&format!(
-                    "@pitchey/realtime: ignoring localStorage[{:?}]: {e}",
-                    self.key
-                )));
+                // Concatenated: `{:?}` of the key linked `str`'s Debug escaping.
+                let text = [
+                    "@pitchey/realtime: ignoring localStorage[\"",
+                    &self.key,
+                    "\"]: ",
+                    &e.to_string(),
+                ]
+                .concat();
+                web_sys::console::warn_1(&JsValue::from_str(&text));
                 None
             }
         }

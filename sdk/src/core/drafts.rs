@@ -1,11 +1,10 @@
 //! Drafts: local content, the server version it is based on, auto-save and conflicts.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 use tracing::{debug, warn};
 
 use super::merge::three_way;
+use super::sorted_map::SortedMap;
 use super::{
     ConflictStrategy, Connection, DraftOptions, Event, Instant, MessageId, Resolution, SendError,
     SendFailure,
@@ -72,7 +71,7 @@ pub(crate) struct Draft {
 /// Every open draft.
 #[derive(Debug, Default)]
 pub(crate) struct Drafts {
-    map: BTreeMap<String, Draft>,
+    map: SortedMap<String, Draft>,
 }
 
 /// The shortest wait before retrying an auto-save the outbox refused.

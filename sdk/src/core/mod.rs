@@ -158,6 +158,7 @@ mod outbox;
 mod rate_limit;
 mod resume;
 mod snapshot;
+mod sorted_map;
 mod state;
 mod subscriptions;
 mod time;

@@ -1,9 +1,9 @@
 //! Tracking the server's per-user `seq`: duplicates, gaps, and what to resume from.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::Instant;
+use super::sorted_map::SortedMap;
 
 /// More out-of-order frames than this waiting for a gap to fill: the gap is real.
 const MAX_AHEAD: usize = 256;
@@ -27,7 +27,7 @@ pub(crate) struct SeqTracker {
     /// Every seq up to here was seen (or given up on).
     last: Option<u64>,
     /// Seen seqs above `last + 1`, waiting for the gap below them to fill.
-    ahead: BTreeSet<u64>,
+    ahead: SortedMap<u64, ()>,
     gap_since: Option<Instant>,
 }
 
@@ -56,7 +56,7 @@ impl SeqTracker {
             self.last = Some(seq);
             return SeqVerdict::Fresh;
         };
-        if seq <= last || self.ahead.contains(&seq) {
+        if seq <= last || self.ahead.contains_key(&seq) {
             // Seq 1 below what we had: a server that lost its counters, not a replay.
             if seq == 1 && last > 1 {
                 self.reset();
@@ -70,7 +70,7 @@ impl SeqTracker {
             let mut top = seq;
             while top
                 .checked_add(1)
-                .is_some_and(|next| self.ahead.remove(&next))
+                .is_some_and(|next| self.ahead.remove(&next).is_some())
             {
                 top += 1;
             }
@@ -86,7 +86,7 @@ impl SeqTracker {
                 self.last = Some(self.last.map_or(seq, |l| l.max(seq)));
                 return SeqVerdict::GapAbandoned;
             }
-            self.ahead.insert(seq);
+            self.ahead.insert(seq, ());
             self.gap_since.get_or_insert(now);
         }
         SeqVerdict::Fresh
@@ -119,7 +119,7 @@ impl SeqTracker {
     /// send was not ours, e.g. the echo of our own draft save), or it is lost and the app
     /// was told. Tracking goes on from the highest seq seen.
     pub(crate) fn close_gaps(&mut self) {
-        self.last = self.ahead.last().copied().or(self.last);
+        self.last = self.ahead.last_key().copied().or(self.last);
         self.ahead.clear();
         self.gap_since = None;
     }

@@ -1,8 +1,9 @@
 //! The subscribed channels, and the control frames (`subscribe`, `unsubscribe`, `resume`,
 //! `pong`) waiting to be written on the current connection.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
+use super::sorted_map::SortedMap;
 use crate::protocol::Channel;
 
 /// A frame the core makes itself. Written before app messages, and counted by the rate
@@ -19,7 +20,7 @@ pub(crate) enum Control {
 pub(crate) struct Subscriptions {
     /// Each channel with how many holders want it (one per app handle): several
     /// components watching one pitch share one server subscription.
-    channels: BTreeMap<Channel, usize>,
+    channels: SortedMap<Channel, usize>,
     /// Control frames for the current connection, oldest first.
     pub(crate) pending: VecDeque<Control>,
 }
@@ -41,7 +42,7 @@ impl Subscriptions {
     /// Count one more holder of `channel`; true if it is new. With `live`, a new channel's
     /// frame is queued (or a pending unsubscribe of it, not yet seen by the server, cancelled).
     pub(crate) fn add(&mut self, channel: Channel, live: bool) -> bool {
-        let holders = self.channels.entry(channel.clone()).or_insert(0);
+        let holders = self.channels.get_or_insert_with(channel.clone(), || 0);
         *holders += 1;
         if *holders > 1 {
             return false;
