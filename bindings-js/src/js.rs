@@ -21,11 +21,11 @@ use pitchey_realtime::client::{
     Validator,
 };
 use pitchey_realtime::core::Snapshot;
+use pitchey_realtime::protocol::jsvalue::ToTree;
 use pitchey_realtime::protocol::{
     Channel, ClientMessage, Message as _, PitchView, PresenceStatus, ServerMessage, jsvalue,
 };
 use pitchey_realtime::transport::web::{LifecycleGuard, watch_lifecycle};
-use serde::Serialize;
 use serde_json::Value;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -39,8 +39,8 @@ use crate::types::{ClientOptions, DraftOpenOptions, ErrorInfo, RealtimeErrorName
 // ---------------------------------------------------------------------------------------
 
 /// A Rust value as a plain JS value (objects, not `Map`s; numbers, not `BigInt`s).
-fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
-    jsvalue::to_js(value).unwrap_or(JsValue::NULL)
+fn to_js<T: ToTree + ?Sized>(value: &T) -> JsValue {
+    jsvalue::write_js(value)
 }
 
 /// A JS value as JSON (`undefined` is `null`).

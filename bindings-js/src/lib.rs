@@ -18,6 +18,7 @@
 pub mod convert;
 mod options;
 pub mod types;
+mod writers;
 
 #[cfg(target_arch = "wasm32")]
 pub mod js;

@@ -34,8 +34,8 @@
 //! - `gloo-timers` (feature `web`, `futures`): `setTimeout` as a future, the browser timer.
 //! - No JSON crate's text code in the browser (feature `web`): `JSON.parse`/`JSON.stringify`
 //!   are the codec there (`protocol/json.rs`), Rust types read from and written to JS values
-//!   by the SDK's own small serde data format (`protocol/jsvalue`), so `serde_json`'s parser
-//!   and writer (and `serde-wasm-bindgen`'s error formatting) stay out of the browser package.
+//!   by hand-written readers and writers (`protocol/jsvalue`), so neither `serde_json`'s
+//!   parser and writer nor any serde visitor is in the browser package.
 //! - `futures-channel` (feature `web`): runtime-free channels from the socket's JS
 //!   handlers to its stream (unbounded, so reading is cancel-safe) and for `open`.
 

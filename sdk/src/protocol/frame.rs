@@ -63,6 +63,8 @@ pub trait Message: Sized {
     fn serialize_data<S: SerializeStruct>(&self, s: &mut S) -> Result<(), S::Error>;
     /// Serialize `data` alone (what [`Data`] does).
     fn serialize_payload<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error>;
+    /// `data` alone as a JSON-shaped tree (the browser's encoding, without serde).
+    fn data_to_tree<K: super::jsvalue::Sink>(&self) -> K::Node;
 }
 
 /// A message's `data` alone, as a serializable value (the frame without its envelope).
@@ -401,6 +403,14 @@ macro_rules! message_enum {
                 match self {
                     $( $name::$variant(d) => s.serialize_field("data", d), )*
                     $name::Unknown { data, .. } => s.serialize_field("data", data),
+                }
+            }
+
+            fn data_to_tree<K: $crate::protocol::jsvalue::Sink>(&self) -> K::Node {
+                use $crate::protocol::jsvalue::ToTree;
+                match self {
+                    $( $name::$variant(d) => d.to_tree::<K>(), )*
+                    $name::Unknown { data, .. } => data.to_tree::<K>(),
                 }
             }
 

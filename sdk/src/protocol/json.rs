@@ -14,8 +14,21 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+/// What the SDK encodes as JSON: serde's types everywhere, which the browser writes with
+/// their hand-written tree writers (`protocol/jsvalue/write.rs`).
+#[cfg(any(test, all(target_arch = "wasm32", feature = "web")))]
+pub(crate) trait Encode: Serialize + super::jsvalue::ToTree {}
+#[cfg(any(test, all(target_arch = "wasm32", feature = "web")))]
+impl<T: Serialize + super::jsvalue::ToTree + ?Sized> Encode for T {}
+
+/// See the other `Encode`.
+#[cfg(not(any(test, all(target_arch = "wasm32", feature = "web"))))]
+pub(crate) trait Encode: Serialize {}
+#[cfg(not(any(test, all(target_arch = "wasm32", feature = "web"))))]
+impl<T: Serialize + ?Sized> Encode for T {}
+
 /// `value` as JSON text, or what went wrong.
-pub(crate) fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, String> {
+pub(crate) fn to_string<T: Encode + ?Sized>(value: &T) -> Result<String, String> {
     imp::to_string(value)
 }
 
@@ -39,9 +52,7 @@ pub(crate) fn from_str<T: Decode>(text: &str) -> Result<T, String> {
 
 #[cfg(not(all(target_arch = "wasm32", feature = "web")))]
 mod imp {
-    use serde::Serialize;
-
-    pub(super) fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, String> {
+    pub(super) fn to_string<T: super::Encode + ?Sized>(value: &T) -> Result<String, String> {
         serde_json::to_string(value).map_err(|e| e.to_string())
     }
 
@@ -58,7 +69,6 @@ use browser as imp;
 
 #[cfg(all(target_arch = "wasm32", feature = "web"))]
 mod browser {
-    use serde::Serialize;
     use wasm_bindgen::{JsCast, JsValue};
 
     use crate::protocol::jsvalue;
@@ -73,9 +83,9 @@ mod browser {
         })
     }
 
-    pub(super) fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, String> {
+    pub(super) fn to_string<T: super::Encode + ?Sized>(value: &T) -> Result<String, String> {
         // Plain objects and numbers, as JSON has them (not `Map`s and `BigInt`s).
-        let js = jsvalue::to_js(value)?;
+        let js = jsvalue::write_js(value);
         js_sys::JSON::stringify(&js)
             .map(String::from)
             .map_err(|_| String::from("JSON.stringify failed"))

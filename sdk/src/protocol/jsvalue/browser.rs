@@ -1,10 +1,9 @@
 //! The browser's tree: JS values (`JSON.parse` output, `JSON.stringify` input).
 
 use js_sys::{Array, Object, Reflect};
-use serde::Serialize;
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::{Error, FromTree, Node, Sink, Source, ser};
+use super::{Error, FromTree, Node, Sink, Source, ToTree};
 
 /// A protocol type (or `serde_json::Value`) from a JS value, by its hand-written reader
 /// (`undefined` reads as `null`).
@@ -13,8 +12,8 @@ pub fn read_js<T: FromTree>(value: JsValue) -> Result<T, Error> {
 }
 
 /// `value` as a plain JS value: objects and arrays, numbers (not `BigInt`s), strings.
-pub fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, Error> {
-    ser::write::<Js, T>(value)
+pub fn write_js<T: ToTree + ?Sized>(value: &T) -> JsValue {
+    value.to_tree::<Js>()
 }
 
 impl Source for JsValue {

@@ -5,7 +5,8 @@
 //!   (`protocol.rs`), not serde's visitors, which were most of the package's protocol
 //!   code. Errors say what kind of value was wrong, never its digits, so float
 //!   formatting is never linked.
-//! - Writing ([`ser`]): a serde `Serializer`, so that encoding keeps the types' derives.
+//! - Writing ([`write`], [`ToTree`]): hand-written writers of the same types
+//!   (`protocol_write.rs`), not serde's `Serialize` derives.
 //!
 //! Both are generic over the tree ([`Source`], [`Sink`]): the browser's is the JS value
 //! (`browser`); the host tests use `serde_json::Value` to check both against `serde_json`
@@ -19,10 +20,12 @@
 )]
 
 mod protocol;
+mod protocol_write;
 pub(crate) mod read;
-pub(crate) mod ser;
+pub(crate) mod write;
 
 pub use read::{FromTree, invalid_type, missing, object, read_tree, variant};
+pub use write::{ObjWriter, ToTree, write_tree};
 
 /// `serde_json::Value` read as a browser would see it (one number type): what the host
 /// tests read with.
@@ -43,7 +46,7 @@ impl Source for serde_json::Value {
 #[cfg(all(target_arch = "wasm32", feature = "web"))]
 mod browser;
 #[cfg(all(target_arch = "wasm32", feature = "web"))]
-pub use browser::{read_js, to_js};
+pub use browser::{read_js, write_js};
 
 #[cfg(test)]
 mod tests;
@@ -127,6 +130,46 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// Builds `serde_json::Value`s, numbers as floats (as JS has them): what the host tests
+/// write into.
+pub struct JsonSink;
+
+impl Sink for JsonSink {
+    type Node = serde_json::Value;
+    type Seq = Vec<serde_json::Value>;
+    type Obj = serde_json::Map<String, serde_json::Value>;
+    fn null() -> Self::Node {
+        serde_json::Value::Null
+    }
+    fn bool(v: bool) -> Self::Node {
+        serde_json::Value::Bool(v)
+    }
+    fn number(v: f64) -> Self::Node {
+        serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, serde_json::Value::Number)
+    }
+    fn string(v: &str) -> Self::Node {
+        serde_json::Value::String(v.to_owned())
+    }
+    fn seq() -> Self::Seq {
+        Vec::new()
+    }
+    fn push(seq: &mut Self::Seq, v: Self::Node) {
+        seq.push(v);
+    }
+    fn end_seq(seq: Self::Seq) -> Self::Node {
+        serde_json::Value::Array(seq)
+    }
+    fn obj() -> Self::Obj {
+        serde_json::Map::new()
+    }
+    fn set(obj: &mut Self::Obj, key: &str, v: Self::Node) {
+        obj.insert(key.to_owned(), v);
+    }
+    fn end_obj(obj: Self::Obj) -> Self::Node {
+        serde_json::Value::Object(obj)
+    }
+}
 
 impl From<Error> for String {
     fn from(e: Error) -> String {

@@ -5,57 +5,18 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::{Sink, ser};
+use super::{JsonSink, Sink, write_tree};
 use crate::core::Snapshot;
 use crate::protocol::{
     ClientFrame, ClientMessage, Frame, Message, ProtocolError, ServerFrame, ServerMessage,
 };
 
-/// Builds `serde_json::Value`s (numbers as floats, as JS has them).
-struct Json;
-
-impl Sink for Json {
-    type Node = Value;
-    type Seq = Vec<Value>;
-    type Obj = Map<String, Value>;
-    fn null() -> Value {
-        Value::Null
-    }
-    fn bool(v: bool) -> Value {
-        Value::Bool(v)
-    }
-    fn number(v: f64) -> Value {
-        serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
-    }
-    fn string(v: &str) -> Value {
-        Value::String(v.to_owned())
-    }
-    fn seq() -> Vec<Value> {
-        Vec::new()
-    }
-    fn push(seq: &mut Vec<Value>, v: Value) {
-        seq.push(v);
-    }
-    fn end_seq(seq: Vec<Value>) -> Value {
-        Value::Array(seq)
-    }
-    fn obj() -> Map<String, Value> {
-        Map::new()
-    }
-    fn set(obj: &mut Map<String, Value>, key: &str, v: Value) {
-        obj.insert(key.to_owned(), v);
-    }
-    fn end_obj(obj: Map<String, Value>) -> Value {
-        Value::Object(obj)
-    }
-}
-
 /// Every number as a float, so that `1` and `1.0` compare equal (JS cannot tell them apart).
 fn numbers_as_floats(v: Value) -> Value {
     match v {
-        Value::Number(n) => Json::number(n.as_f64().unwrap_or(f64::NAN)),
+        Value::Number(n) => JsonSink::number(n.as_f64().unwrap_or(f64::NAN)),
         Value::Array(items) => Value::Array(items.into_iter().map(numbers_as_floats).collect()),
         Value::Object(map) => Value::Object(
             map.into_iter()
@@ -178,7 +139,7 @@ where
         let as_json = |f: &Frame<M>| numbers_as_floats(serde_json::to_value(f).expect("encodes"));
         assert_eq!(as_json(&native), as_json(&browser), "{text}");
         // The writer gives what serde_json gives.
-        let written = ser::write::<Json, _>(&native).expect("writes");
+        let written = write_tree::<JsonSink, _>(&native);
         assert_eq!(written, as_json(&native), "{text}");
     }
     kinds
@@ -243,7 +204,7 @@ fn a_snapshot_round_trips() {
     let tree: Value = serde_json::from_str(text).expect("json");
     let browser: Snapshot = super::read::read_tree(tree).expect("reads");
     assert_eq!(native, browser);
-    let written = ser::write::<Json, _>(&browser).expect("writes");
+    let written = write_tree::<JsonSink, _>(&browser);
     assert_eq!(
         written,
         numbers_as_floats(serde_json::to_value(&native).expect("encodes"))
