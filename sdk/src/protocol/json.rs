@@ -14,36 +14,20 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// What the SDK encodes as JSON: serde's types everywhere, which the browser writes with
-/// their hand-written tree writers (`protocol/jsvalue/write.rs`).
-#[cfg(any(test, all(target_arch = "wasm32", feature = "web")))]
+/// What the SDK encodes as JSON: serde's types (native), which the browser writes with their
+/// hand-written tree writers (`protocol/jsvalue/write.rs`).
 pub(crate) trait Encode: Serialize + super::jsvalue::ToTree {}
-#[cfg(any(test, all(target_arch = "wasm32", feature = "web")))]
 impl<T: Serialize + super::jsvalue::ToTree + ?Sized> Encode for T {}
-
-/// See the other `Encode`.
-#[cfg(not(any(test, all(target_arch = "wasm32", feature = "web"))))]
-pub(crate) trait Encode: Serialize {}
-#[cfg(not(any(test, all(target_arch = "wasm32", feature = "web"))))]
-impl<T: Serialize + ?Sized> Encode for T {}
 
 /// `value` as JSON text, or what went wrong.
 pub(crate) fn to_string<T: Encode + ?Sized>(value: &T) -> Result<String, String> {
     imp::to_string(value)
 }
 
-/// What the SDK decodes from JSON: serde's types everywhere, which the browser reads with
-/// their hand-written tree readers (`protocol/jsvalue/read.rs`) instead of serde's visitors.
-#[cfg(any(test, all(target_arch = "wasm32", feature = "web")))]
+/// What the SDK decodes from JSON: serde's types (native), which the browser reads with their
+/// hand-written tree readers (`protocol/jsvalue/read.rs`) instead of serde's visitors.
 pub(crate) trait Decode: DeserializeOwned + super::jsvalue::FromTree {}
-#[cfg(any(test, all(target_arch = "wasm32", feature = "web")))]
 impl<T: DeserializeOwned + super::jsvalue::FromTree> Decode for T {}
-
-/// See the other `Decode`.
-#[cfg(not(any(test, all(target_arch = "wasm32", feature = "web"))))]
-pub(crate) trait Decode: DeserializeOwned {}
-#[cfg(not(any(test, all(target_arch = "wasm32", feature = "web"))))]
-impl<T: DeserializeOwned> Decode for T {}
 
 /// A `T` from JSON text, or what went wrong.
 pub(crate) fn from_str<T: Decode>(text: &str) -> Result<T, String> {

@@ -107,8 +107,8 @@ pub trait Sink {
     fn end_obj(obj: Self::Obj) -> Self::Node;
 }
 
-/// Why a value could not be read or written: serde's message, without the rejected value's
-/// digits (see the module docs).
+/// Why a value could not be read: serde's wording, without the rejected value's digits
+/// (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error(String);
 
@@ -118,7 +118,7 @@ impl Error {
         &self.0
     }
 
-    fn text(parts: &[&str]) -> Self {
+    pub(crate) fn text(parts: &[&str]) -> Self {
         Error(parts.concat())
     }
 }
@@ -177,35 +177,8 @@ impl From<Error> for String {
     }
 }
 
-/// serde's wording for a rejected value, by kind only.
-fn unexpected(u: &serde::de::Unexpected<'_>) -> &'static str {
-    use serde::de::Unexpected as U;
-    match u {
-        U::Bool(_) => "boolean",
-        U::Unsigned(_) | U::Signed(_) => "integer",
-        U::Float(_) => "floating point",
-        U::Char(_) => "character",
-        U::Str(_) => "string",
-        U::Bytes(_) => "byte array",
-        U::Unit => "null",
-        U::Option => "option",
-        U::NewtypeStruct => "newtype struct",
-        U::Seq => "sequence",
-        U::Map => "map",
-        U::Enum => "enum",
-        U::UnitVariant => "unit variant",
-        U::NewtypeVariant => "newtype variant",
-        U::TupleVariant => "tuple variant",
-        U::StructVariant => "struct variant",
-        U::Other(o) => {
-            let _ = o;
-            "value"
-        }
-    }
-}
-
 /// `a`, `b`, `c` as serde lists them.
-fn one_of(names: &'static [&'static str]) -> String {
+pub(crate) fn one_of(names: &'static [&'static str]) -> String {
     match names {
         [] => String::from("there are no fields"),
         [one] => ["`", one, "`"].concat(),
@@ -221,65 +194,5 @@ fn one_of(names: &'static [&'static str]) -> String {
             }
             s
         }
-    }
-}
-
-impl serde::de::Error for Error {
-    fn custom<T: fmt::Display>(msg: T) -> Self {
-        Error(msg.to_string())
-    }
-
-    fn invalid_type(unexp: serde::de::Unexpected<'_>, exp: &dyn serde::de::Expected) -> Self {
-        Error::text(&[
-            "invalid type: ",
-            unexpected(&unexp),
-            ", expected ",
-            &exp.to_string(),
-        ])
-    }
-
-    fn invalid_value(unexp: serde::de::Unexpected<'_>, exp: &dyn serde::de::Expected) -> Self {
-        Error::text(&[
-            "invalid value: ",
-            unexpected(&unexp),
-            ", expected ",
-            &exp.to_string(),
-        ])
-    }
-
-    fn invalid_length(len: usize, exp: &dyn serde::de::Expected) -> Self {
-        Error::text(&[
-            "invalid length ",
-            &len.to_string(),
-            ", expected ",
-            &exp.to_string(),
-        ])
-    }
-
-    fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
-        Error::text(&[
-            "unknown variant `",
-            variant,
-            "`, expected ",
-            &one_of(expected),
-        ])
-    }
-
-    fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
-        Error::text(&["unknown field `", field, "`, expected ", &one_of(expected)])
-    }
-
-    fn missing_field(field: &'static str) -> Self {
-        Error::text(&["missing field `", field, "`"])
-    }
-
-    fn duplicate_field(field: &'static str) -> Self {
-        Error::text(&["duplicate field `", field, "`"])
-    }
-}
-
-impl serde::ser::Error for Error {
-    fn custom<T: fmt::Display>(msg: T) -> Self {
-        Error(msg.to_string())
     }
 }

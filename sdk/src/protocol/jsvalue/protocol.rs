@@ -211,9 +211,9 @@ impl FromTree for ErrorCode {
 impl FromTree for Channel {
     fn from_tree<S: Source>(node: Node<S>) -> Result<Self, Error> {
         match node {
-            Node::Str(s) => s.parse().map_err(|e: crate::protocol::ChannelParseError| {
-                <Error as serde::de::Error>::custom(e)
-            }),
+            Node::Str(s) => s
+                .parse()
+                .map_err(|e: crate::protocol::ChannelParseError| Error::text(&[&e.to_string()])),
             other => Err(invalid_type(&other, "a string")),
         }
     }

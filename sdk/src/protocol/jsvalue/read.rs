@@ -56,10 +56,14 @@ pub fn variant<S>(node: Node<S>, variants: &'static [&'static str]) -> Result<us
     let Node::Str(s) = node else {
         return Err(invalid_type(&node, "a variant name"));
     };
-    variants
-        .iter()
-        .position(|v| *v == s)
-        .ok_or_else(|| <Error as serde::de::Error>::unknown_variant(&s, variants))
+    variants.iter().position(|v| *v == s).ok_or_else(|| {
+        Error::text(&[
+            "unknown variant `",
+            &s,
+            "`, expected ",
+            &super::one_of(variants),
+        ])
+    })
 }
 
 /// 2^64: the first float above `u64::MAX`.
