@@ -106,37 +106,6 @@ impl ClientBuilder {
         self
     }
 
-    /// Spawn the client's task on the current tokio runtime (feature `native`). It does
-    /// not connect until [`Client::connect`].
-    ///
-    /// # Panics
-    /// Outside a tokio runtime (as `tokio::spawn` does).
-    #[cfg(feature = "native")]
-    pub fn build(self) -> Result<Client, ClientError> {
-        use crate::transport::native;
-        let seed = native::entropy();
-        self.build_with(
-            native::TokioSpawn,
-            native::TokioTimer::new(),
-            native::Connector,
-            seed,
-        )
-    }
-
-    /// Spawn the client's task in the browser (feature `web`, `wasm32`). It does not
-    /// connect until [`Client::connect`].
-    #[cfg(all(feature = "web", target_arch = "wasm32", not(feature = "native")))]
-    pub fn build(self) -> Result<Client, ClientError> {
-        use crate::transport::web;
-        let seed = web::entropy()?;
-        self.build_with(
-            web::LocalSpawn,
-            web::BrowserTimer::new(),
-            web::Connector,
-            seed,
-        )
-    }
-
     /// Spawn the client's task with the given platform pieces (see [`platform`]).
     /// `rng_seed` must be real entropy (see [`Connection::new`]).
     // On wasm32 the pieces are not `Send`: a page has one thread, and the `Arc` only shares

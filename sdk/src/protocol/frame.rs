@@ -20,7 +20,7 @@ use super::{ClientMessage, ProtocolError, ServerMessage};
 ///
 /// Not on wasm32: raw JSON values need serde_json's `raw_value` feature, which links its
 /// parser into every `Value` decoder; there frames decode through [`Message::decode_value`]
-/// or, in the browser, [`Message::decode_js`].
+/// or, in the browser, `Message::decode_js` (feature `web`).
 #[cfg(not(target_arch = "wasm32"))]
 #[derive(Debug, Deserialize)]
 pub struct RawFrame<'a> {

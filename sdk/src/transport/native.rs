@@ -20,6 +20,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use crate::client::platform::{
     BoxFuture, Connect, ConnectError, Socket, SocketEvent, Spawn, Timer,
 };
+use crate::client::{Client, ClientBuilder, ClientError};
 use crate::core::Instant;
 use crate::protocol::SUBPROTOCOL;
 
@@ -76,6 +77,19 @@ impl Timer for TokioTimer {
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
         // tokio caps deadlines it cannot represent at about 30 years: "never" stays never.
         Box::pin(tokio::time::sleep(duration))
+    }
+}
+
+// `build` lives with the platform it spawns on, so that `client` never names a transport:
+// the dependency runs one way, transport -> client.
+impl ClientBuilder {
+    /// Spawn the client's task on the current tokio runtime (feature `native`). It does
+    /// not connect until [`Client::connect`].
+    ///
+    /// # Panics
+    /// Outside a tokio runtime (as `tokio::spawn` does).
+    pub fn build(self) -> Result<Client, ClientError> {
+        self.build_with(TokioSpawn, TokioTimer::new(), Connector, entropy())
     }
 }
 

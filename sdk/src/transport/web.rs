@@ -30,7 +30,7 @@ use web_sys::{BinaryType, CloseEvent, Event, EventTarget, MessageEvent, WebSocke
 use crate::client::platform::{
     BoxFuture, Connect, ConnectError, Socket, SocketEvent, Spawn, Timer,
 };
-use crate::client::{Client, ClientError};
+use crate::client::{Client, ClientBuilder, ClientError};
 use crate::core::Instant;
 use crate::protocol::SUBPROTOCOL;
 
@@ -133,6 +133,18 @@ impl Timer for BrowserTimer {
                 }
             }
         })
+    }
+}
+
+// `build` lives with the platform it spawns on, so that `client` never names a transport:
+// the dependency runs one way, transport -> client.
+#[cfg(not(feature = "native"))]
+impl ClientBuilder {
+    /// Spawn the client's task in the browser (feature `web`, `wasm32`). It does not
+    /// connect until [`Client::connect`].
+    pub fn build(self) -> Result<Client, ClientError> {
+        let seed = entropy()?;
+        self.build_with(LocalSpawn, BrowserTimer::new(), Connector, seed)
     }
 }
 

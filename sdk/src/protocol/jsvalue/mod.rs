@@ -1,11 +1,11 @@
 //! Rust values from and to JSON-shaped trees (in the browser: the JS values of `JSON.parse`
 //! / for `JSON.stringify`), small enough for the `.wasm`. It replaces `serde-wasm-bindgen`.
 //!
-//! - Reading ([`read`], [`FromTree`]): hand-written readers of the protocol types
+//! - Reading (`read`, [`FromTree`]): hand-written readers of the protocol types
 //!   (`protocol.rs`), not serde's visitors, which were most of the package's protocol
 //!   code. Errors say what kind of value was wrong, never its digits, so float
 //!   formatting is never linked.
-//! - Writing ([`write`], [`ToTree`]): hand-written writers of the same types
+//! - Writing (`write`, [`ToTree`]): hand-written writers of the same types
 //!   (`protocol_write.rs`), not serde's `Serialize` derives.
 //!
 //! Both are generic over the tree ([`Source`], [`Sink`]): the browser's is the JS value
