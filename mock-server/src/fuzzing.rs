@@ -71,7 +71,7 @@ impl SessionHarness {
                 .session
                 .out
                 .drain(..)
-                .map(|t| t.as_ref().to_owned())
+                .map(|o| o.text.to_string())
                 .collect(),
             closed: ending.map(|e| e.code),
             ..Handled::default()
@@ -79,7 +79,7 @@ impl SessionHarness {
         for rx in std::iter::once(&mut self.own).chain(self.peers.iter_mut()) {
             while let Ok(out) = rx.try_recv() {
                 if let Outbound::Text(t) = out {
-                    handled.routed.push(t.as_ref().to_owned());
+                    handled.routed.push(t.to_string());
                 }
             }
         }

@@ -64,6 +64,14 @@ impl Durability {
         })
     }
 
+    /// The outcome once the writes are settled; `None` while their group is being written.
+    pub fn try_outcome(&self) -> Option<Result<(), StoreError>> {
+        match &self.wait {
+            None => Some(Ok(())),
+            Some(w) => Self::outcome(w, &w.progress.borrow()),
+        }
+    }
+
     fn outcome(w: &Waiter, p: &Progress) -> Option<Result<(), StoreError>> {
         if p.durable >= w.ticket {
             Some(Ok(()))

@@ -360,9 +360,24 @@ async fn announce(
 ) -> Result<Json<Value>, ApiError> {
     caller.admin()?;
     let Json(body) = body?;
-    let users = hub.announce(body.title, body.message)?;
+    let announced = hub.announce(body.title, body.message)?;
     hub.durable().wait().await?;
-    Ok(Json(json!({ "users": users })))
+    let Some(tally) = announced.tally else {
+        return Ok(Json(json!({ "users": announced.users })));
+    };
+    // Answered once every session wrote the frame (or gave up on it): a caller that posts
+    // the next announcement after this answer is paced by delivery, as with Node's `ws`.
+    // A session stuck on a full socket is dropped after its write timeout; this bound is
+    // the same, in case one is queued behind such a write.
+    let all = tokio::time::timeout(hub.config.write_timeout, tally.all_settled())
+        .await
+        .is_ok();
+    Ok(Json(json!({
+        "users": announced.users,
+        "sessions": tally.sessions(),
+        "delivered": tally.written(),
+        "complete": all,
+    })))
 }
 
 #[derive(Deserialize)]

@@ -265,6 +265,7 @@ pub mod config;
 mod cors;
 mod demo;
 pub mod drafts;
+pub mod frame_text;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod group_commit;
@@ -277,6 +278,7 @@ pub mod persist;
 pub mod pitches;
 pub mod presence;
 pub mod rate_limit;
+mod receipts;
 pub mod redis_link;
 mod serve;
 mod session;

@@ -354,13 +354,13 @@ impl DiskStore {
                     meta.insert(NOTIFICATIONS, *n)?;
                 }
                 Op::LogPut(user, seq, text) => {
-                    log.insert((*user, *seq), text.as_ref())?;
+                    log.insert((*user, *seq), &*text.text())?;
                 }
                 Op::LogDel(user, seq) => {
                     log.remove((*user, *seq))?;
                 }
                 Op::QueuePut(user, pos, seq, text) => {
-                    queue.insert((*user, *pos), (*seq, text.as_ref()))?;
+                    queue.insert((*user, *pos), (*seq, &*text.text()))?;
                 }
                 Op::QueueDel(user, pos) => {
                     queue.remove((*user, *pos))?;

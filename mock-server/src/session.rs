@@ -5,12 +5,13 @@
 //! written by the loop before anything else is read, so that the handler can be driven
 //! directly (`crate::fuzzing`). The [`Writer`] owns the socket.
 
+use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use futures_util::FutureExt;
+use futures_util::{FutureExt, SinkExt};
 use pitchey_realtime::protocol::{
     Ack, ClientFrame, ClientMessage, Disconnected, DraftSave, ErrorCode, ErrorData, RateLimit,
     RawFrame, ServerFrame, ServerMessage,
@@ -20,12 +21,13 @@ use tokio::time::{sleep_until, timeout};
 
 use crate::auth::AuthUser;
 use crate::hub::{
-    Counters, DraftError, DraftOutcome, Hub, Outbound, Registered, SessionKey, SessionSlot,
+    Counters, DraftOutcome, Hub, Outbound, Registered, SessionKey, SessionSlot,
     TooManySubscriptions, error_frame,
 };
 use crate::limits::{LimitCounters, limit_exceeded};
 use crate::rate_limit::RateLimiter;
-use crate::store::{Applied, FrameText};
+use crate::receipts::Receipt;
+use crate::store::{Applied, Durability, FrameText};
 use crate::time::unix_secs;
 
 /// How a session ends from our side: a close code, a reason, and a frame to send first.
@@ -48,6 +50,52 @@ impl Ending {
 /// The socket is gone: nothing more can be written.
 struct Gone;
 
+/// Frames and bytes written with one flush at most: a session with a backlog writes it in a
+/// few syscalls instead of one per frame, without holding on to a large batch.
+const BATCH_FRAMES: usize = 64;
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// Frames waiting to be written (answers waiting for their group commit, and everything
+/// queued behind them) at which the session stops reading its client and its outbox.
+const MAX_PENDING: usize = 256;
+
+/// A frame to write, in order, once the store writes it promises are durable.
+pub(crate) struct Outgoing {
+    pub(crate) text: FrameText,
+    durable: Durability,
+    /// Written instead when those writes failed (`None`: nothing is; the frame is held back).
+    instead: Option<FrameText>,
+    /// Tells an announcer the frame was written.
+    receipt: Option<Receipt>,
+}
+
+impl Outgoing {
+    fn now(text: FrameText) -> Self {
+        Outgoing {
+            text,
+            durable: Durability::default(),
+            instead: None,
+            receipt: None,
+        }
+    }
+
+    fn after(text: FrameText, durable: Durability, instead: Option<FrameText>) -> Self {
+        Outgoing {
+            text,
+            durable,
+            instead,
+            receipt: None,
+        }
+    }
+}
+
+/// What one turn of the loop decided.
+enum Flow {
+    Go,
+    End(Ending),
+    Quit(&'static str),
+}
+
 /// The rate limiter's verdict on one message.
 enum Gate {
     /// Process it.
@@ -69,8 +117,8 @@ pub(crate) struct Session {
     ping_limiter: Option<RateLimiter>,
     /// Fault injection: every message is refused as rate limited until then.
     throttled_until: Option<Instant>,
-    /// Frames answered, not yet written.
-    pub(crate) out: Vec<FrameText>,
+    /// Frames answered, not yet handed to the writer.
+    pub(crate) out: Vec<Outgoing>,
 }
 
 /// The socket, written in order.
@@ -80,6 +128,8 @@ struct Writer {
     user: u64,
     /// Fault injection: written frames are delayed by this much.
     delay: Duration,
+    /// The frames of the write in progress (kept: its allocation is reused).
+    batch: Vec<Outgoing>,
 }
 
 fn encode(msg: ServerMessage) -> FrameText {
@@ -130,13 +180,13 @@ pub(crate) async fn run(
         socket,
         user: user.user_id,
         delay: Duration::ZERO,
+        batch: Vec::new(),
     };
     let mut s = Session::new(hub.clone(), user, reg.key, reg.session_id);
     let mut ended = None;
-    for frame in reg.first_frames {
-        if w.send(frame).await.is_err() {
-            ended = Some("connection lost");
-        }
+    let mut first: VecDeque<Outgoing> = reg.first_frames.into_iter().map(Outgoing::now).collect();
+    if w.write_ready(&mut first).await.is_err() {
+        ended = Some("connection lost");
     }
     let why = match ended {
         Some(why) => why,
@@ -162,12 +212,17 @@ pub(crate) async fn run(
 /// The main loop; returns why the session ended.
 async fn serve(s: &mut Session, w: &mut Writer, rx: &mut mpsc::Receiver<Outbound>) -> &'static str {
     let idle = s.hub.config.session_timeout();
-    let mut idle_deadline = tokio::time::Instant::now() + idle;
+    let mut last_seen = tokio::time::Instant::now();
+    // Armed once and moved only when it fires early: not one timer per frame.
+    let idle_sleep = sleep_until(last_seen + idle);
+    tokio::pin!(idle_sleep);
     let token_left = Duration::from_secs(s.user.expires_at.saturating_sub(unix_secs()));
     // `exp` is at most year 9999 (checked in auth), but never trust arithmetic on it.
     let token_deadline = tokio::time::Instant::now()
         .checked_add(token_left)
         .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400 * 365));
+    let token_sleep = sleep_until(token_deadline);
+    tokio::pin!(token_sleep);
     // Keepalive: a WebSocket ping every heartbeat; every browser answers with a pong, so
     // a listen-only client stays alive, and a peer that answers nothing for two pings is
     // gone. A heartbeat of 0 turns it off.
@@ -177,108 +232,247 @@ async fn serve(s: &mut Session, w: &mut Writer, rx: &mut mpsc::Receiver<Outbound
     let mut pings = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut unanswered = 0u32;
+    // Everything to write, in order: a frame waits for its own commit and for those ahead.
+    let mut pending: VecDeque<Outgoing> = VecDeque::new();
     loop {
-        let step: Result<Option<Ending>, Gone> = tokio::select! {
-            inbound = w.socket.recv() => match inbound {
-                None | Some(Ok(Message::Close(_))) => return "closed by client",
+        if w.write_ready(&mut pending).await.is_err() {
+            return "connection lost";
+        }
+        let blocked = pending
+            .front()
+            .filter(|o| !o.durable.is_settled())
+            .map(|o| o.durable.clone());
+        let room = pending.len() < MAX_PENDING;
+        let flow = tokio::select! {
+            inbound = w.socket.recv(), if room => match inbound {
+                None | Some(Ok(Message::Close(_))) => Flow::Quit("closed by client"),
                 Some(Err(e)) => match read_error_ending(&e.to_string()) {
                     Some(ending) => {
                         tracing::info!(user = s.user.user_id, error = %e, "closing on a bad frame");
-                        Ok(Some(ending))
+                        Flow::End(ending)
                     }
                     None => {
                         tracing::debug!(error = %e, "websocket read failed");
-                        return "connection error";
+                        Flow::Quit("connection error")
                     }
                 },
                 Some(Ok(msg)) => {
-                    idle_deadline = tokio::time::Instant::now() + idle;
+                    last_seen = tokio::time::Instant::now();
                     // Anything from the peer shows it is there, a pong or not.
                     unanswered = 0;
-                    Ok(s.inbound(msg).await)
+                    let end = s.inbound(msg).await;
+                    pending.extend(s.out.drain(..));
+                    end.map_or(Flow::Go, Flow::End)
                 }
             },
-            out = rx.recv() => match out {
-                Some(Outbound::Text(text)) => w.send(text).await.map(|()| None),
-                Some(Outbound::DurableText(text, durable)) => match durable.wait().await {
-                    Ok(()) => w.send(text).await.map(|()| None),
-                    Err(e) => {
-                        // Its seq is not durable yet: a restart could hand it out again. The
-                        // frame stays in the replay log; the client sees the gap and resumes.
-                        tracing::error!(user = s.user.user_id, error = %e, "frame held back: not stored");
-                        Ok(None)
-                    }
-                },
-                Some(Outbound::Close { code, reason, notice }) => {
-                    Ok(Some(Ending::new(code, reason, notice)))
-                }
-                Some(Outbound::Drop) => return "dropped by fault injection",
-                Some(Outbound::Throttle(d)) => {
-                    s.throttled_until = Some(Instant::now() + d);
-                    s.send_rate_limited(d, None);
-                    Ok(None)
-                }
-                Some(Outbound::Delay(d)) => {
-                    w.delay = d;
-                    Ok(None)
-                }
-                Some(Outbound::ClearFaults) => {
-                    w.delay = Duration::ZERO;
-                    s.throttled_until = None;
-                    Ok(None)
-                }
+            out = rx.recv(), if room => match out {
+                Some(first) => take_outbox(s, w, rx, &mut pending, first).await,
                 // The hub dropped this session: it fell too far behind.
-                None => Ok(Some(Ending::new(4008, "too slow to keep up", None))),
+                None => Flow::End(Ending::new(4008, "too slow to keep up", None)),
             },
+            _ = settled(blocked.clone()), if blocked.is_some() => Flow::Go,
             _ = pings.tick(), if keepalive => {
                 if unanswered >= 2 {
                     LimitCounters::bump(&s.hub.counters.limits.pings_unanswered);
-                    Ok(Some(Ending::new(1001, "no answer to two pings", None)))
+                    Flow::End(Ending::new(1001, "no answer to two pings", None))
                 } else {
                     unanswered += 1;
-                    w.send_ping().await.map(|()| None)
+                    match w.send_ping().await {
+                        Ok(()) => Flow::Go,
+                        Err(Gone) => Flow::Quit("connection lost"),
+                    }
                 }
             }
-            _ = sleep_until(idle_deadline) => Ok(Some(Ending::new(
-                1001,
-                "session timeout",
-                Some(disconnected("session timeout")),
-            ))),
-            _ = sleep_until(token_deadline) => Ok(Some(Ending::new(
+            _ = &mut idle_sleep => {
+                let due = last_seen + idle;
+                if tokio::time::Instant::now() >= due {
+                    Flow::End(Ending::new(
+                        1001,
+                        "session timeout",
+                        Some(disconnected("session timeout")),
+                    ))
+                } else {
+                    idle_sleep.as_mut().reset(due);
+                    Flow::Go
+                }
+            }
+            _ = &mut token_sleep => Flow::End(Ending::new(
                 4001,
                 "token expired",
                 Some(error_frame(ErrorCode::Unauthorized, "token expired", None)),
-            ))),
+            )),
         };
-        // The answers go out before anything else is read or written.
-        let step = match step {
-            Ok(end) => w.flush(&mut s.out).await.map(|()| end),
-            Err(gone) => Err(gone),
-        };
-        match step {
-            Ok(None) => {}
-            Ok(Some(ending)) => {
+        match flow {
+            Flow::Go => {}
+            Flow::Quit(why) => return why,
+            Flow::End(ending) => {
+                // What was answered and queued goes out before the close.
+                pending.extend(s.out.drain(..));
+                if w.write_all(&mut pending).await.is_err() {
+                    return "connection lost";
+                }
                 let why = ending.reason;
                 close(&mut w.socket, ending, s.hub.config.close_grace).await;
                 return why;
             }
-            Err(Gone) => return "connection lost",
         }
     }
 }
 
-impl Writer {
-    async fn send(&mut self, text: FrameText) -> Result<(), Gone> {
-        Counters::bump(&self.hub.counters.messages_out);
-        self.hub
-            .counters
-            .messages_out_by_type
-            .bump(crate::metrics::frame_kind(&text));
-        if !self.delay.is_zero() {
-            tokio::time::sleep(self.delay).await;
+/// Resolves once `durable` is settled (durable or failed).
+async fn settled(durable: Option<Durability>) {
+    if let Some(d) = durable {
+        let _ = d.wait().await;
+    }
+}
+
+/// Take `first` and whatever else the outbox holds already (bounded), in order.
+async fn take_outbox(
+    s: &mut Session,
+    w: &mut Writer,
+    rx: &mut mpsc::Receiver<Outbound>,
+    pending: &mut VecDeque<Outgoing>,
+    first: Outbound,
+) -> Flow {
+    let mut next = Some(first);
+    let mut taken = 0;
+    while let Some(item) = next.take() {
+        match item {
+            Outbound::Text(text) => pending.push_back(Outgoing::now(text)),
+            // Its seq is not durable yet: a restart could hand it out again. If its commit
+            // fails the frame stays in the replay log; the client sees the gap and resumes.
+            Outbound::DurableText(text, durable) => {
+                pending.push_back(Outgoing::after(text, durable, None));
+            }
+            Outbound::Announced(text, durable, receipt) => {
+                let mut o = Outgoing::after(text, durable, None);
+                o.receipt = Some(receipt);
+                pending.push_back(o);
+            }
+            Outbound::Close {
+                code,
+                reason,
+                notice,
+            } => return Flow::End(Ending::new(code, reason, notice)),
+            Outbound::Drop => return Flow::Quit("dropped by fault injection"),
+            Outbound::Throttle(d) => {
+                s.throttled_until = Some(Instant::now() + d);
+                s.send_rate_limited(d, None);
+                pending.extend(s.out.drain(..));
+            }
+            Outbound::Delay(d) => {
+                // Frames queued before the fault go out without it.
+                if w.write_ready(pending).await.is_err() {
+                    return Flow::Quit("connection lost");
+                }
+                w.delay = d;
+            }
+            Outbound::ClearFaults => {
+                if w.write_ready(pending).await.is_err() {
+                    return Flow::Quit("connection lost");
+                }
+                w.delay = Duration::ZERO;
+                s.throttled_until = None;
+            }
         }
-        let write = self.socket.send(Message::Text(text.as_ref().into()));
-        match timeout(self.hub.config.write_timeout, write).await {
+        taken += 1;
+        if taken >= BATCH_FRAMES || pending.len() >= MAX_PENDING {
+            break;
+        }
+        next = rx.try_recv().ok();
+    }
+    Flow::Go
+}
+
+impl Writer {
+    /// Write the frames at the front of `pending` whose commits are settled, in batches of
+    /// one flush each; stops at the first frame still waiting for its commit.
+    async fn write_ready(&mut self, pending: &mut VecDeque<Outgoing>) -> Result<(), Gone> {
+        loop {
+            let mut bytes = 0;
+            while self.batch.len() < BATCH_FRAMES && bytes < BATCH_BYTES {
+                let Some(outcome) = pending.front().and_then(|o| o.durable.try_outcome()) else {
+                    break;
+                };
+                let Some(o) = pending.pop_front() else {
+                    break;
+                };
+                match outcome {
+                    Ok(()) => {
+                        bytes += o.text.len();
+                        self.batch.push(o);
+                    }
+                    Err(e) => {
+                        tracing::error!(user = self.user, error = %e, "frame held back: not stored");
+                        // Its receipt (if any) settles unwritten as `o` drops.
+                        if let Some(instead) = o.instead {
+                            bytes += instead.len();
+                            self.batch.push(Outgoing::now(instead));
+                        }
+                    }
+                }
+            }
+            if self.batch.is_empty() {
+                return Ok(());
+            }
+            let mut batch = std::mem::take(&mut self.batch);
+            let written = self.write_batch(&batch).await;
+            if written.is_ok() {
+                for o in batch.drain(..) {
+                    if let Some(r) = o.receipt {
+                        r.written();
+                    }
+                }
+            }
+            batch.clear();
+            self.batch = batch;
+            written?;
+        }
+    }
+
+    /// Write everything in `pending`, waiting for each commit in turn (before a close).
+    async fn write_all(&mut self, pending: &mut VecDeque<Outgoing>) -> Result<(), Gone> {
+        while let Some(front) = pending.front() {
+            let _ = front.durable.clone().wait().await;
+            self.write_ready(pending).await?;
+        }
+        Ok(())
+    }
+
+    /// Write `batch` in order and flush once, under one write timeout.
+    async fn write_batch(&mut self, batch: &[Outgoing]) -> Result<(), Gone> {
+        let counters = &self.hub.counters;
+        for o in batch {
+            Counters::bump(&counters.messages_out);
+            counters.messages_out_by_type.bump(o.text.kind());
+        }
+        let write_timeout = self.hub.config.write_timeout;
+        let written = if self.delay.is_zero() {
+            let socket = &mut self.socket;
+            let write = async {
+                for o in batch {
+                    socket.feed(Message::Text(o.text.to_utf8())).await?;
+                }
+                socket.flush().await
+            };
+            timeout(write_timeout, write).await
+        } else {
+            // Fault injection: each frame is delayed on its own, as it is to a slow network.
+            let mut last = Ok(Ok(()));
+            for o in batch {
+                tokio::time::sleep(self.delay).await;
+                last = timeout(
+                    write_timeout,
+                    self.socket.send(Message::Text(o.text.to_utf8())),
+                )
+                .await;
+                if !matches!(last, Ok(Ok(()))) {
+                    break;
+                }
+            }
+            last
+        };
+        match written {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(Gone),
             Err(_) => {
@@ -297,13 +491,6 @@ impl Writer {
             Ok(Ok(())) => Ok(()),
             _ => Err(Gone),
         }
-    }
-
-    async fn flush(&mut self, out: &mut Vec<FrameText>) -> Result<(), Gone> {
-        for text in out.drain(..) {
-            self.send(text).await?;
-        }
-        Ok(())
     }
 }
 
@@ -335,7 +522,7 @@ impl Session {
     }
 
     fn send(&mut self, text: FrameText) {
-        self.out.push(text);
+        self.out.push(Outgoing::now(text));
     }
 
     fn send_msg(&mut self, msg: ServerMessage) {
@@ -534,10 +721,14 @@ impl Session {
             _ => None,
         };
         if let Some((id, applied)) = repeated {
-            self.send_msg(ServerMessage::Ack(Ack {
+            // The first ack may still wait for its commit (in another session): this one
+            // waits for everything stored so far.
+            let ack = encode(ServerMessage::Ack(Ack {
                 id,
                 version: applied.version,
             }));
+            self.out
+                .push(Outgoing::after(ack, self.hub.durable(), None));
             return None;
         }
         match frame.message {
@@ -628,28 +819,36 @@ impl Session {
                 id.as_deref(),
             )
             .await;
-        let outcome = match shared {
-            Some(outcome) => outcome,
-            None => self
-                .hub
-                .draft_sync(
+        let (outcome, durable) = match shared {
+            Some(outcome) => (outcome, Durability::default()),
+            None => {
+                let (outcome, durable) = self.hub.draft_sync(
                     self.key,
                     &self.session_id,
                     self.user.user_id,
                     save,
                     id.as_deref(),
-                )
-                .await
-                .map_err(DraftError::from),
+                );
+                (Ok(outcome), durable)
+            }
         };
         match outcome {
-            // The hub stored the id with the draft in one commit: ack without remembering.
+            // The hub stored the id with the draft in one commit: ack without remembering,
+            // once that commit is durable. The session reads on meanwhile; the ack and what
+            // follows it wait in order. Not stored: not acked; the client sends it again.
             Ok(DraftOutcome::Accepted { version }) => match id {
                 Some(id) if !self.seed_mode() => {
-                    self.send_msg(ServerMessage::Ack(Ack {
+                    let not_stored = error_frame(
+                        ErrorCode::Internal,
+                        "the draft could not be stored; send it again",
+                        Some(id.clone()),
+                    );
+                    let ack = encode(ServerMessage::Ack(Ack {
                         id,
                         version: Some(version),
                     }));
+                    self.out
+                        .push(Outgoing::after(ack, durable, Some(not_stored)));
                 }
                 _ => {}
             },
@@ -717,7 +916,7 @@ async fn close(socket: &mut WebSocket, ending: Ending, grace: Duration) {
 
 async fn close_handshake(socket: &mut WebSocket, ending: Ending) {
     if let Some(notice) = ending.notice {
-        let _ = socket.send(Message::Text(notice.as_ref().into())).await;
+        let _ = socket.send(Message::Text(notice.to_utf8())).await;
     }
     let frame = CloseFrame {
         code: ending.code,

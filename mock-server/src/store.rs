@@ -9,14 +9,12 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use crate::drafts::Draft;
 pub use crate::group_commit::Durability;
 
-/// An encoded text frame, shared by every session it goes to.
-pub type FrameText = Arc<str>;
+pub use crate::frame_text::{FrameText, SharedBody};
 
 /// A durable frame in a user's replay log.
 #[derive(Debug, Clone)]
@@ -466,7 +464,7 @@ mod tests {
     }
 
     fn text(s: &str) -> FrameText {
-        Arc::from(s)
+        FrameText::from(s)
     }
 
     #[test]

@@ -26,8 +26,11 @@ use crate::drafts::{Draft, DraftDecision, decide};
 use crate::metrics;
 use crate::pitches::PitchBook;
 use crate::presence::PresenceBook;
+use crate::receipts::{Receipt, Tally};
 use crate::redis_link::PresenceChange;
-use crate::store::{Applied, Durability, FrameText, LoggedFrame, QueuedFrame, Store, StoreError};
+use crate::store::{
+    Applied, Durability, FrameText, LoggedFrame, QueuedFrame, SharedBody, Store, StoreError,
+};
 use crate::time::now_iso;
 
 mod faults;
@@ -44,6 +47,8 @@ pub(crate) enum Outbound {
     Text(FrameText),
     /// Write this text frame once its store writes are durable (it carries a new `seq`).
     DurableText(FrameText, crate::store::Durability),
+    /// An announcement: like `DurableText`, and the receipt tells the announcer it was written.
+    Announced(FrameText, crate::store::Durability, Receipt),
     /// Send `notice` (if any), then close with `code`.
     Close {
         code: u16,
@@ -161,6 +166,16 @@ pub(crate) enum DraftError {
     /// id is answered from the de-dup key).
     #[error("redis: {0}")]
     Redis(#[from] crate::redis_link::LinkDown),
+}
+
+/// What `announce` did: how many users it went to, and (on this instance alone) the
+/// receipts of the sessions it was handed to.
+pub(crate) struct Announced {
+    /// Users with a session on this instance.
+    pub users: usize,
+    /// Settled as sessions write the frame; `None` through Redis (each instance delivers
+    /// its own users on receipt).
+    pub tally: Option<std::sync::Arc<Tally>>,
 }
 
 /// How a durable message reached its user.
@@ -450,13 +465,18 @@ impl Hub {
         frame: &FrameText,
         durable: &Durability,
     ) -> bool {
-        let Some(entry) = st.sessions.get(&key) else {
-            return false;
-        };
         let out = if durable.is_settled() {
             Outbound::Text(frame.clone())
         } else {
             Outbound::DurableText(frame.clone(), durable.clone())
+        };
+        self.push_out(st, key, out)
+    }
+
+    /// Hand `out` to one session's outbox (see [`Hub::push`]).
+    fn push_out(&self, st: &mut HubState, key: SessionKey, out: Outbound) -> bool {
+        let Some(entry) = st.sessions.get(&key) else {
+            return false;
         };
         match entry.tx.try_send(out) {
             Ok(()) => true,
@@ -682,22 +702,10 @@ impl Hub {
 
     /// `draft_sync`: accept (store, and `draft_sync` to the user's other sessions) or conflict.
     /// An accepted save with an `id` is remembered for de-duplication in the same commit, so
-    /// that the ack the caller sends next promises nothing that is not on disk. Waits for the
-    /// commit outside the hub's lock: other sessions go on meanwhile, and join its group.
-    pub(crate) async fn draft_sync(
-        &self,
-        key: SessionKey,
-        session_id: &str,
-        user: u64,
-        save: DraftSave,
-        id: Option<&str>,
-    ) -> Result<DraftOutcome, StoreError> {
-        let (outcome, durable) = self.draft_sync_locked(key, session_id, user, save, id);
-        durable.wait().await?;
-        Ok(outcome)
-    }
-
-    fn draft_sync_locked(
+    /// that the ack promises nothing that is not on disk: the caller writes the ack once the
+    /// returned commit is durable. It waits outside the hub's lock and goes on reading its
+    /// client meanwhile, so that the client's next messages join the same group.
+    pub(crate) fn draft_sync(
         &self,
         key: SessionKey,
         session_id: &str,
@@ -842,8 +850,10 @@ impl Hub {
         self.deliver_durable(&mut guard, user, ServerMessage::UploadProgress(p))
     }
 
-    /// `POST /api/ws/announce` on this instance alone.
-    fn announce_here(&self, title: String, message: String) -> Result<usize, StoreError> {
+    /// `POST /api/ws/announce` on this instance alone: the notification is encoded once and
+    /// numbered per user (a shared body plus the user's `seq`, in the frames and the replay
+    /// logs alike), committed once, then handed to every session with a receipt.
+    fn announce_here(&self, title: String, message: String) -> Result<Announced, StoreError> {
         let mut guard = self.lock();
         let st = &mut *guard;
         let users: Vec<u64> = st.by_user.keys().copied().collect();
@@ -856,10 +866,52 @@ impl Hub {
                 data: Value::Null,
             },
         );
-        for user in &users {
-            self.deliver_durable(st, *user, ServerMessage::Notification(n.clone()))?;
+        let body = SharedBody::encode(&ServerFrame::new(ServerMessage::Notification(n)));
+        let numbered: Vec<(u64, Option<u64>, FrameText)> = users
+            .iter()
+            .map(|&user| {
+                if self.seed_mode() {
+                    return (user, None, body.unnumbered());
+                }
+                let seq = st.store.next_seq(user);
+                let text = FrameText::numbered(&body, seq);
+                st.store.log_append(
+                    user,
+                    LoggedFrame {
+                        seq,
+                        text: text.clone(),
+                    },
+                );
+                (user, Some(seq), text)
+            })
+            .collect();
+        // One commit covers every user's seq and log entry.
+        let durable = st.store.commit();
+        let tally = Tally::new();
+        let mut queued = false;
+        for (user, seq, text) in numbered {
+            let sessions = st.by_user.get(&user).cloned().unwrap_or_default();
+            if sessions.is_empty() {
+                // Its last session was dropped as too slow meanwhile: keep it for the user.
+                let dropped = st.store.queue_push(user, QueuedFrame { seq, text });
+                self.counters
+                    .offline_dropped
+                    .fetch_add(dropped as u64, Ordering::Relaxed);
+                queued = true;
+                continue;
+            }
+            for key in sessions {
+                let out = Outbound::Announced(text.clone(), durable.clone(), tally.receipt());
+                self.push_out(st, key, out);
+            }
         }
-        Ok(users.len())
+        if queued {
+            drop(st.store.commit());
+        }
+        Ok(Announced {
+            users: users.len(),
+            tally: Some(tally),
+        })
     }
 
     /// `follower` follows `followee`: a `follow` notification and a `dashboard_update` to the

@@ -381,7 +381,11 @@ impl Hub {
 
     /// `POST /api/ws/announce`: a `system` notification to every connected user (on every
     /// instance); returns how many users this instance has.
-    pub(crate) fn announce(&self, title: String, message: String) -> Result<usize, StoreError> {
+    pub(crate) fn announce(
+        &self,
+        title: String,
+        message: String,
+    ) -> Result<super::Announced, StoreError> {
         let Some(link) = self.redis_link() else {
             return self.announce_here(title, message);
         };
@@ -397,7 +401,10 @@ impl Hub {
             },
         );
         link.send(Cmd::Publish(Event::Announce { notification }));
-        Ok(st.by_user.len())
+        Ok(super::Announced {
+            users: st.by_user.len(),
+            tally: None,
+        })
     }
 
     /// `follower` follows `followee` (shared through Redis); false when it already did.
