@@ -531,7 +531,6 @@ impl Store for DiskStore {
 mod tests {
     use super::*;
     use serde_json::json;
-    use std::sync::Arc;
 
     fn limits() -> StoreLimits {
         StoreLimits {
@@ -554,14 +553,14 @@ mod tests {
                     7,
                     LoggedFrame {
                         seq,
-                        text: Arc::from(format!("f{i}")),
+                        text: FrameText::from(format!("f{i}")),
                     },
                 );
                 s.queue_push(
                     7,
                     QueuedFrame {
                         seq: Some(seq),
-                        text: Arc::from(format!("f{i}")),
+                        text: FrameText::from(format!("f{i}")),
                     },
                 );
             }
