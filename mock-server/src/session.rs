@@ -238,6 +238,10 @@ async fn serve(s: &mut Session, w: &mut Writer, rx: &mut mpsc::Receiver<Outbound
         if w.write_ready(&mut pending).await.is_err() {
             return "connection lost";
         }
+        if pending.is_empty() && pending.capacity() > 0 {
+            // An idle session (most of them) holds no queue memory.
+            pending = VecDeque::new();
+        }
         let blocked = pending
             .front()
             .filter(|o| !o.durable.is_settled())
@@ -261,7 +265,8 @@ async fn serve(s: &mut Session, w: &mut Writer, rx: &mut mpsc::Receiver<Outbound
                     // Anything from the peer shows it is there, a pong or not.
                     unanswered = 0;
                     let end = s.inbound(msg).await;
-                    pending.extend(s.out.drain(..));
+                    // Taken, not drained: an idle session keeps no answer buffer.
+                    pending.extend(std::mem::take(&mut s.out));
                     end.map_or(Flow::Go, Flow::End)
                 }
             },
@@ -425,7 +430,10 @@ impl Writer {
                 }
             }
             batch.clear();
-            self.batch = batch;
+            // Kept for the next batch of this backlog only: an idle session holds none.
+            if !pending.is_empty() {
+                self.batch = batch;
+            }
             written?;
         }
     }
