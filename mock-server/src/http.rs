@@ -365,18 +365,24 @@ async fn announce(
     let Some(tally) = announced.tally else {
         return Ok(Json(json!({ "users": announced.users })));
     };
-    // Answered once every session wrote the frame (or gave up on it): a caller that posts
-    // the next announcement after this answer is paced by delivery, as with Node's `ws`.
-    // A session stuck on a full socket is dropped after its write timeout; this bound is
-    // the same, in case one is queued behind such a write.
-    let all = tokio::time::timeout(hub.config.write_timeout, tally.all_settled())
-        .await
-        .is_ok();
+    // Backpressure: answered once every session has written the announcement before this
+    // one (or given up on it). A caller that posts the next announcement after this answer
+    // is paced by delivery, with at most two broadcasts queued in a session: its frames go
+    // out two to a write, and none waits behind a backlog. A session stuck on a full socket
+    // is dropped after its write timeout; the wait is bounded by the same.
+    let previous = hub.follow_announcement(tally.clone());
+    let paced = tokio::time::timeout(hub.config.write_timeout, async {
+        if let Some(previous) = previous {
+            previous.all_settled().await;
+        }
+    })
+    .await
+    .is_ok();
     Ok(Json(json!({
         "users": announced.users,
         "sessions": tally.sessions(),
         "delivered": tally.written(),
-        "complete": all,
+        "paced": paced,
     })))
 }
 

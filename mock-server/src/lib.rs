@@ -26,7 +26,7 @@
 //! | `GET /api/ws/presence/{userId}` | any token | `{userId, status, lastSeen}` (never seen: `offline`, no `lastSeen`) |
 //! | `GET /api/ws/following-online` | any token | `{userId, count, users: [presence...]}`: whom the caller follows that is online or away |
 //! | `POST /api/ws/upload-progress` | any token | the `upload_progress` data; sent to the caller (an admin may add `userId`) |
-//! | `POST /api/ws/announce` | admin (401 / 403) | `{title, message}`: a `system` notification to every connected user (encoded once, numbered per user); answered once every session wrote it (bounded by the write timeout): `{users, sessions, delivered, complete}` (through Redis: `{users}` at once) |
+//! | `POST /api/ws/announce` | admin (401 / 403) | `{title, message}`: a `system` notification to every connected user (encoded once, numbered per user); answered once every session has written the previous announcement (at most two queued per session; bounded by the write timeout): `{users, sessions, delivered, paced}` (through Redis: `{users}` at once) |
 //! | `POST /api/ws/follow` | any token | `{userId, followerId?}`: the caller (or, for an admin, `followerId`) follows `userId`; the followee gets a `follow` notification and a `dashboard_update` |
 //! | `POST /api/ws/pitches` | admin | `{pitchId, ownerId, views?}`: who owns a pitch (their dashboard counts its views) |
 //! | `GET /api/ws/dashboard` | any token | the caller's `{metrics}` |

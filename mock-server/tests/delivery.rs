@@ -25,12 +25,12 @@ async fn announce(server: &pitchey_mock_server::RunningServer, title: &str) -> V
 }
 
 #[tokio::test]
-async fn announce_answers_once_every_session_wrote_it_with_the_count() {
+async fn announce_answers_once_the_previous_announcement_is_written() {
     let server = server().await;
     let (mut a, _) = connect(&server, 1).await;
     let (mut a2, _) = connect(&server, 1).await;
     let (mut b, _) = connect(&server, 2).await;
-    // One session writes slowly: the answer waits for its write.
+    // One session writes slowly: the next announcement's answer waits for its write.
     let (status, _) = http(
         &server,
         "POST",
@@ -41,20 +41,23 @@ async fn announce_answers_once_every_session_wrote_it_with_the_count() {
     .await;
     assert_eq!(status, 200);
     let t0 = Instant::now();
-    let resp = announce(&server, "hello").await;
+    let first = announce(&server, "hello").await;
+    assert_eq!(first["users"], 2, "{first}");
+    assert_eq!(first["sessions"], 3, "{first}");
+    let second = announce(&server, "again").await;
     let took = t0.elapsed();
-    assert_eq!(resp["users"], 2, "{resp}");
-    assert_eq!(resp["sessions"], 3, "{resp}");
-    assert_eq!(resp["delivered"], 3, "{resp}");
-    assert_eq!(resp["complete"], true, "{resp}");
+    assert_eq!(second["sessions"], 3, "{second}");
+    assert_eq!(second["paced"], true, "{second}");
     assert!(
         took >= Duration::from_millis(400),
-        "answered after {took:?}, before the delayed session wrote the frame"
+        "answered after {took:?}, before the delayed session wrote the first announcement"
     );
     for ws in [&mut a, &mut a2, &mut b] {
-        let n = next_frame(ws).await;
-        assert_eq!(n["type"], "notification");
-        assert_eq!(n["data"]["title"], "hello");
+        for title in ["hello", "again"] {
+            let n = next_frame(ws).await;
+            assert_eq!(n["type"], "notification");
+            assert_eq!(n["data"]["title"], title);
+        }
     }
 }
 

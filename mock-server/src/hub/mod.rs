@@ -199,6 +199,8 @@ pub(crate) struct Hub {
     pub notify_budget: crate::notify_budget::NotifyBudget,
     /// Several instances through Redis (`--redis-url`); see the `remote` module.
     redis: std::sync::OnceLock<std::sync::Arc<crate::redis_link::RedisLink>>,
+    /// The receipts of the last announcement: the next one is answered once it is written.
+    last_announcement: Mutex<Option<std::sync::Arc<Tally>>>,
 }
 
 /// Keeps the hub's task count right however a session task ends.
@@ -253,6 +255,7 @@ impl Hub {
             }),
             tasks: watch::channel(0).0,
             redis: std::sync::OnceLock::new(),
+            last_announcement: Mutex::new(None),
         }
     }
 
@@ -912,6 +915,17 @@ impl Hub {
             users: users.len(),
             tally: Some(tally),
         })
+    }
+
+    /// Record `tally` as the last announcement's; returns the one before it.
+    pub(crate) fn follow_announcement(
+        &self,
+        tally: std::sync::Arc<Tally>,
+    ) -> Option<std::sync::Arc<Tally>> {
+        self.last_announcement
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(tally)
     }
 
     /// `follower` follows `followee`: a `follow` notification and a `dashboard_update` to the
