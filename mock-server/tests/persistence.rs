@@ -372,6 +372,9 @@ async fn a_delivered_queue_is_not_delivered_again_after_a_graceful_restart() {
 #[tokio::test]
 async fn kill_9_during_a_burst_from_many_senders_keeps_every_acked_id() {
     const SENDERS: u64 = 40;
+    // Enough that the kill lands mid-burst, few enough that resending every acked id after
+    // the restart stays quick (pipelined senders get acks at tens of thousands a second).
+    const PER_SENDER: u64 = 10_000;
     // Every acked id is resent after the restart, so every one must be inside the de-dup
     // window: a sender that pipelines gets thousands acked before the kill, past the
     // default cap of 4,096 ids per user (beyond it an id is forgotten by design).
@@ -388,7 +391,7 @@ async fn kill_9_during_a_burst_from_many_senders_keeps_every_acked_id() {
         tasks.push(tokio::spawn(async move {
             let (mut tx, mut rx) = ws.split();
             tokio::spawn(async move {
-                for n in 1..=100_000 {
+                for n in 1..=PER_SENDER {
                     if tx.send(draft_save(n)).await.is_err() {
                         break;
                     }
@@ -415,6 +418,10 @@ async fn kill_9_during_a_burst_from_many_senders_keeps_every_acked_id() {
         let _ = t.await;
     }
     let acked = std::mem::take(&mut *acked.lock().unwrap());
+    assert!(
+        (acked.len() as u64) < SENDERS * PER_SENDER,
+        "the kill came after the burst: every save was acked"
+    );
 
     let (mut child, addr) = spawn_with(dir.path(), DEDUP).await;
     let url = |user: u64| format!("ws://{addr}/ws?token={}", token(user, false));
