@@ -11,6 +11,13 @@ use pitchey_mock_server::auth::mint_named_token;
 use pitchey_mock_server::config::DEMO_JWT_SECRET;
 use pitchey_mock_server::{DEMO_MAIN_USER, DEMO_USERS, ServerConfig, start};
 
+/// mimalloc rather than glibc's malloc, for memory per idle connection and after a storm
+/// (BENCHMARKS.md, b and d): it packs the many small per-session blocks with less overhead,
+/// and gives freed pages back to the system, where glibc keeps a 10k-client storm's worth of
+/// heap (20x the idle RSS) for good.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The reference server for Pitchey's real-time protocol pitchey-v1.
 ///
 /// Limits and intervals come from the seed's environment variables (WS_RATE_LIMIT_MAX_MESSAGES,

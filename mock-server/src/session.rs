@@ -28,6 +28,9 @@ use crate::rate_limit::RateLimiter;
 use crate::store::{Applied, FrameText};
 use crate::time::unix_secs;
 
+#[cfg(test)]
+mod size_tests;
+
 /// How a session ends from our side: a close code, a reason, and a frame to send first.
 pub(crate) struct Ending {
     pub(crate) code: u16,
@@ -92,71 +95,91 @@ fn disconnected(reason: &str) -> FrameText {
     }))
 }
 
-/// Run a session to its end. `resume_from` is the `?lastSeq=` of the upgrade request.
-pub(crate) async fn run(
-    mut socket: WebSocket,
-    hub: Arc<Hub>,
-    user: AuthUser,
-    resume_from: Option<u64>,
-    slot: SessionSlot,
-) {
-    let _running = hub.task_started();
-    // Held to the end: the user's session slot is free again once this task ends.
-    let _slot = slot;
-    let (tx, mut rx) = mpsc::channel(hub.config.session_outbox_cap.max(1));
-    // Several instances: what waited in Redis for a user offline everywhere.
-    let remote_queued = match hub.redis_link() {
-        Some(link) => link
-            .take_queue(user.user_id)
-            .await
-            .map(|q| crate::hub::queued_frames(q, hub.config.seed_compatible))
-            .unwrap_or_default(),
-        None => Vec::new(),
-    };
-    let Some(reg) = hub.register(&user, tx, resume_from, remote_queued) else {
-        let ending = Ending::new(
-            1001,
-            "server shutting down",
-            Some(disconnected("server shutting down")),
-        );
-        close(&mut socket, ending, hub.config.close_grace).await;
-        return;
-    };
-    // Unregisters the session when this task ends in any way, a panic included.
-    let _registered = Registered::new(hub.clone(), reg.key);
-    tracing::info!(user = user.user_id, session = %reg.session_id, "session opened");
+/// What a session starts with, besides its socket. Kept boxed until the upgrade completes
+/// (`http::ws_upgrade`), so that axum's upgrade task holds 8 bytes for it rather than the whole.
+pub(crate) struct Start {
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) user: AuthUser,
+    /// The `?lastSeq=` of the upgrade request.
+    pub(crate) resume_from: Option<u64>,
+    /// Held to the end: the user's session slot is free again once the session ends.
+    pub(crate) slot: SessionSlot,
+}
+
+/// Run a session to its end.
+///
+/// Not an `async fn`: one keeps its arguments and the locals they are moved into side by side
+/// in the future (the socket twice, then a third time in the [`Writer`]), and every idle
+/// connection holds that future. The block below uses what it captured in place.
+pub(crate) fn run(socket: WebSocket, start: Start) -> impl Future<Output = ()> + Send {
+    let Start {
+        hub,
+        user,
+        resume_from,
+        slot,
+    } = start;
     let mut w = Writer {
         hub: hub.clone(),
         socket,
         user: user.user_id,
         delay: Duration::ZERO,
     };
-    let mut s = Session::new(hub.clone(), user, reg.key, reg.session_id);
-    let mut ended = None;
-    for frame in reg.first_frames {
-        if w.send(frame).await.is_err() {
-            ended = Some("connection lost");
-        }
-    }
-    let why = match ended {
-        Some(why) => why,
-        None => {
-            // A bug must not leave the client without a close code: 1011, then end.
-            match AssertUnwindSafe(serve(&mut s, &mut w, &mut rx))
-                .catch_unwind()
+    async move {
+        let _slot = &slot;
+        let _running = hub.task_started();
+        let (tx, mut rx) = mpsc::channel(hub.config.session_outbox_cap.max(1));
+        // Several instances: what waited in Redis for a user offline everywhere.
+        let remote_queued = match hub.redis_link() {
+            // Boxed, like every cold path below: the session future is held by every idle
+            // connection, so only what the loop needs all the time is laid out inline in it.
+            Some(link) => Box::pin(link.take_queue(user.user_id))
                 .await
-            {
-                Ok(why) => why,
-                Err(_) => {
-                    tracing::error!(user = s.user.user_id, "session task panicked: closing 1011");
-                    let ending = Ending::new(1011, "internal error", None);
-                    close(&mut w.socket, ending, hub.config.close_grace).await;
-                    "internal error"
-                }
+                .map(|q| crate::hub::queued_frames(q, hub.config.seed_compatible))
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let Some(reg) = hub.register(&user, tx, resume_from, remote_queued) else {
+            let ending = Ending::new(
+                1001,
+                "server shutting down",
+                Some(disconnected("server shutting down")),
+            );
+            Box::pin(close(&mut w.socket, ending, hub.config.close_grace)).await;
+            return;
+        };
+        // Unregisters the session when this task ends in any way, a panic included.
+        let _registered = Registered::new(hub.clone(), reg.key);
+        tracing::info!(user = user.user_id, session = %reg.session_id, "session opened");
+        let mut s = Session::new(hub.clone(), user, reg.key, reg.session_id);
+        let mut ended = None;
+        for frame in reg.first_frames {
+            if w.send(frame).await.is_err() {
+                ended = Some("connection lost");
             }
         }
-    };
-    tracing::info!(user = s.user.user_id, session = %s.session_id, why, "session closed");
+        let why = match ended {
+            Some(why) => why,
+            None => {
+                // A bug must not leave the client without a close code: 1011, then end.
+                match AssertUnwindSafe(serve(&mut s, &mut w, &mut rx))
+                    .catch_unwind()
+                    .await
+                {
+                    Ok(why) => why,
+                    Err(_) => {
+                        tracing::error!(
+                            user = s.user.user_id,
+                            "session task panicked: closing 1011"
+                        );
+                        let ending = Ending::new(1011, "internal error", None);
+                        Box::pin(close(&mut w.socket, ending, hub.config.close_grace)).await;
+                        "internal error"
+                    }
+                }
+            }
+        };
+        tracing::info!(user = s.user.user_id, session = %s.session_id, why, "session closed");
+    }
 }
 
 /// The main loop; returns why the session ended.
@@ -195,12 +218,12 @@ async fn serve(s: &mut Session, w: &mut Writer, rx: &mut mpsc::Receiver<Outbound
                     idle_deadline = tokio::time::Instant::now() + idle;
                     // Anything from the peer shows it is there, a pong or not.
                     unanswered = 0;
-                    Ok(s.inbound(msg).await)
+                    Ok(Box::pin(s.inbound(msg)).await)
                 }
             },
             out = rx.recv() => match out {
                 Some(Outbound::Text(text)) => w.send(text).await.map(|()| None),
-                Some(Outbound::DurableText(text, durable)) => match durable.wait().await {
+                Some(Outbound::DurableText(text, durable)) => match Box::pin(durable.wait()).await {
                     Ok(()) => w.send(text).await.map(|()| None),
                     Err(e) => {
                         // Its seq is not durable yet: a restart could hand it out again. The
@@ -209,9 +232,7 @@ async fn serve(s: &mut Session, w: &mut Writer, rx: &mut mpsc::Receiver<Outbound
                         Ok(None)
                     }
                 },
-                Some(Outbound::Close { code, reason, notice }) => {
-                    Ok(Some(Ending::new(code, reason, notice)))
-                }
+                Some(Outbound::Close(c)) => Ok(Some(Ending::new(c.code, c.reason, c.notice))),
                 Some(Outbound::Drop) => return "dropped by fault injection",
                 Some(Outbound::Throttle(d)) => {
                     s.throttled_until = Some(Instant::now() + d);
@@ -239,16 +260,16 @@ async fn serve(s: &mut Session, w: &mut Writer, rx: &mut mpsc::Receiver<Outbound
                     w.send_ping().await.map(|()| None)
                 }
             }
-            _ = sleep_until(idle_deadline) => Ok(Some(Ending::new(
-                1001,
-                "session timeout",
-                Some(disconnected("session timeout")),
-            ))),
-            _ = sleep_until(token_deadline) => Ok(Some(Ending::new(
-                4001,
-                "token expired",
-                Some(error_frame(ErrorCode::Unauthorized, "token expired", None)),
-            ))),
+            // One timer for the nearer deadline: a `Sleep` is 112 bytes of every session.
+            _ = sleep_until(idle_deadline.min(token_deadline)) => Ok(Some(if token_deadline <= idle_deadline {
+                Ending::new(
+                    4001,
+                    "token expired",
+                    Some(error_frame(ErrorCode::Unauthorized, "token expired", None)),
+                )
+            } else {
+                Ending::new(1001, "session timeout", Some(disconnected("session timeout")))
+            })),
         };
         // The answers go out before anything else is read or written.
         let step = match step {
@@ -259,7 +280,7 @@ async fn serve(s: &mut Session, w: &mut Writer, rx: &mut mpsc::Receiver<Outbound
             Ok(None) => {}
             Ok(Some(ending)) => {
                 let why = ending.reason;
-                close(&mut w.socket, ending, s.hub.config.close_grace).await;
+                Box::pin(close(&mut w.socket, ending, s.hub.config.close_grace)).await;
                 return why;
             }
             Err(Gone) => return "connection lost",
@@ -275,7 +296,8 @@ impl Writer {
             .messages_out_by_type
             .bump(crate::metrics::frame_kind(&text));
         if !self.delay.is_zero() {
-            tokio::time::sleep(self.delay).await;
+            // Fault injection only: boxed, out of the session future.
+            Box::pin(tokio::time::sleep(self.delay)).await;
         }
         let write = self.socket.send(Message::Text(text.as_ref().into()));
         match timeout(self.hub.config.write_timeout, write).await {

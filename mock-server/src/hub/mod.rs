@@ -33,6 +33,7 @@ use crate::time::now_iso;
 mod faults;
 mod guards;
 mod remote;
+mod shrink;
 pub(crate) use faults::{MAX_FAULT_MS, SessionFault};
 pub(crate) use guards::{Registered, SessionSlot};
 pub(crate) use remote::queued_frames;
@@ -44,12 +45,9 @@ pub(crate) enum Outbound {
     Text(FrameText),
     /// Write this text frame once its store writes are durable (it carries a new `seq`).
     DurableText(FrameText, crate::store::Durability),
-    /// Send `notice` (if any), then close with `code`.
-    Close {
-        code: u16,
-        reason: &'static str,
-        notice: Option<FrameText>,
-    },
+    /// Send `notice` (if any), then close with `code`. Boxed: rare, and every session's outbox
+    /// holds 32 slots of the largest variant from the start.
+    Close(Box<CloseOrder>),
     /// Fault injection: end the connection at once, without a close frame.
     Drop,
     /// Fault injection: answer `rate_limited` now and refuse every message for this long.
@@ -58,6 +56,14 @@ pub(crate) enum Outbound {
     Delay(std::time::Duration),
     /// Fault injection over: no more delay or forced rate limit.
     ClearFaults,
+}
+
+/// [`Outbound::Close`]: send `notice` (if any), then close with `code`.
+#[derive(Debug)]
+pub(crate) struct CloseOrder {
+    pub code: u16,
+    pub reason: &'static str,
+    pub notice: Option<FrameText>,
 }
 
 /// Internal handle of a session in the hub.
@@ -288,11 +294,11 @@ impl Hub {
         ));
         for entry in st.sessions.values() {
             // A full outbox means the session is already being dropped as too slow.
-            let _ = entry.tx.try_send(Outbound::Close {
+            let _ = entry.tx.try_send(Outbound::Close(Box::new(CloseOrder {
                 code: 1001,
                 reason: "server shutting down",
                 notice: Some(notice.clone()),
-            });
+            })));
         }
     }
 
@@ -423,6 +429,8 @@ impl Hub {
                 }
             }
         }
+        shrink::shrink_sparse(&mut st.sessions);
+        shrink::shrink_sparse(&mut st.subscribers);
         let now_empty = match st.by_user.get_mut(&entry.user) {
             Some(v) => {
                 v.retain(|k| *k != key);
@@ -432,6 +440,7 @@ impl Hub {
         };
         if now_empty {
             st.by_user.remove(&entry.user);
+            shrink::shrink_sparse(&mut st.by_user);
             self.presence_changed(st, entry.user, PresenceChange::Disconnected);
         }
     }

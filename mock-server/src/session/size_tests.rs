@@ -1,0 +1,27 @@
+//! The session task's footprint: every idle connection holds one session future, so its size is
+//! the largest part of the server's memory per connection (BENCHMARKS.md, "Idle memory").
+
+use std::mem::size_of;
+
+use axum::extract::ws::WebSocket;
+
+use super::{Session, Start, Writer, run};
+use crate::hub::Outbound;
+
+/// The size of what `f` returns, without calling it.
+fn output_size<F>(_: &impl FnOnce(WebSocket, Start) -> F) -> usize {
+    size_of::<F>()
+}
+
+#[test]
+fn session_future_size() {
+    let run_size = output_size(&run);
+    println!(
+        "session::run future {run_size} B; WebSocket {} B, Session {} B, Writer {} B, Outbound {} B, Sleep {} B",
+        size_of::<WebSocket>(),
+        size_of::<Session>(),
+        size_of::<Writer>(),
+        size_of::<Outbound>(),
+        size_of::<tokio::time::Sleep>(),
+    );
+}
