@@ -11,12 +11,8 @@ use pitchey_mock_server::auth::mint_named_token;
 use pitchey_mock_server::config::DEMO_JWT_SECRET;
 use pitchey_mock_server::{DEMO_MAIN_USER, DEMO_USERS, ServerConfig, start};
 
-/// mimalloc rather than glibc's malloc, for memory per idle connection and after a storm
-/// (BENCHMARKS.md, b and d): it packs the many small per-session blocks with less overhead,
-/// and gives freed pages back to the system, where glibc keeps a 10k-client storm's worth of
-/// heap (20x the idle RSS) for good.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// mimalloc, tuned to give memory back: see the module.
+mod allocator;
 
 /// The reference server for Pitchey's real-time protocol pitchey-v1.
 ///
@@ -85,8 +81,14 @@ fn env_secret() -> Option<String> {
     std::env::var("JWT_SECRET").ok().filter(|s| !s.is_empty())
 }
 
+fn main() -> ExitCode {
+    // Before the runtime starts its threads.
+    allocator::tune();
+    serve_main()
+}
+
 #[tokio::main]
-async fn main() -> ExitCode {
+async fn serve_main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
