@@ -1,4 +1,7 @@
 //! `pitchey-mock-server`: run the reference server, or mint a dev token.
+//!
+//! The binary allocates through mimalloc (module `allocator`: why, and its options); the
+//! library leaves the allocator to whoever links it.
 
 use std::io::IsTerminal;
 use std::io::Write;
