@@ -43,7 +43,9 @@ pub struct ServerConfig {
     pub rate_limit_close_after: u32,
     /// Largest accepted text frame / message in bytes (`WS_MAX_FRAME_BYTES`, default 64 KiB).
     pub max_frame_bytes: usize,
-    /// WebSocket read buffer per connection (`WS_READ_BUFFER_BYTES`, default 4 KiB).
+    /// WebSocket read buffer per connection (`WS_READ_BUFFER_BYTES`, default 512 B). Every idle
+    /// connection holds one; client frames are small, and a larger one grows the buffer to its
+    /// size (read `read_buffer_bytes` at a time).
     pub read_buffer_bytes: usize,
     /// Messages kept per offline user; the oldest are dropped beyond it (`WS_OFFLINE_QUEUE_CAP`;
     /// `WS_MESSAGE_QUEUE_ENABLED=false` sets it to 0).
@@ -96,7 +98,7 @@ impl Default for ServerConfig {
             rate_limit: RateLimit::default(),
             rate_limit_close_after: 50,
             max_frame_bytes: 64 * 1024,
-            read_buffer_bytes: 4 * 1024,
+            read_buffer_bytes: 512,
             offline_queue_cap: 100,
             replay_log_cap: 1000,
             dedup_window_ms: 300_000,

@@ -36,7 +36,9 @@ pub struct Progress {
 /// The default one is durable already (a store that needs no commit).
 #[derive(Debug, Clone, Default)]
 pub struct Durability {
-    wait: Option<Waiter>,
+    /// Shared: a `Durability` travels in every session's outbox slot (`Outbound`), so it is
+    /// kept to one pointer.
+    wait: Option<Arc<Waiter>>,
 }
 
 #[derive(Debug, Clone)]
@@ -87,17 +89,18 @@ impl Durability {
 
     /// Wait until the writes are durable; an error when their group failed to commit.
     pub async fn wait(self) -> Result<(), StoreError> {
-        let Some(mut w) = self.wait else {
+        let Some(w) = self.wait else {
             return Ok(());
         };
+        let mut progress = w.progress.clone();
         loop {
-            let now = w.progress.borrow_and_update().clone();
+            let now = progress.borrow_and_update().clone();
             if let Some(r) = Self::outcome(&w, &now) {
                 return r;
             }
-            if w.progress.changed().await.is_err() {
+            if progress.changed().await.is_err() {
                 // The writer is gone (shutdown): whatever it finished was published.
-                return Self::outcome(&w, &w.progress.borrow()).unwrap_or_else(|| {
+                return Self::outcome(&w, &progress.borrow()).unwrap_or_else(|| {
                     Err(StoreError::Write {
                         path: (*w.path).clone(),
                         detail: "the store writer stopped".into(),
@@ -220,11 +223,11 @@ impl<T: Send + 'static> GroupCommit<T> {
             tracing::error!(path = %self.path.display(), "store writer is gone: write not durable");
         }
         Durability {
-            wait: Some(Waiter {
+            wait: Some(Arc::new(Waiter {
                 ticket,
                 progress: self.progress.clone(),
                 path: self.path.clone(),
-            }),
+            })),
         }
     }
 

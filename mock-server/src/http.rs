@@ -216,12 +216,18 @@ async fn ws_upgrade(
     };
     let resume_from = query.get("lastSeq").and_then(|s| s.parse::<u64>().ok());
     let max = hub.config.max_frame_bytes;
+    let start = Box::new(session::Start {
+        hub: hub.clone(),
+        user,
+        resume_from,
+        slot,
+    });
     ws.protocols([SUBPROTOCOL])
         // tungstenite's default is a 128 KiB read buffer per connection.
         .read_buffer_size(hub.config.read_buffer_bytes)
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| session::run(socket, hub, user, resume_from, slot))
+        .on_upgrade(move |socket| session::run(socket, *start))
 }
 
 /// `GET /api/ws/health` (no auth).

@@ -1,4 +1,7 @@
 //! `pitchey-mock-server`: run the reference server, or mint a dev token.
+//!
+//! The binary allocates through mimalloc (module `allocator`: why, and its options); the
+//! library leaves the allocator to whoever links it.
 
 use std::io::IsTerminal;
 use std::io::Write;
@@ -10,6 +13,9 @@ use clap::{Parser, Subcommand};
 use pitchey_mock_server::auth::mint_named_token;
 use pitchey_mock_server::config::DEMO_JWT_SECRET;
 use pitchey_mock_server::{DEMO_MAIN_USER, DEMO_USERS, ServerConfig, start};
+
+// mimalloc, tuned to give memory back: see the module.
+mod allocator;
 
 /// The reference server for Pitchey's real-time protocol pitchey-v1.
 ///
@@ -78,8 +84,14 @@ fn env_secret() -> Option<String> {
     std::env::var("JWT_SECRET").ok().filter(|s| !s.is_empty())
 }
 
+fn main() -> ExitCode {
+    // Before the runtime starts its threads.
+    allocator::tune();
+    serve_main()
+}
+
 #[tokio::main]
-async fn main() -> ExitCode {
+async fn serve_main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

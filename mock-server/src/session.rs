@@ -30,6 +30,9 @@ use crate::receipts::Receipt;
 use crate::store::{Applied, Durability, FrameText};
 use crate::time::unix_secs;
 
+#[cfg(test)]
+mod size_tests;
+
 /// How a session ends from our side: a close code, a reason, and a frame to send first.
 pub(crate) struct Ending {
     pub(crate) code: u16,
@@ -142,39 +145,29 @@ fn disconnected(reason: &str) -> FrameText {
     }))
 }
 
-/// Run a session to its end. `resume_from` is the `?lastSeq=` of the upgrade request.
-pub(crate) async fn run(
-    mut socket: WebSocket,
-    hub: Arc<Hub>,
-    user: AuthUser,
-    resume_from: Option<u64>,
-    slot: SessionSlot,
-) {
-    let _running = hub.task_started();
-    // Held to the end: the user's session slot is free again once this task ends.
-    let _slot = slot;
-    let (tx, mut rx) = mpsc::channel(hub.config.session_outbox_cap.max(1));
-    // Several instances: what waited in Redis for a user offline everywhere.
-    let remote_queued = match hub.redis_link() {
-        Some(link) => link
-            .take_queue(user.user_id)
-            .await
-            .map(|q| crate::hub::queued_frames(q, hub.config.seed_compatible))
-            .unwrap_or_default(),
-        None => Vec::new(),
-    };
-    let Some(reg) = hub.register(&user, tx, resume_from, remote_queued) else {
-        let ending = Ending::new(
-            1001,
-            "server shutting down",
-            Some(disconnected("server shutting down")),
-        );
-        close(&mut socket, ending, hub.config.close_grace).await;
-        return;
-    };
-    // Unregisters the session when this task ends in any way, a panic included.
-    let _registered = Registered::new(hub.clone(), reg.key);
-    tracing::info!(user = user.user_id, session = %reg.session_id, "session opened");
+/// What a session starts with, besides its socket. Kept boxed until the upgrade completes
+/// (`http::ws_upgrade`), so that axum's upgrade task holds 8 bytes for it rather than the whole.
+pub(crate) struct Start {
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) user: AuthUser,
+    /// The `?lastSeq=` of the upgrade request.
+    pub(crate) resume_from: Option<u64>,
+    /// Held to the end: the user's session slot is free again once the session ends.
+    pub(crate) slot: SessionSlot,
+}
+
+/// Run a session to its end.
+///
+/// Not an `async fn`: one keeps its arguments and the locals they are moved into side by side
+/// in the future (the socket twice, then a third time in the [`Writer`]), and every idle
+/// connection holds that future. The block below uses what it captured in place.
+pub(crate) fn run(socket: WebSocket, start: Start) -> impl Future<Output = ()> + Send {
+    let Start {
+        hub,
+        user,
+        resume_from,
+        slot,
+    } = start;
     let mut w = Writer {
         hub: hub.clone(),
         socket,
@@ -182,47 +175,77 @@ pub(crate) async fn run(
         delay: Duration::ZERO,
         batch: Vec::new(),
     };
-    let mut s = Session::new(hub.clone(), user, reg.key, reg.session_id);
-    let mut ended = None;
-    let mut first: VecDeque<Outgoing> = reg.first_frames.into_iter().map(Outgoing::now).collect();
-    if w.write_ready(&mut first).await.is_err() {
-        ended = Some("connection lost");
-    }
-    let why = match ended {
-        Some(why) => why,
-        None => {
-            // A bug must not leave the client without a close code: 1011, then end.
-            match AssertUnwindSafe(serve(&mut s, &mut w, &mut rx))
-                .catch_unwind()
+    async move {
+        let _slot = &slot;
+        let _running = hub.task_started();
+        let (tx, mut rx) = mpsc::channel(hub.config.session_outbox_cap.max(1));
+        // Several instances: what waited in Redis for a user offline everywhere.
+        let remote_queued = match hub.redis_link() {
+            // Boxed, like every cold path below: the session future is held by every idle
+            // connection, so only what the loop needs all the time is laid out inline in it.
+            Some(link) => Box::pin(link.take_queue(user.user_id))
                 .await
-            {
-                Ok(why) => why,
-                Err(_) => {
-                    tracing::error!(user = s.user.user_id, "session task panicked: closing 1011");
-                    let ending = Ending::new(1011, "internal error", None);
-                    close(&mut w.socket, ending, hub.config.close_grace).await;
-                    "internal error"
+                .map(|q| crate::hub::queued_frames(q, hub.config.seed_compatible))
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let Some(reg) = hub.register(&user, tx, resume_from, remote_queued) else {
+            let ending = Ending::new(
+                1001,
+                "server shutting down",
+                Some(disconnected("server shutting down")),
+            );
+            Box::pin(close(&mut w.socket, ending, hub.config.close_grace)).await;
+            return;
+        };
+        // Unregisters the session when this task ends in any way, a panic included.
+        let _registered = Registered::new(hub.clone(), reg.key);
+        tracing::info!(user = user.user_id, session = %reg.session_id, "session opened");
+        let mut s = Session::new(hub.clone(), user, reg.key, reg.session_id);
+        let mut ended = None;
+        let mut first: VecDeque<Outgoing> =
+            reg.first_frames.into_iter().map(Outgoing::now).collect();
+        if w.write_ready(&mut first).await.is_err() {
+            ended = Some("connection lost");
+        }
+        let why = match ended {
+            Some(why) => why,
+            None => {
+                // A bug must not leave the client without a close code: 1011, then end.
+                match AssertUnwindSafe(serve(&mut s, &mut w, &mut rx))
+                    .catch_unwind()
+                    .await
+                {
+                    Ok(why) => why,
+                    Err(_) => {
+                        tracing::error!(
+                            user = s.user.user_id,
+                            "session task panicked: closing 1011"
+                        );
+                        let ending = Ending::new(1011, "internal error", None);
+                        Box::pin(close(&mut w.socket, ending, hub.config.close_grace)).await;
+                        "internal error"
+                    }
                 }
             }
-        }
-    };
-    tracing::info!(user = s.user.user_id, session = %s.session_id, why, "session closed");
+        };
+        tracing::info!(user = s.user.user_id, session = %s.session_id, why, "session closed");
+    }
 }
 
 /// The main loop; returns why the session ended.
 async fn serve(s: &mut Session, w: &mut Writer, rx: &mut mpsc::Receiver<Outbound>) -> &'static str {
     let idle = s.hub.config.session_timeout();
     let mut last_seen = tokio::time::Instant::now();
-    // Armed once and moved only when it fires early: not one timer per frame.
-    let idle_sleep = sleep_until(last_seen + idle);
-    tokio::pin!(idle_sleep);
     let token_left = Duration::from_secs(s.user.expires_at.saturating_sub(unix_secs()));
     // `exp` is at most year 9999 (checked in auth), but never trust arithmetic on it.
     let token_deadline = tokio::time::Instant::now()
         .checked_add(token_left)
         .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400 * 365));
-    let token_sleep = sleep_until(token_deadline);
-    tokio::pin!(token_sleep);
+    // One timer for the nearer of the idle and token deadlines (a `Sleep` is 112 bytes of
+    // every session), armed once and moved only when it fires early: not one per frame.
+    let deadline = sleep_until((last_seen + idle).min(token_deadline));
+    tokio::pin!(deadline);
     // Keepalive: a WebSocket ping every heartbeat; every browser answers with a pong, so
     // a listen-only client stays alive, and a peer that answers nothing for two pings is
     // gone. A heartbeat of 0 turns it off.
@@ -264,7 +287,9 @@ async fn serve(s: &mut Session, w: &mut Writer, rx: &mut mpsc::Receiver<Outbound
                     last_seen = tokio::time::Instant::now();
                     // Anything from the peer shows it is there, a pong or not.
                     unanswered = 0;
-                    let end = s.inbound(msg).await;
+                    // Boxed, like every cold path: the session future is held by every idle
+                    // connection, so only what the loop needs all the time is inline in it.
+                    let end = Box::pin(s.inbound(msg)).await;
                     // Taken, not drained: an idle session keeps no answer buffer.
                     pending.extend(std::mem::take(&mut s.out));
                     end.map_or(Flow::Go, Flow::End)
@@ -282,30 +307,31 @@ async fn serve(s: &mut Session, w: &mut Writer, rx: &mut mpsc::Receiver<Outbound
                     Flow::End(Ending::new(1001, "no answer to two pings", None))
                 } else {
                     unanswered += 1;
-                    match w.send_ping().await {
+                    match Box::pin(w.send_ping()).await {
                         Ok(()) => Flow::Go,
                         Err(Gone) => Flow::Quit("connection lost"),
                     }
                 }
             }
-            _ = &mut idle_sleep => {
-                let due = last_seen + idle;
-                if tokio::time::Instant::now() >= due {
+            _ = &mut deadline => {
+                let now = tokio::time::Instant::now();
+                if now >= token_deadline {
+                    Flow::End(Ending::new(
+                        4001,
+                        "token expired",
+                        Some(error_frame(ErrorCode::Unauthorized, "token expired", None)),
+                    ))
+                } else if now >= last_seen + idle {
                     Flow::End(Ending::new(
                         1001,
                         "session timeout",
                         Some(disconnected("session timeout")),
                     ))
                 } else {
-                    idle_sleep.as_mut().reset(due);
+                    deadline.as_mut().reset((last_seen + idle).min(token_deadline));
                     Flow::Go
                 }
             }
-            _ = &mut token_sleep => Flow::End(Ending::new(
-                4001,
-                "token expired",
-                Some(error_frame(ErrorCode::Unauthorized, "token expired", None)),
-            )),
         };
         match flow {
             Flow::Go => {}
@@ -313,11 +339,11 @@ async fn serve(s: &mut Session, w: &mut Writer, rx: &mut mpsc::Receiver<Outbound
             Flow::End(ending) => {
                 // What was answered and queued goes out before the close.
                 pending.extend(s.out.drain(..));
-                if w.write_all(&mut pending).await.is_err() {
+                if Box::pin(w.write_all(&mut pending)).await.is_err() {
                     return "connection lost";
                 }
                 let why = ending.reason;
-                close(&mut w.socket, ending, s.hub.config.close_grace).await;
+                Box::pin(close(&mut w.socket, ending, s.hub.config.close_grace)).await;
                 return why;
             }
         }
@@ -327,7 +353,7 @@ async fn serve(s: &mut Session, w: &mut Writer, rx: &mut mpsc::Receiver<Outbound
 /// Resolves once `durable` is settled (durable or failed).
 async fn settled(durable: Option<Durability>) {
     if let Some(d) = durable {
-        let _ = d.wait().await;
+        let _ = Box::pin(d.wait()).await;
     }
 }
 
@@ -349,16 +375,13 @@ async fn take_outbox(
             Outbound::DurableText(text, durable) => {
                 pending.push_back(Outgoing::after(text, durable, None));
             }
-            Outbound::Announced(text, durable, receipt) => {
+            Outbound::Announced(announced) => {
+                let (text, durable, receipt) = *announced;
                 let mut o = Outgoing::after(text, durable, None);
                 o.receipt = Some(receipt);
                 pending.push_back(o);
             }
-            Outbound::Close {
-                code,
-                reason,
-                notice,
-            } => return Flow::End(Ending::new(code, reason, notice)),
+            Outbound::Close(c) => return Flow::End(Ending::new(c.code, c.reason, c.notice)),
             Outbound::Drop => return Flow::Quit("dropped by fault injection"),
             Outbound::Throttle(d) => {
                 s.throttled_until = Some(Instant::now() + d);
@@ -421,7 +444,9 @@ impl Writer {
                 return Ok(());
             }
             let mut batch = std::mem::take(&mut self.batch);
-            let written = self.write_batch(&batch).await;
+            // Boxed: its timeout and socket futures would otherwise sit in every idle session's
+            // future; one allocation per batch written.
+            let written = Box::pin(self.write_batch(&batch)).await;
             if written.is_ok() {
                 for o in batch.drain(..) {
                     if let Some(r) = o.receipt {
@@ -441,7 +466,7 @@ impl Writer {
     /// Write everything in `pending`, waiting for each commit in turn (before a close).
     async fn write_all(&mut self, pending: &mut VecDeque<Outgoing>) -> Result<(), Gone> {
         while let Some(front) = pending.front() {
-            let _ = front.durable.clone().wait().await;
+            let _ = Box::pin(front.durable.clone().wait()).await;
             self.write_ready(pending).await?;
         }
         Ok(())
@@ -468,7 +493,8 @@ impl Writer {
             // Fault injection: each frame is delayed on its own, as it is to a slow network.
             let mut last = Ok(Ok(()));
             for o in batch {
-                tokio::time::sleep(self.delay).await;
+                // Fault injection only: boxed, out of the session future.
+                Box::pin(tokio::time::sleep(self.delay)).await;
                 last = timeout(
                     write_timeout,
                     self.socket.send(Message::Text(o.text.to_utf8())),

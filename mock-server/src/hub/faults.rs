@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use pitchey_realtime::protocol::ErrorCode;
 use serde_json::{Value, json};
 
-use super::{Hub, Outbound, error_frame};
+use super::{CloseOrder, Hub, Outbound, error_frame};
 use crate::auth::AuthUser;
 use crate::time::unix_millis;
 
@@ -79,11 +79,11 @@ impl Hub {
             .values()
             .filter(|e| e.user == user)
             .filter(|e| {
-                e.tx.try_send(Outbound::Close {
+                e.tx.try_send(Outbound::Close(Box::new(CloseOrder {
                     code: 4001,
                     reason: "token expired",
                     notice: Some(error_frame(ErrorCode::Unauthorized, "token expired", None)),
-                })
+                })))
                 .is_ok()
             })
             .count()

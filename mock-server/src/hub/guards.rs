@@ -58,6 +58,7 @@ impl Drop for SessionSlot {
             *n = n.saturating_sub(1);
             if *n == 0 {
                 st.session_slots.remove(&self.user);
+                super::shrink::shrink_sparse(&mut st.session_slots);
             }
         }
     }

@@ -36,6 +36,7 @@ use crate::time::now_iso;
 mod faults;
 mod guards;
 mod remote;
+mod shrink;
 pub(crate) use faults::{MAX_FAULT_MS, SessionFault};
 pub(crate) use guards::{Registered, SessionSlot};
 pub(crate) use remote::queued_frames;
@@ -48,13 +49,11 @@ pub(crate) enum Outbound {
     /// Write this text frame once its store writes are durable (it carries a new `seq`).
     DurableText(FrameText, crate::store::Durability),
     /// An announcement: like `DurableText`, and the receipt tells the announcer it was written.
-    Announced(FrameText, crate::store::Durability, Receipt),
-    /// Send `notice` (if any), then close with `code`.
-    Close {
-        code: u16,
-        reason: &'static str,
-        notice: Option<FrameText>,
-    },
+    /// Boxed: the largest variant would set the size of every outbox slot.
+    Announced(Box<(FrameText, crate::store::Durability, Receipt)>),
+    /// Send `notice` (if any), then close with `code`. Boxed: rare, and every session's outbox
+    /// holds 32 slots of the largest variant from the start.
+    Close(Box<CloseOrder>),
     /// Fault injection: end the connection at once, without a close frame.
     Drop,
     /// Fault injection: answer `rate_limited` now and refuse every message for this long.
@@ -63,6 +62,14 @@ pub(crate) enum Outbound {
     Delay(std::time::Duration),
     /// Fault injection over: no more delay or forced rate limit.
     ClearFaults,
+}
+
+/// [`Outbound::Close`]: send `notice` (if any), then close with `code`.
+#[derive(Debug)]
+pub(crate) struct CloseOrder {
+    pub code: u16,
+    pub reason: &'static str,
+    pub notice: Option<FrameText>,
 }
 
 /// Internal handle of a session in the hub.
@@ -306,11 +313,11 @@ impl Hub {
         ));
         for entry in st.sessions.values() {
             // A full outbox means the session is already being dropped as too slow.
-            let _ = entry.tx.try_send(Outbound::Close {
+            let _ = entry.tx.try_send(Outbound::Close(Box::new(CloseOrder {
                 code: 1001,
                 reason: "server shutting down",
                 notice: Some(notice.clone()),
-            });
+            })));
         }
     }
 
@@ -441,6 +448,8 @@ impl Hub {
                 }
             }
         }
+        shrink::shrink_sparse(&mut st.sessions);
+        shrink::shrink_sparse(&mut st.subscribers);
         let now_empty = match st.by_user.get_mut(&entry.user) {
             Some(v) => {
                 v.retain(|k| *k != key);
@@ -450,6 +459,7 @@ impl Hub {
         };
         if now_empty {
             st.by_user.remove(&entry.user);
+            shrink::shrink_sparse(&mut st.by_user);
             self.presence_changed(st, entry.user, PresenceChange::Disconnected);
         }
     }
@@ -904,7 +914,8 @@ impl Hub {
                 continue;
             }
             for key in sessions {
-                let out = Outbound::Announced(text.clone(), durable.clone(), tally.receipt());
+                let out =
+                    Outbound::Announced(Box::new((text.clone(), durable.clone(), tally.receipt())));
                 self.push_out(st, key, out);
             }
         }
