@@ -160,8 +160,13 @@ pub(crate) mod lite {
             Some((b, q)) => (b, Some(q)),
             None => (rest, None),
         };
+        // `split_at_checked`, not `split_at`: a str slice that can panic links the panic
+        // message's `char` and range formatting into the browser build (`find` gives a
+        // char boundary, so the fallback is never taken).
         let path_at = before_query.find(['/', '\\']).unwrap_or(before_query.len());
-        let (authority, path) = before_query.split_at(path_at);
+        let (authority, path) = before_query
+            .split_at_checked(path_at)
+            .unwrap_or((before_query, ""));
         check_authority(url, authority)?;
 
         let mut out = String::with_capacity(cleaned.len() + token.len() + 16);

@@ -390,7 +390,9 @@ fn truncate_utf8(s: &str, max: usize) -> &str {
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    &s[..end]
+    // `get`, not `&s[..end]`: the slice's panic path would link `char` and range
+    // formatting; `end` is a char boundary, so it is always `Some`.
+    s.get(..end).unwrap_or_default()
 }
 
 /// Calls [`Client::wake`] when the browser comes back `online` and when the page becomes
