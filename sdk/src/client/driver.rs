@@ -330,8 +330,8 @@ impl Driver {
             Some(Ok(())) => Ok(()),
             Some(Err(e)) => Err(e),
             // Whole seconds, as `{:?}` of the Duration printed them, without linking
-            // Duration's Debug (float-style formatting) into the browser package.
-            None => Err(format!("write stalled for {}s", WRITE_TIMEOUT.as_secs())),
+            // `core::fmt` into the browser package for it.
+            None => Err(write_stalled()),
         };
         let now = timer.now();
         match result {
@@ -375,6 +375,14 @@ impl Driver {
             });
         }));
     }
+}
+
+/// The reason given when a write outlives [`WRITE_TIMEOUT`]: "write stalled for 10s".
+fn write_stalled() -> String {
+    let mut reason = String::from("write stalled for ");
+    crate::core::text::push_decimal(&mut reason, WRITE_TIMEOUT.as_secs());
+    reason.push('s');
+    reason
 }
 
 /// `fut`, or `None` after [`WRITE_TIMEOUT`].

@@ -30,7 +30,9 @@ impl BackoffConfig {
         if !bound.is_finite() || bound >= self.max.as_secs_f64() {
             self.max
         } else {
-            Duration::from_secs_f64(bound)
+            // `bound` is finite and below `max`; the checked form leaves the panic
+            // message (and its error's Display) out of the browser build.
+            Duration::try_from_secs_f64(bound).unwrap_or(self.max)
         }
     }
 }

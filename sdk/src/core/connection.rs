@@ -15,6 +15,7 @@ use super::outbox::{EphemeralKey, Full, Next, Outbox};
 use super::rate_limit::RateLimiter;
 use super::resume::{SeqTracker, SeqVerdict};
 use super::subscriptions::{Control, Subscriptions};
+use super::text;
 use super::{
     Action, AttemptId, Config, ConfigError, DraftOptions, DraftState, Event, Input, Instant,
     MessageId, Metrics, Resolution, SendError, SendFailure, State,
@@ -146,7 +147,7 @@ impl Connection {
         let mut rng = ChaCha8Rng::seed_from_u64(rng_seed);
         // Ids must not collide with another client's or an earlier run's that the server
         // still remembers: 64 random bits.
-        let id_prefix = format!("{:016x}", rng.random::<u64>());
+        let id_prefix = text::hex16(rng.random::<u64>());
         Connection {
             state: State::Idle,
             link: Link::Down,
@@ -349,7 +350,9 @@ impl Connection {
             Input::Closed { code, reason } => self.on_closed(code, reason, now),
             Input::Refused { status } => {
                 info!(status, "upgrade refused");
-                let reason = format!("HTTP {status} on upgrade");
+                let mut reason = String::from("HTTP ");
+                text::push_decimal(&mut reason, u64::from(status));
+                reason.push_str(" on upgrade");
                 match status {
                     401 => self.on_closed(CloseCode::Unauthorized.code(), reason, now),
                     403 => self.on_closed(CloseCode::Forbidden.code(), reason, now),
@@ -358,7 +361,7 @@ impl Connection {
             }
             Input::Failed { reason } => {
                 info!(%reason, "connection failed");
-                self.on_failed(format!("failed: {reason}"), now);
+                self.on_failed(["failed: ", &reason].concat(), now);
             }
         }
         self.check_closing(now);
@@ -583,7 +586,9 @@ impl Connection {
 
     pub(super) fn make_id(&mut self) -> MessageId {
         self.next_id += 1;
-        MessageId(format!("c-{}-{}", self.id_prefix, self.next_id))
+        let mut id = ["c-", &self.id_prefix, "-"].concat();
+        text::push_decimal(&mut id, self.next_id);
+        MessageId(id)
     }
 
     /// Subscribe to a channel, now (servers with the `subscribe` feature) and after every
@@ -936,10 +941,14 @@ impl Connection {
             self.refusal_reason = Some(reason.clone());
         }
         let close = CloseCode::from(code);
+        let mut why = String::from("closed ");
+        text::push_decimal(&mut why, u64::from(code));
+        why.push_str(": ");
+        why.push_str(&reason);
         if close == CloseCode::Unauthorized {
-            self.teardown(now, format!("closed {code}: {reason}"));
+            self.teardown(now, why);
         } else {
-            self.end_attempt(now, format!("closed {code}: {reason}"));
+            self.end_attempt(now, why);
         }
         match close {
             CloseCode::Unauthorized if self.attempt_token_generation != self.token_generation => {

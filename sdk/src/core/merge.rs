@@ -76,7 +76,7 @@ fn merge_objects(
                 .filter(|k| !local.contains_key(*k) && !remote.contains_key(*k)),
         );
     for key in keys {
-        let sub = format!("{path}/{key}");
+        let sub = [path, "/", key].concat();
         if let Some(v) = merge_value(
             base.get(key),
             local.get(key),

@@ -161,6 +161,7 @@ mod snapshot;
 mod sorted_map;
 mod state;
 mod subscriptions;
+pub(crate) mod text;
 mod time;
 
 pub use config::{BackoffConfig, Config, ConflictStrategy, DraftOptions};
