@@ -18,8 +18,8 @@
 //!   jitter and message-id prefixes; seeded from the config so runs replay exactly, and no
 //!   `getrandom`, so the core builds for wasm32 without a JS shim.
 //! - `url` (not on wasm32): endpoint URLs checked and their `token` parameter set. On
-//!   wasm32 the core checks `ws`/`wss` URLs itself (`core/endpoint.rs`) with
-//!   `form_urlencoded` (the `url` crate's own query code): the `url` crate's IDNA tables
+//!   wasm32 the core checks `ws`/`wss` URLs itself and rewrites their query
+//!   (`core/endpoint.rs`, tested against the `url` crate): the `url` crate's IDNA tables
 //!   were over half of the browser package, and the browser parses the URL anyway.
 //! - `tokio`, `tokio-tungstenite`, `futures-util`, `tokio-stream` (feature `native`): the
 //!   native driver's runtime, WebSocket, sink/stream traits, and the broadcast-backed

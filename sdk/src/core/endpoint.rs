@@ -9,8 +9,8 @@
 //!   Unicode tables were over half of the browser package's size, and a browser normalises
 //!   the URL (host, port, path, IDNA) itself when `new WebSocket(url)` parses it. `lite`
 //!   checks what the core needs (scheme, a host, a port that fits), rewrites the query
-//!   with the same `form_urlencoded` code as the `url` crate, and leaves the rest to the
-//!   browser's parser. Its tests check it against the `url` crate.
+//!   form-urlencoded as the `url` crate does (a small decoder and encoder of its own), and
+//!   leaves the rest to the browser's parser. Its tests check it against the `url` crate.
 
 use super::ConfigError;
 
@@ -180,15 +180,66 @@ pub(crate) mod lite {
             out.extend(path.chars().map(|c| if c == '\\' { '/' } else { c }));
         }
         out.push('?');
-        let start = out.len();
-        let mut query_out = form_urlencoded::Serializer::for_suffix(out, start);
-        for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let k = form_decode(k);
             if k != "token" {
-                query_out.append_pair(&k, &v);
+                push_form_encoded(&mut out, &k);
+                out.push('=');
+                push_form_encoded(&mut out, &form_decode(v));
+                out.push('&');
             }
         }
-        query_out.append_pair("token", token);
-        Ok(query_out.finish())
+        out.push_str("token=");
+        push_form_encoded(&mut out, token);
+        Ok(out)
+    }
+
+    /// One name or value of an `application/x-www-form-urlencoded` query, decoded as the
+    /// URL standard (and the `form_urlencoded` crate) does: `+` is a space, `%XX` a byte,
+    /// a `%` without two hex digits stays, bad UTF-8 becomes U+FFFD. Written here, not
+    /// taken from `form_urlencoded`: that crate's 256-entry encoding table and code were
+    /// over 2 KB of the browser package.
+    fn form_decode(s: &str) -> String {
+        let hex = |b: Option<&u8>| b.and_then(|b| char::from(*b).to_digit(16));
+        let bytes = s.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            i += 1;
+            match b {
+                b'+' => out.push(b' '),
+                b'%' => match (hex(bytes.get(i)), hex(bytes.get(i + 1))) {
+                    (Some(hi), Some(lo)) => {
+                        // Two hex digits: below 256.
+                        out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'%'));
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                },
+                b => out.push(b),
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// `s` form-urlencoded onto `out`: the URL standard's byte serializer (alphanumerics
+    /// and `*-._` as they are, space as `+`, every other byte as `%XX`).
+    fn push_form_encoded(out: &mut String, s: &str) {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        for &b in s.as_bytes() {
+            match b {
+                b'*' | b'-' | b'.' | b'_' | b'0'..=b'9' | b'A'..=b'Z' | b'a'..=b'z' => {
+                    out.push(char::from(b));
+                }
+                b' ' => out.push('+'),
+                b => {
+                    out.push('%');
+                    out.push(char::from(HEX[usize::from(b >> 4)]));
+                    out.push(char::from(HEX[usize::from(b & 0xf)]));
+                }
+            }
+        }
     }
 }
 
