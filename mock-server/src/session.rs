@@ -208,6 +208,8 @@ pub(crate) fn run(socket: WebSocket, start: Start) -> impl Future<Output = ()> +
         if w.write_ready(&mut first).await.is_err() {
             ended = Some("connection lost");
         }
+        // Not held for the session's life: every idle connection would keep its buffer.
+        drop(first);
         let why = match ended {
             Some(why) => why,
             None => {
@@ -372,7 +374,8 @@ async fn take_outbox(
             Outbound::Text(text) => pending.push_back(Outgoing::now(text)),
             // Its seq is not durable yet: a restart could hand it out again. If its commit
             // fails the frame stays in the replay log; the client sees the gap and resumes.
-            Outbound::DurableText(text, durable) => {
+            Outbound::DurableText(durable_text) => {
+                let (text, durable) = *durable_text;
                 pending.push_back(Outgoing::after(text, durable, None));
             }
             Outbound::Announced(announced) => {

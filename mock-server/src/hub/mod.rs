@@ -47,7 +47,9 @@ pub(crate) enum Outbound {
     /// Write this text frame.
     Text(FrameText),
     /// Write this text frame once its store writes are durable (it carries a new `seq`).
-    DurableText(FrameText, crate::store::Durability),
+    /// Boxed: only a store with commits (`--data-dir`) sends it, and the largest variant sets
+    /// the size of every outbox slot.
+    DurableText(Box<(FrameText, crate::store::Durability)>),
     /// An announcement: like `DurableText`, and the receipt tells the announcer it was written.
     /// Boxed: the largest variant would set the size of every outbox slot.
     Announced(Box<(FrameText, crate::store::Durability, Receipt)>),
@@ -481,7 +483,7 @@ impl Hub {
         let out = if durable.is_settled() {
             Outbound::Text(frame.clone())
         } else {
-            Outbound::DurableText(frame.clone(), durable.clone())
+            Outbound::DurableText(Box::new((frame.clone(), durable.clone())))
         };
         self.push_out(st, key, out)
     }

@@ -30,10 +30,9 @@ fn session_future_size() {
     if !cfg!(debug_assertions) {
         assert!(run_size <= 2048, "the session future grew to {run_size} B");
     }
-    // 48: a `DurableText` (a frame, 32 B, and its commit) plus the tag; the rarer variants
-    // are boxed.
+    // 40: a `Text` (a frame, 32 B) plus the tag; the other variants with a frame are boxed.
     assert!(
-        size_of::<Outbound>() <= 48,
+        size_of::<Outbound>() <= 40,
         "Outbound grew: every outbox holds 32 of it"
     );
 }
