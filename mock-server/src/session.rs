@@ -203,13 +203,21 @@ pub(crate) fn run(socket: WebSocket, start: Start) -> impl Future<Output = ()> +
         tracing::info!(user = user.user_id, session = %reg.session_id, "session opened");
         let mut s = Session::new(hub.clone(), user, reg.key, reg.session_id);
         let mut ended = None;
-        let mut first: VecDeque<Outgoing> =
-            reg.first_frames.into_iter().map(Outgoing::now).collect();
-        if w.write_ready(&mut first).await.is_err() {
-            ended = Some("connection lost");
+        // The first frames carry seqs (and `connected` the baseline `lastSeq`): they leave
+        // once those are durable, so that a restart never hands the same seq out again.
+        if let Err(e) = Box::pin(reg.durable.wait()).await {
+            tracing::error!(user = s.user.user_id, error = %e, "session refused: store unavailable");
+            let ending = Ending::new(1011, "store unavailable", None);
+            Box::pin(close(&mut w.socket, ending, hub.config.close_grace)).await;
+            ended = Some("store unavailable");
         }
-        // Not held for the session's life: every idle connection would keep its buffer.
-        drop(first);
+        if ended.is_none() {
+            let mut first: VecDeque<Outgoing> =
+                reg.first_frames.into_iter().map(Outgoing::now).collect();
+            if w.write_ready(&mut first).await.is_err() {
+                ended = Some("connection lost");
+            }
+        }
         let why = match ended {
             Some(why) => why,
             None => {

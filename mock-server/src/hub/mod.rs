@@ -145,6 +145,10 @@ pub(crate) struct Registration {
     pub session_id: String,
     /// `connected`, the offline queue, and any replay asked for with `?lastSeq=`.
     pub first_frames: Vec<FrameText>,
+    /// The first frames go out once this is durable: they carry seqs (and `connected` the
+    /// baseline `lastSeq`) that a restart must not hand out again, and taking the offline
+    /// queue is itself a write.
+    pub durable: Durability,
 }
 
 /// Result of a `resume`.
@@ -400,6 +404,7 @@ impl Hub {
             key,
             session_id,
             first_frames,
+            durable: st.store.commit(),
         })
     }
 
