@@ -31,6 +31,8 @@ use crate::store::{Applied, Durability, FrameText};
 use crate::time::unix_secs;
 
 #[cfg(test)]
+mod first_frames_tests;
+#[cfg(test)]
 mod size_tests;
 
 /// How a session ends from our side: a close code, a reason, and a frame to send first.
@@ -827,8 +829,10 @@ impl Session {
                     self.hub
                         .connected_frame(&self.session_id, uid, replay.gap.is_none(), None);
                 self.send(connected);
+                // Logged frames may be younger than the last commit (see `run`).
+                let durable = self.hub.durable();
                 for frame in replay.frames {
-                    self.send(frame);
+                    self.out.push(Outgoing::after(frame, durable.clone(), None));
                 }
                 self.ack(id, none);
             }
