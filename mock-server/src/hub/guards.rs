@@ -67,32 +67,14 @@ impl Drop for SessionSlot {
 #[cfg(test)]
 mod tests {
     use std::panic::AssertUnwindSafe;
-    use std::time::Duration;
 
     use super::*;
-    use crate::auth::AuthUser;
-    use crate::config::ServerConfig;
-    use crate::store::{MemoryStore, StoreLimits};
+    use crate::hub::test_support::{small_hub, user};
 
     #[test]
     fn a_session_task_that_panics_is_unregistered() {
-        let limits = StoreLimits {
-            offline_queue_cap: 10,
-            replay_log_cap: 10,
-            dedup_window: Duration::from_secs(1),
-            dedup_cap: 10,
-            user_queue_bytes: 1000,
-        };
-        let store = Box::new(MemoryStore::new(limits));
-        let hub = Arc::new(Hub::new(ServerConfig::for_tests(), store));
-        let user = AuthUser {
-            user_id: 7,
-            admin: false,
-            username: None,
-            expires_at: u64::MAX,
-            issued_at: None,
-            issued_at_ms: None,
-        };
+        let hub = small_hub();
+        let user = user(7);
         let (tx, _rx) = tokio::sync::mpsc::channel(4);
         let reg = hub
             .register(&user, tx, None, Vec::new())

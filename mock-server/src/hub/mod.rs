@@ -37,6 +37,8 @@ mod faults;
 mod guards;
 mod remote;
 mod shrink;
+#[cfg(test)]
+mod test_support;
 pub(crate) use faults::{MAX_FAULT_MS, SessionFault};
 pub(crate) use guards::{Registered, SessionSlot};
 pub(crate) use remote::queued_frames;

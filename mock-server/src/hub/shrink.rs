@@ -23,14 +23,8 @@ pub(crate) fn shrink_sparse<K: Eq + Hash, V>(map: &mut HashMap<K, V>) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::time::Duration;
-
     use super::*;
-    use crate::auth::AuthUser;
-    use crate::config::ServerConfig;
-    use crate::hub::Hub;
-    use crate::store::{MemoryStore, StoreLimits};
+    use crate::hub::test_support::{small_hub, user};
 
     #[test]
     fn a_sparse_map_shrinks_and_a_full_one_does_not() {
@@ -46,32 +40,11 @@ mod tests {
         assert_eq!(m.len(), 10);
     }
 
-    fn user(id: u64) -> AuthUser {
-        AuthUser {
-            user_id: id,
-            admin: false,
-            username: None,
-            expires_at: u64::MAX,
-            issued_at: None,
-            issued_at_ms: None,
-        }
-    }
-
     /// After a storm of users has come and gone, the hub's session maps hold room for the few
     /// still connected, not for the storm; what the protocol needs of the users who left stays.
     #[tokio::test]
     async fn the_hub_gives_back_room_after_users_leave() {
-        let limits = StoreLimits {
-            offline_queue_cap: 10,
-            replay_log_cap: 10,
-            dedup_window: Duration::from_secs(1),
-            dedup_cap: 10,
-            user_queue_bytes: 1000,
-        };
-        let hub = Arc::new(Hub::new(
-            ServerConfig::for_tests(),
-            Box::new(MemoryStore::new(limits)),
-        ));
+        let hub = small_hub();
         let mut sessions = Vec::new();
         for id in 1..=2000 {
             let slot = hub.reserve_session(id).expect("a free slot");
