@@ -2,7 +2,8 @@
 # bindings-js/build.sh: build the npm package @pitchey/realtime into bindings-js/dist/.
 #
 #   1. the Rust crate for wasm32 with the `release-wasm` profile (opt-level z, LTO, one
-#      codegen unit, panic=abort: see the root Cargo.toml);
+#      codegen unit, panic=abort: see the root Cargo.toml), by the pinned nightly with std
+#      rebuilt for immediate-abort panics (scripts/tools.sh PITCHEY_NIGHTLY);
 #   2. wasm-bindgen --target bundler (the JS glue and the .d.ts, with the tsify types);
 #   3. wasm-opt -Oz (npm binaryen: Debian's is too old for this wasm-bindgen);
 #   4. the React entry (react/index.tsx) compiled by tsc into dist/react/;
@@ -13,7 +14,7 @@
 # bindings-js --release --target bundler` also works (Cargo.toml has its wasm-opt flags).
 #
 # Env: CARGO_TARGET_DIR (default: the workspace's target/), PITCHEY_JS_SKIP_OPT=1 to skip
-# wasm-opt. Prints the gzipped size of the .wasm at the end.
+# wasm-opt, PITCHEY_JS_STABLE=1 to build on stable. Prints the gzipped size of the .wasm at the end.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -31,9 +32,34 @@ NAME=pitchey_realtime_js
 PKG="$HERE/pkg"
 DIST="$HERE/dist"
 
-echo "build.sh: cargo build (wasm32, release-wasm)"
-(cd "$ROOT" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --quiet \
-  --target wasm32-unknown-unknown --profile release-wasm -p pitchey-realtime-js)
+# The size build: the pinned nightly rebuilds std with `-Cpanic=immediate-abort`, so the
+# package has no panic handler, hook, message formatting or panic locations (-8.2 KB
+# gzipped, README "Size"). A panic still aborts (a wasm trap), as with `panic = "abort"`.
+# `-Zlocation-detail=none` drops the file paths that only panic messages used, and
+# `-Zfmt-debug=none` empties `{:?}` (nothing the package shows a user is `Debug`: errors are
+# their `Display`, and the SDK's logs are compiled out of it).
+# PITCHEY_JS_STABLE=1 builds on stable instead (the same code, bigger); so does a nightly
+# that cannot be installed or that fails the build, with a warning.
+build_stable() {
+  echo "build.sh: cargo build (wasm32, release-wasm, stable)"
+  (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --quiet \
+    --target wasm32-unknown-unknown --profile release-wasm -p pitchey-realtime-js)
+}
+build_nightly() {
+  echo "build.sh: cargo +$PITCHEY_NIGHTLY build -Zbuild-std (wasm32, release-wasm, immediate-abort)"
+  (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET_DIR" \
+    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none" \
+    cargo "+$PITCHEY_NIGHTLY" build --quiet -Zbuild-std=std,panic_abort \
+    --target wasm32-unknown-unknown --profile release-wasm -p pitchey-realtime-js)
+}
+if [ -n "${PITCHEY_JS_STABLE:-}" ]; then
+  build_stable
+elif ensure_nightly && build_nightly; then
+  :
+else
+  echo "build.sh: WARNING: the nightly size build failed; building on stable (a bigger package)" >&2
+  build_stable
+fi
 
 echo "build.sh: wasm-bindgen --target bundler"
 rm -rf "$PKG"

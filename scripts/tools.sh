@@ -18,6 +18,8 @@
 #                                bin/ on PATH); needs Java 17+
 #   ensure_binaryen              npm binaryen; its wasm-opt on PATH
 #   ensure_redis                 Debian redis-server
+#   ensure_nightly               rustup toolchain $PITCHEY_NIGHTLY (profile minimal) with rust-src:
+#                                the npm package's size build (build-std) and cargo-fuzz
 #
 # Where npm-installed tools and the install logs go: $PITCHEY_TOOLS_DIR
 # (default ~/.cache/pitchey-tools). Set PITCHEY_TOOLS_VERBOSE=1 to see install output as it runs.
@@ -27,6 +29,9 @@ PITCHEY_WASM_BINDGEN_FALLBACK_VERSION="${PITCHEY_WASM_BINDGEN_FALLBACK_VERSION:-
 PITCHEY_WASM_PACK_VERSION="${PITCHEY_WASM_PACK_VERSION:-0.15.1}"
 PITCHEY_KOTLIN_VERSION="${PITCHEY_KOTLIN_VERSION:-2.4.20}"
 PITCHEY_BINARYEN_VERSION="${PITCHEY_BINARYEN_VERSION:-132.0.0}"
+# A dated nightly, not the moving `nightly`: the flags that build.sh gives it
+# (`-Cpanic=immediate-abort`) are unstable and have changed shape between nightlies.
+PITCHEY_NIGHTLY="${PITCHEY_NIGHTLY:-nightly-2026-10-30}"
 
 # The repository root (for Cargo.lock), found from this file's own location.
 _PT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -294,4 +299,16 @@ ensure_redis() {
   local t0=$SECONDS
   _pt_apt_install redis-server || return 1
   _pt_say "redis-server: installed ($((SECONDS - t0))s)"
+}
+
+ensure_nightly() {
+  if rustup run "$PITCHEY_NIGHTLY" rustc --version >/dev/null 2>&1 &&
+    rustup component list --toolchain "$PITCHEY_NIGHTLY" --installed 2>/dev/null | grep -q '^rust-src'; then
+    _pt_say "rust $PITCHEY_NIGHTLY + rust-src: present"
+    return 0
+  fi
+  local t0=$SECONDS
+  _pt_run rustup-nightly rustup toolchain install "$PITCHEY_NIGHTLY" --profile minimal \
+    --component rust-src || return 1
+  _pt_say "rust $PITCHEY_NIGHTLY + rust-src: installed ($((SECONDS - t0))s)"
 }

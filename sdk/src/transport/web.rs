@@ -175,7 +175,12 @@ fn js_error(value: &JsValue) -> String {
     } else if let Some(s) = value.as_string() {
         s
     } else {
-        format!("{value:?}")
+        // `JSON.stringify`, not `{:?}`: the package's size build empties `Debug` output
+        // (`-Zfmt-debug=none`, bindings-js/build.sh).
+        js_sys::JSON::stringify(value)
+            .ok()
+            .and_then(|s| s.as_string())
+            .unwrap_or_else(|| String::from("a thrown value that is neither an Error nor JSON"))
     }
 }
 
