@@ -10,7 +10,7 @@ use axum::http::header::CONTENT_LENGTH;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::http::ApiError;
+use crate::api_error::ApiError;
 use crate::hub::Hub;
 use crate::limits::LimitCounters;
 

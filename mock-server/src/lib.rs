@@ -261,6 +261,7 @@
 
 #![warn(missing_docs)]
 
+mod api_error;
 pub mod auth;
 mod body_limit;
 pub mod config;
@@ -295,10 +296,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use api_error::ApiError;
 pub use auth::{AuthError, AuthUser, mint_token};
 pub use config::{ConfigError, ServerConfig};
 pub use demo::{DEMO_MAIN_USER, DEMO_USERS};
-pub use http::ApiError;
 
 use hub::Hub;
 
