@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::store::{CommitStats, StoreError};
+use crate::store_error::{CommitStats, StoreError};
 
 /// How far the writer got: published after every group.
 #[derive(Debug, Clone, Default)]

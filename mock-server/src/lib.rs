@@ -286,6 +286,7 @@ pub mod redis_link;
 mod serve;
 mod session;
 pub mod store;
+mod store_error;
 mod time;
 
 use std::net::SocketAddr;

@@ -17,7 +17,7 @@
 //! single-process path), logs the outage once, and reconnects with capped, jittered
 //! exponential backoff; on reconnecting it re-asserts which users have sessions here.
 //!
-//! The link knows nothing of the hub: it calls back through [`LinkHost`], which the hub
+//! The link knows nothing of the hub: it calls back through `LinkHost`, which the hub
 //! implements. The dependency runs one way (the hub uses the link), so either can change
 //! without the other and the link's wire types stay beside the Lua scripts that complete them.
 
