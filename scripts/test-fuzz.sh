@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The fuzzing step of CI: a short, bounded cargo-fuzz run of every target in fuzz/.
+# The fuzzing step of the test command (scripts/test.sh): a short, bounded cargo-fuzz run of
+# every target in fuzz/. A crash fails it.
 #
 # Stable Rust already runs the targets' bodies over their seeds and proptest-made inputs in
 # `cargo test` (sdk/tests/fuzz_bodies.rs). This adds coverage-guided fuzzing, which needs
-# nightly and cargo-fuzz: installed here when missing (measured on a 2-core machine: nightly
-# with --profile minimal ~1.5 min, cargo-fuzz ~4 min, the sanitized build of the targets
-# several minutes more; each later run only fuzzes).
+# nightly and cargo-fuzz: installed here when missing, skipped when present. Measured on a
+# 2-core machine (README, "Fuzzing"): nightly with --profile minimal ~1 min, cargo-fuzz from
+# source ~4 min, the targets' cold build ~4 min; each later run only rebuilds what changed.
 #
 # Usage: scripts/test-fuzz.sh [SECONDS_PER_TARGET]   (default 20; FUZZ_SECONDS also works)
 set -euo pipefail
@@ -20,7 +21,8 @@ if ! rustup run nightly rustc --version >/dev/null 2>&1; then
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
   start=$SECONDS
-  cargo install cargo-fuzz --locked
+  # From crates.io, with the versions of its own lock file; built with the stable toolchain.
+  cargo install cargo-fuzz --version 0.13.2 --locked
   echo "cargo-fuzz installed in $((SECONDS - start)) s"
 fi
 

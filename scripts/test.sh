@@ -51,3 +51,7 @@ scripts/test-react.sh
 
 step "mobile SDK (bindings-mobile): Rust tests, Kotlin on a JVM and Python against the reference server, Swift sources generated"
 scripts/test-mobile.sh
+
+step "fuzzing: a short coverage-guided cargo-fuzz run of every target in fuzz/ (nightly and cargo-fuzz installed if missing)"
+# FUZZ_SECONDS per target (default 15); a crash fails the test command, its input in fuzz/artifacts/.
+scripts/test-fuzz.sh "${FUZZ_SECONDS:-15}"
