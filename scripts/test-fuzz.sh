@@ -5,8 +5,8 @@
 # Stable Rust already runs the targets' bodies over their seeds and proptest-made inputs in
 # `cargo test` (sdk/tests/fuzz_bodies.rs). This adds coverage-guided fuzzing, which needs
 # nightly and cargo-fuzz: installed here when missing, skipped when present. Measured on a
-# 2-core machine (README, "Fuzzing"): nightly with --profile minimal ~1 min, cargo-fuzz from
-# source ~4 min, the targets' cold build ~4 min; each later run only rebuilds what changed.
+# 2-core machine (README, "Fuzzing"): nightly with --profile minimal 15 s, cargo-fuzz from
+# source 48 s, the targets' cold build 4.5 min; a later run only rebuilds what changed.
 #
 # Usage: scripts/test-fuzz.sh [SECONDS_PER_TARGET]   (default 20; FUZZ_SECONDS also works)
 set -euo pipefail
