@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the cargo-fuzz targets of fuzz/ (needs nightly and cargo-fuzz; scripts/test-fuzz.sh
+# Runs the cargo-fuzz targets of fuzz/ (needs cargo-fuzz and the dated nightly
+# $PITCHEY_NIGHTLY of scripts/tools.sh, or another by PITCHEY_NIGHTLY=...; scripts/test-fuzz.sh
 # installs both). Each target starts from its seeds (fuzz/seeds/TARGET, committed) and keeps
 # what it finds in fuzz/corpus/TARGET (not committed); a crash (a panic: a broken property or
 # a bug) leaves its input in fuzz/artifacts/TARGET and fails the script.
@@ -11,6 +12,10 @@
 # Prints, per target, the executions run and the corpus size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# shellcheck source=scripts/tools.sh
+source scripts/tools.sh
+nightly="+$PITCHEY_NIGHTLY"
 
 seconds="${1:-20}"
 shift || true
@@ -40,21 +45,21 @@ options=(--sanitizer "${FUZZ_SANITIZER:-none}" --target-dir "$target_dir")
 
 # fuzz/ is a workspace of its own with its own lock file (committed): without this check a
 # stale one would be rewritten silently and the build would pick new versions.
-if ! cargo +nightly metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null; then
+if ! cargo "$nightly" metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null; then
   echo "fuzz/Cargo.lock is out of date: run 'cargo update --workspace' in fuzz/ and commit it" >&2
   exit 1
 fi
 
 # One build for every target, its time shown apart from the runs'.
 start=$SECONDS
-cargo +nightly fuzz build "${options[@]}"
+cargo "$nightly" fuzz build "${options[@]}"
 echo "fuzz targets built in $((SECONDS - start)) s"
 
 status=0
 for target in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$target"
   log="$(mktemp)"
-  if cargo +nightly fuzz run "${options[@]}" "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
+  if cargo "$nightly" fuzz run "${options[@]}" "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
       -max_total_time="$seconds" -print_final_stats=1 -max_len=4096 -timeout=10 >"$log" 2>&1; then
     result=ok
   else

@@ -5,7 +5,7 @@
 # Stable Rust already runs the targets' bodies over their seeds and proptest-made inputs in
 # `cargo test` (sdk/tests/fuzz_bodies.rs). This adds coverage-guided fuzzing, which needs
 # nightly and cargo-fuzz: installed here when missing, skipped when present. Measured on a
-# 2-core machine (README, "Fuzzing"): nightly with --profile minimal 15 s, cargo-fuzz from
+# 2-core machine (README, "Fuzzing"): a nightly with --profile minimal 15 s, cargo-fuzz from
 # source 48 s, the targets' cold build 4.5 min; a later run only rebuilds what changed.
 #
 # Usage: scripts/test-fuzz.sh [SECONDS_PER_TARGET]   (default 20; FUZZ_SECONDS also works)
@@ -14,11 +14,11 @@ cd "$(dirname "$0")/.."
 
 seconds="${1:-${FUZZ_SECONDS:-20}}"
 
-if ! rustup run nightly rustc --version >/dev/null 2>&1; then
-  start=$SECONDS
-  rustup toolchain install nightly --profile minimal
-  echo "nightly installed in $((SECONDS - start)) s"
-fi
+# The project's dated nightly ($PITCHEY_NIGHTLY), which the npm package's build uses too: one
+# toolchain to install, and a nightly that does not move under CI.
+# shellcheck source=scripts/tools.sh
+source scripts/tools.sh
+ensure_nightly
 if ! cargo fuzz --version >/dev/null 2>&1; then
   start=$SECONDS
   # From crates.io, with the versions of its own lock file; built with the stable toolchain.
