@@ -21,6 +21,12 @@ use crate::core::{Action, AttemptId, Connection, Event, Input, Instant, State};
 /// notice exactly that; a stalled write is a failed link.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Most inbound frames taken from the socket per wake-up. Frames that are already
+/// buffered are handled together, so the writes they allow go out in one flush and the
+/// app is woken once for all their events instead of once per frame; the cap keeps a
+/// flood of frames from starving the timer and the app's calls.
+const MAX_INBOUND_BATCH: usize = 64;
+
 /// What the client handles and the driver task share: the core itself, behind a lock.
 ///
 /// App calls run on the caller's task, under the lock, and return at once (no round trip
@@ -95,7 +101,9 @@ enum Wake {
     Nudged,
     HandlesGone,
     Opened(AttemptId, Result<Box<dyn Socket>, ConnectError>),
-    Socket(AttemptId, Option<SocketEvent>),
+    /// The socket of this attempt has events (in `Driver::run`'s `inbound`; `None` is
+    /// its end).
+    Socket(AttemptId),
     Timer,
 }
 
@@ -170,17 +178,23 @@ impl Driver {
             let now = timer.now();
             self.core().set_wall_clock(timer.epoch_ms(), now);
         }
+        // Kept across iterations: the loop allocates nothing per frame once they have grown.
+        let mut actions: Vec<Action> = Vec::new();
+        let mut events: Vec<Event> = Vec::new();
+        let mut inbound: Vec<Option<SocketEvent>> = Vec::new();
         loop {
             // Do what the core asks until it asks nothing more, then tell the app.
             loop {
-                let actions: Vec<Action> =
-                    std::iter::from_fn(|| self.core().poll_action()).collect();
-                let events: Vec<Event> = std::iter::from_fn(|| self.core().poll_event()).collect();
+                {
+                    let mut core = self.core();
+                    actions.extend(std::iter::from_fn(|| core.poll_action()));
+                    events.extend(std::iter::from_fn(|| core.poll_event()));
+                }
                 if actions.is_empty() && events.is_empty() {
                     break;
                 }
-                self.perform_actions(&mut link, actions).await;
-                self.publish_events(events);
+                self.perform_actions(&mut link, &mut actions).await;
+                self.publish_events(&mut events);
             }
             if closing && link.socket.is_none() && link.connecting.is_none() {
                 break;
@@ -211,10 +225,22 @@ impl Driver {
                 {
                     return Poll::Ready(Wake::Opened(*attempt, result));
                 }
-                if let Some((attempt, socket)) = &mut link.socket
-                    && let Poll::Ready(event) = socket.poll_next_unpin(cx)
-                {
-                    return Poll::Ready(Wake::Socket(*attempt, event));
+                if let Some((attempt, socket)) = &mut link.socket {
+                    // Take every frame already there (up to the cap), not just one.
+                    while inbound.len() < MAX_INBOUND_BATCH {
+                        let Poll::Ready(event) = socket.poll_next_unpin(cx) else {
+                            break;
+                        };
+                        let last = !matches!(event, Some(SocketEvent::Text(_)));
+                        inbound.push(event);
+                        if last {
+                            // Nothing comes after a close, a failure or the end.
+                            break;
+                        }
+                    }
+                    if !inbound.is_empty() {
+                        return Poll::Ready(Wake::Socket(*attempt));
+                    }
                 }
                 if let Some((_, wait)) = &mut sleep
                     && wait.poll_unpin(cx).is_ready()
@@ -246,18 +272,23 @@ impl Driver {
                         }
                     }
                 }
-                Wake::Socket(attempt, event) => {
-                    let input = match event {
-                        Some(event) => event.into_input(),
-                        None => Input::Closed {
-                            code: 1006,
-                            reason: "connection closed without a close frame".into(),
-                        },
-                    };
-                    if matches!(input, Input::Closed { .. } | Input::Failed { .. }) {
-                        link.socket = None;
+                Wake::Socket(attempt) => {
+                    // One lock for the batch; the writes and events it causes are taken
+                    // together at the loop's top.
+                    let mut core = self.core();
+                    for event in inbound.drain(..) {
+                        let input = match event {
+                            Some(event) => event.into_input(),
+                            None => Input::Closed {
+                                code: 1006,
+                                reason: "connection closed without a close frame".into(),
+                            },
+                        };
+                        if matches!(input, Input::Closed { .. } | Input::Failed { .. }) {
+                            link.socket = None;
+                        }
+                        core.handle(attempt, input, now);
                     }
-                    self.core().handle(attempt, input, now);
                 }
                 Wake::Timer => {
                     sleep = None;
@@ -271,9 +302,10 @@ impl Driver {
         tracing::debug!("driver stopped");
     }
 
-    async fn perform_actions(&mut self, link: &mut Link, actions: Vec<Action>) {
+    /// Perform `actions` in order, leaving the vector empty (its room is reused).
+    async fn perform_actions(&mut self, link: &mut Link, actions: &mut Vec<Action>) {
         let mut batch: Vec<String> = Vec::new();
-        let mut actions = actions.into_iter().peekable();
+        let mut actions = actions.drain(..).peekable();
         while let Some(action) = actions.next() {
             match action {
                 // Consecutive sends go out as one write (one flush, one confirmation).
@@ -343,18 +375,19 @@ impl Driver {
         }
     }
 
-    fn publish_events(&mut self, events: Vec<Event>) {
-        for event in events {
-            match &event {
+    /// Publish `events`, leaving the vector empty (its room is reused).
+    fn publish_events(&mut self, events: &mut Vec<Event>) {
+        for event in events.iter() {
+            match event {
                 Event::StateChanged(state) => {
                     self.state.send_replace(state.clone());
                 }
                 Event::TokenNeeded => self.ask_for_token(),
                 _ => {}
             }
-            // No receiver is fine: nobody is listening.
-            self.events.send(Arc::new(event));
         }
+        // One lock and one wake per reader for the whole batch; no receiver is fine.
+        self.events.send_all(events.drain(..).map(Arc::new));
     }
 
     fn ask_for_token(&self) {

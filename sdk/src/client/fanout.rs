@@ -90,16 +90,31 @@ impl Sender {
     }
 
     /// Queue `event` for every current reader (dropped if there is none).
+    #[cfg(test)]
     pub(super) fn send(&self, event: Arc<Event>) {
+        self.send_all(std::iter::once(event));
+    }
+
+    /// Queue `events`, in order, for every current reader (dropped if there is none),
+    /// under one lock, and wake each waiting reader once for all of them.
+    pub(super) fn send_all(&self, events: impl Iterator<Item = Arc<Event>>) {
         let mut q = lock(&self.queue);
         if q.readers.iter().all(Option::is_none) {
             return;
         }
-        q.events.push_back(event);
-        if q.events.len() > q.capacity {
-            // The slowest readers lose the oldest event; they are told on their next read.
-            q.events.pop_front();
-            q.first += 1;
+        let mut any = false;
+        for event in events {
+            any = true;
+            q.events.push_back(event);
+            if q.events.len() > q.capacity {
+                // The slowest readers lose the oldest event; they are told on their next
+                // read.
+                q.events.pop_front();
+                q.first += 1;
+            }
+        }
+        if !any {
+            return;
         }
         for reader in q.readers.iter_mut().flatten() {
             if let Some(waker) = reader.waker.take() {

@@ -1290,9 +1290,13 @@ impl Connection {
     fn on_ack(&mut self, id: &str, version: Option<u64>, now: Instant) {
         if let Some(entry) = self.outbox.remove(id) {
             trace!(id, "acked");
-            self.events.push_back(Event::Acked(entry.id.clone()));
-            if let Some(draft_id) = entry.draft_id {
-                self.draft_on_saved(&draft_id, &entry.id, version, now);
+            match entry.draft_id {
+                // The entry's id moves into the event: no copy per ack.
+                None => self.events.push_back(Event::Acked(entry.id)),
+                Some(draft_id) => {
+                    self.events.push_back(Event::Acked(entry.id.clone()));
+                    self.draft_on_saved(&draft_id, &entry.id, version, now);
+                }
             }
         } else if let Some(i) = self.control_in_flight.iter().position(|(c, _)| c == id) {
             let (_, control) = self.control_in_flight.remove(i);
