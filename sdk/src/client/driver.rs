@@ -178,23 +178,23 @@ impl Driver {
             let now = timer.now();
             self.core().set_wall_clock(timer.epoch_ms(), now);
         }
-        // Kept across iterations: the loop allocates nothing per frame once they have grown.
-        let mut actions: Vec<Action> = Vec::new();
-        let mut events: Vec<Event> = Vec::new();
+        // The socket's events taken in one wake-up. Not kept between batches (nor are the
+        // action and event vectors): an idle client must not hold a batch's worth of room.
         let mut inbound: Vec<Option<SocketEvent>> = Vec::new();
         loop {
             // Do what the core asks until it asks nothing more, then tell the app.
             loop {
-                {
+                let (actions, events) = {
                     let mut core = self.core();
-                    actions.extend(std::iter::from_fn(|| core.poll_action()));
-                    events.extend(std::iter::from_fn(|| core.poll_event()));
-                }
+                    let actions: Vec<Action> = std::iter::from_fn(|| core.poll_action()).collect();
+                    let events: Vec<Event> = std::iter::from_fn(|| core.poll_event()).collect();
+                    (actions, events)
+                };
                 if actions.is_empty() && events.is_empty() {
                     break;
                 }
-                self.perform_actions(&mut link, &mut actions).await;
-                self.publish_events(&mut events);
+                self.perform_actions(&mut link, actions).await;
+                self.publish_events(events);
             }
             if closing && link.socket.is_none() && link.connecting.is_none() {
                 break;
@@ -276,7 +276,7 @@ impl Driver {
                     // One lock for the batch; the writes and events it causes are taken
                     // together at the loop's top.
                     let mut core = self.core();
-                    for event in inbound.drain(..) {
+                    for event in std::mem::take(&mut inbound) {
                         let input = match event {
                             Some(event) => event.into_input(),
                             None => Input::Closed {
@@ -302,10 +302,9 @@ impl Driver {
         tracing::debug!("driver stopped");
     }
 
-    /// Perform `actions` in order, leaving the vector empty (its room is reused).
-    async fn perform_actions(&mut self, link: &mut Link, actions: &mut Vec<Action>) {
+    async fn perform_actions(&mut self, link: &mut Link, actions: Vec<Action>) {
         let mut batch: Vec<String> = Vec::new();
-        let mut actions = actions.drain(..).peekable();
+        let mut actions = actions.into_iter().peekable();
         while let Some(action) = actions.next() {
             match action {
                 // Consecutive sends go out as one write (one flush, one confirmation).
@@ -375,8 +374,7 @@ impl Driver {
         }
     }
 
-    /// Publish `events`, leaving the vector empty (its room is reused).
-    fn publish_events(&mut self, events: &mut Vec<Event>) {
+    fn publish_events(&mut self, events: Vec<Event>) {
         for event in events.iter() {
             match event {
                 Event::StateChanged(state) => {
@@ -387,7 +385,7 @@ impl Driver {
             }
         }
         // One lock and one wake per reader for the whole batch; no receiver is fine.
-        self.events.send_all(events.drain(..).map(Arc::new));
+        self.events.send_all(events.into_iter().map(Arc::new));
     }
 
     fn ask_for_token(&self) {
