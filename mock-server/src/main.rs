@@ -87,10 +87,22 @@ fn env_secret() -> Option<String> {
 fn main() -> ExitCode {
     // Before the runtime starts its threads.
     allocator::tune();
-    serve_main()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_park(allocator::on_park)
+        .build();
+    match runtime {
+        Ok(rt) => {
+            let _ = allocator::RUNTIME.set(rt.handle().clone());
+            rt.block_on(serve_main())
+        }
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
-#[tokio::main]
 async fn serve_main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
