@@ -46,9 +46,8 @@ pub(crate) fn tune() {
 /// cannot tell instead: a short HTTP request often starts and ends between two parks.
 const FEW_TASKS: usize = 64;
 
-/// Under load, a worker also collects when it parks this long after its last collect: pages
-/// emptied during a storm go back while it lasts (measured: 0.3 MiB less left after 10,000
-/// clients than collecting only once they have left), at a bounded cost.
+/// A worker also collects when it parks this long after its last collect, so that a long busy
+/// spell gives pages back now and then (at most 100 collects a second per worker).
 const COLLECT_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// The runtime whose workers call [`on_park`] (set by `main` once it is built).
@@ -70,8 +69,9 @@ thread_local! {
 /// "retired" page per size class, pages emptied by other threads' frees), and a worker left
 /// idle after a storm allocates nothing: ~0.5 MiB stayed resident after 10,000 clients left
 /// (BENCHMARKS.md, d). The collect is per thread (mimalloc cannot collect another thread's
-/// pages), hence a hook run by each worker. Halving bounds the cost: N clients leaving cost
-/// each worker about log2(N) collects, and a steady load none.
+/// pages), hence a hook run by each worker. A busy worker collects at most every
+/// [`COLLECT_EVERY`] plus about log2(N) times when N clients leave; its cost under load (the
+/// fan-out scenario) is not measured yet.
 pub(crate) fn on_park() {
     let Some(handle) = RUNTIME.get() else {
         return;
