@@ -47,8 +47,9 @@ pub(crate) fn tune() {
 const FEW_TASKS: usize = 64;
 
 /// A worker also collects when it parks this long after its last collect, so that a long busy
-/// spell gives pages back now and then (at most 100 collects a second per worker).
-const COLLECT_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
+/// spell gives pages back now and then: at most 10 collects a second per busy worker, a bound
+/// on what the collects (a walk of the thread's pages) can cost under load.
+const COLLECT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The runtime whose workers call [`on_park`] (set by `main` once it is built).
 pub(crate) static RUNTIME: std::sync::OnceLock<tokio::runtime::Handle> = std::sync::OnceLock::new();
