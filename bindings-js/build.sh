@@ -37,7 +37,8 @@ DIST="$HERE/dist"
 # gzipped, README "Size"). A panic still aborts (a wasm trap), as with `panic = "abort"`.
 # `-Zlocation-detail=none` drops the file paths that only panic messages used, and
 # `-Zfmt-debug=none` empties `{:?}` (nothing the package shows a user is `Debug`: errors are
-# their `Display`, and the SDK's logs are compiled out of it).
+# their `Display`, and the SDK's logs are compiled out of it). std's `optimize_for_size`
+# feature picks its smaller algorithms (sorting, formatting) over its faster ones.
 # PITCHEY_JS_STABLE=1 builds on stable instead (the same code, bigger); so does a nightly
 # that cannot be installed or that fails the build, with a warning.
 build_stable() {
@@ -50,6 +51,7 @@ build_nightly() {
   (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET_DIR" \
     CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none" \
     cargo "+$PITCHEY_NIGHTLY" build --quiet -Zbuild-std=std,panic_abort \
+    -Zbuild-std-features=optimize_for_size \
     --target wasm32-unknown-unknown --profile release-wasm -p pitchey-realtime-js)
 }
 if [ -n "${PITCHEY_JS_STABLE:-}" ]; then
