@@ -215,7 +215,7 @@ async fn sdk_clients(server: &RunningServer, args: Args) -> Result<Figures, Stri
             .configure(|c| c.outbox_capacity = args.messages.max(100))
             .build()
             .map_err(|e| e.to_string())?;
-        client.connect().await.map_err(|e| e.to_string())?;
+        client.connect().map_err(|e| e.to_string())?;
         client
             .connected()
             .await
@@ -235,7 +235,6 @@ async fn sdk_clients(server: &RunningServer, args: Args) -> Result<Figures, Stri
                 for m in 0..args.messages {
                     let id = client
                         .report_pitch_view(m as u64 % 7)
-                        .await
                         .map_err(|e| e.to_string())?;
                     sent_at.insert(id, Instant::now());
                 }

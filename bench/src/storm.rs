@@ -72,7 +72,7 @@ async fn one_run(args: &StormArgs, kind: Kind) -> anyhow::Result<StormRun> {
             let url = url.clone();
             async move {
                 let client = Client::builder(url).token(token(user, false)?).build()?;
-                client.connect().await?;
+                client.connect()?;
                 client.connected().await?;
                 anyhow::Ok(client)
             }

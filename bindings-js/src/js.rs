@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use futures_channel::oneshot;
-use futures_util::future::{FutureExt, LocalBoxFuture, Shared, select};
+use futures_util::future::{FutureExt, LocalBoxFuture, select};
 use futures_util::stream::StreamExt;
 use js_sys::{Function, Promise, Reflect};
 use pitchey_realtime::client::{
@@ -133,6 +133,25 @@ fn to_promise(f: LocalBoxFuture<'static, Result<JsValue, JsValue>>) -> Promise {
     future_to_promise(f)
 }
 
+/// A promise already settled with `result`: for the calls that never wait (the SDK applies
+/// them at once), which keep a promise in their signature so that callers `await` them
+/// all alike.
+fn settled(result: Result<JsValue, JsValue>) -> Promise {
+    match result {
+        Ok(value) => Promise::resolve(&value),
+        Err(e) => Promise::reject(&e),
+    }
+}
+
+/// [`settled`] for the SDK's calls that return nothing.
+fn done(result: Result<(), ClientError>) -> Promise {
+    settled(
+        result
+            .map(|()| JsValue::UNDEFINED)
+            .map_err(|e| client_error(&e)),
+    )
+}
+
 // ---------------------------------------------------------------------------------------
 // Handlers registered with `on`.
 // ---------------------------------------------------------------------------------------
@@ -221,14 +240,14 @@ impl Persist {
     }
 
     /// Save the client's snapshot if it changed since the last save.
-    async fn save(&self, client: &SdkClient) {
-        let Ok(revision) = client.persist_revision().await else {
+    fn save(&self, client: &SdkClient) {
+        let Ok(revision) = client.persist_revision() else {
             return;
         };
         if self.saved.get() == Some(revision) {
             return;
         }
-        let Ok(snapshot) = client.export().await else {
+        let Ok(snapshot) = client.export() else {
             return;
         };
         let written = if snapshot.is_empty() {
@@ -246,11 +265,19 @@ impl Persist {
     }
 }
 
-/// Save soon (after the calls already queued for the client task, e.g. a `send`).
+/// Save once the current JS task ends: a burst of `send`s in one task is written once
+/// (the later saves find the revision already written).
 fn schedule_save(client: &SdkClient, persist: &Option<Rc<Persist>>) {
     if let Some(p) = persist {
         let (client, p) = (client.clone(), p.clone());
-        spawn_task(async move { p.save(&client).await }.boxed_local());
+        spawn_task(async move { p.save(&client) }.boxed_local());
+    }
+}
+
+/// Save now, if persisting.
+fn save_now(client: &SdkClient, persist: &Option<Rc<Persist>>) {
+    if let Some(p) = persist {
+        p.save(client);
     }
 }
 
@@ -312,9 +339,7 @@ async fn dispatch(client: SdkClient, listeners: SharedListeners, persist: Option
         for (kind, payload) in deliveries {
             emit(&listeners, kind, &to_js(&payload));
         }
-        if let Some(p) = &persist {
-            p.save(&client).await;
-        }
+        save_now(&client, &persist);
     }
 }
 
@@ -374,33 +399,18 @@ impl Client {
         })
     }
 
-    /// Run `f` with the SDK client and turn its result into a promise.
-    fn promise<F, Fut>(&self, f: F) -> Promise
-    where
-        F: FnOnce(SdkClient) -> Fut,
-        Fut: Future<Output = Result<JsValue, JsValue>> + 'static,
-    {
-        to_promise(f(self.inner.client.clone()).boxed_local())
-    }
-
     /// Start connecting, and keep reconnecting until `disconnect()`. Resolves once the
     /// attempt has started (watch `status` / `on("state")`); rejects with `InvalidUrl`.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn connect(&self) -> Promise {
-        self.promise(|c| async move {
-            c.connect().await.map_err(|e| client_error(&e))?;
-            Ok(JsValue::UNDEFINED)
-        })
+        done(self.inner.client.connect())
     }
 
     /// Close the connection and stop reconnecting until the next `connect()`. Queued
     /// messages stay queued.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn disconnect(&self) -> Promise {
-        self.promise(|c| async move {
-            c.disconnect().await.map_err(|e| client_error(&e))?;
-            Ok(JsValue::UNDEFINED)
-        })
+        done(self.inner.client.disconnect())
     }
 
     /// Deliver what is queued for at most `timeoutMs`, then close. What could not be
@@ -408,15 +418,19 @@ impl Client {
     #[wasm_bindgen(js_name = close, unchecked_return_type = "Promise<void>")]
     pub fn close_js(&self, #[wasm_bindgen(js_name = timeoutMs)] timeout_ms: f64) -> Promise {
         let timeout = convert::duration_ms(timeout_ms);
+        let Some(timeout) = timeout else {
+            return Promise::reject(&invalid("timeoutMs must be a number >= 0"));
+        };
         let persist = self.inner.persist.clone();
-        self.promise(|c| async move {
-            let timeout = timeout.ok_or_else(|| invalid("timeoutMs must be a number >= 0"))?;
-            c.close(timeout).await.map_err(|e| client_error(&e))?;
-            if let Some(p) = persist {
-                p.save(&c).await;
+        let c = self.inner.client.clone();
+        to_promise(
+            async move {
+                c.close(timeout).await.map_err(|e| client_error(&e))?;
+                save_now(&c, &persist);
+                Ok(JsValue::UNDEFINED)
             }
-            Ok(JsValue::UNDEFINED)
-        })
+            .boxed_local(),
+        )
     }
 
     /// Reconnect now instead of after the backoff delay (done by itself on `online` and
@@ -436,13 +450,17 @@ impl Client {
 
     /// Send a durable message; resolves with its id once the server acked it.
     fn send_confirmed(&self, message: ClientMessage) -> Promise {
-        let promise = self.promise(|c| async move {
-            let id = c
-                .send_confirmed(message)
-                .await
-                .map_err(|e| client_error(&e))?;
-            Ok(JsValue::from_str(id.as_str()))
-        });
+        let c = self.inner.client.clone();
+        let promise = to_promise(
+            async move {
+                let id = c
+                    .send_confirmed(message)
+                    .await
+                    .map_err(|e| client_error(&e))?;
+                Ok(JsValue::from_str(id.as_str()))
+            }
+            .boxed_local(),
+        );
         // After the send above reached the client task: the queued message is saved.
         schedule_save(&self.inner.client, &self.inner.persist);
         promise
@@ -477,14 +495,10 @@ impl Client {
         &self,
         #[wasm_bindgen(unchecked_param_type = "PresenceStatus")] status: JsValue,
     ) -> Promise {
-        let status: Result<PresenceStatus, JsValue> =
-            jsvalue::read_js(status).map_err(|_| invalid("status must be online, away or offline"));
-        self.promise(|c| async move {
-            c.set_presence(status?)
-                .await
-                .map_err(|e| client_error(&e))?;
-            Ok(JsValue::UNDEFINED)
-        })
+        match jsvalue::read_js::<PresenceStatus>(status) {
+            Ok(status) => done(self.inner.client.set_presence(status)),
+            Err(_) => Promise::reject(&invalid("status must be online, away or offline")),
+        }
     }
 
     /// Say the user started or stopped typing in a conversation (only the latest is sent,
@@ -495,13 +509,10 @@ impl Client {
         #[wasm_bindgen(js_name = conversationId)] conversation_id: f64,
         #[wasm_bindgen(js_name = isTyping)] is_typing: bool,
     ) -> Promise {
-        let id = id_arg(conversation_id, "conversationId");
-        self.promise(|c| async move {
-            c.set_typing(id?, is_typing)
-                .await
-                .map_err(|e| client_error(&e))?;
-            Ok(JsValue::UNDEFINED)
-        })
+        match id_arg(conversation_id, "conversationId") {
+            Ok(id) => done(self.inner.client.set_typing(id, is_typing)),
+            Err(e) => Promise::reject(&e),
+        }
     }
 
     /// Listen to one event type (see `ClientEventMap`); returns the function that stops.
@@ -515,28 +526,27 @@ impl Client {
     #[wasm_bindgen(skip_typescript)]
     pub fn subscribe(&self, channel: String, handler: Function) -> Result<Function, JsValue> {
         let channel: Channel = channel.parse().map_err(|e| invalid(format!("{e}")))?;
-        let client = self.inner.client.clone();
+        let kind = channel.to_string();
+        let mut subscription = self
+            .inner
+            .client
+            .subscribe::<ServerMessage>(channel)
+            .map_err(|e| client_error(&e))?;
         let listeners = self.inner.listeners.clone();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let kind = channel.to_string();
         spawn_until_stopped(
             async move {
-                match client.subscribe::<ServerMessage>(channel).await {
-                    Err(e) => emit(&listeners, "error", &to_js(&client_error_info(&e))),
-                    Ok(mut subscription) => {
-                        while let Some(item) = subscription.next().await {
-                            match item {
-                                Ok(message) => {
-                                    let payload = to_js(&convert::message_payload(&message));
-                                    if let Err(e) = handler.call1(&JsValue::NULL, &payload) {
-                                        report_handler_error(&kind, &e);
-                                    }
-                                }
-                                Err(Lagged { missed }) => {
-                                    let (k, p) = convert::lagged(missed);
-                                    emit(&listeners, k, &to_js(&p));
-                                }
+                while let Some(item) = subscription.next().await {
+                    match item {
+                        Ok(message) => {
+                            let payload = to_js(&convert::message_payload(&message));
+                            if let Err(e) = handler.call1(&JsValue::NULL, &payload) {
+                                report_handler_error(&kind, &e);
                             }
+                        }
+                        Err(Lagged { missed }) => {
+                            let (k, p) = convert::lagged(missed);
+                            emit(&listeners, k, &to_js(&p));
                         }
                     }
                 }
@@ -555,10 +565,13 @@ impl Client {
     /// Queue depth, round-trip time, reconnects and more.
     #[wasm_bindgen(unchecked_return_type = "Promise<Metrics>")]
     pub fn metrics(&self) -> Promise {
-        self.promise(|c| async move {
-            let m = c.metrics().await.map_err(|e| client_error(&e))?;
-            Ok(to_js(&convert::metrics(&m)))
-        })
+        settled(
+            self.inner
+                .client
+                .metrics()
+                .map(|m| to_js(&convert::metrics(&m)))
+                .map_err(|e| client_error(&e)),
+        )
     }
 
     /// Open an auto-synced draft (the seed's `useDraftSync`).
@@ -576,14 +589,13 @@ impl Client {
 // Draft.
 // ---------------------------------------------------------------------------------------
 
-type OpenDraft = Shared<LocalBoxFuture<'static, Result<Rc<SdkDraft>, ClientError>>>;
-
 /// An open, auto-synced draft (`client.openDraft`).
 #[wasm_bindgen]
 pub struct Draft {
     id: String,
     client: Rc<Inner>,
-    open: Rc<RefCell<Option<OpenDraft>>>,
+    /// `None` once closed.
+    open: RefCell<Option<SdkDraft>>,
     listeners: SharedListeners,
     stop_events: RefCell<Option<oneshot::Sender<()>>>,
 }
@@ -615,31 +627,17 @@ impl Draft {
             options: draft_options,
             validator,
         };
-
-        let sdk = client.client.clone();
-        let draft_id = id.clone();
-        let open: OpenDraft = async move { sdk.draft(draft_id, config).await.map(Rc::new) }
-            .boxed_local()
-            .shared();
+        let draft = client
+            .client
+            .draft(id.clone(), config)
+            .map_err(|e| client_error(&e))?;
+        // Pass this draft's events to `draft.on` handlers.
         let listeners = SharedListeners::default();
         let (stop_tx, stop_rx) = oneshot::channel();
-        // Open now, then pass this draft's events to `draft.on` handlers.
+        let mut events = draft.events();
         let events_listeners = listeners.clone();
-        let opening = open.clone();
         spawn_until_stopped(
             async move {
-                let mut events = match opening.await {
-                    Ok(d) => d.events(),
-                    Err(e) => {
-                        let info = client_error_info(&e);
-                        let event = crate::types::DraftEvent::SaveFailed {
-                            name: info.name.as_str().to_owned(),
-                            message: info.message,
-                        };
-                        emit(&events_listeners, "draft", &to_js(&event));
-                        return;
-                    }
-                };
                 while let Some(Ok(event)) = events.next().await {
                     if let Some(e) = convert::draft_event(&event) {
                         emit(&events_listeners, "draft", &to_js(&e));
@@ -651,34 +649,27 @@ impl Draft {
         Ok(Draft {
             id,
             client,
-            open: Rc::new(RefCell::new(Some(open))),
+            open: RefCell::new(Some(draft)),
             listeners,
             stop_events: RefCell::new(Some(stop_tx)),
         })
     }
 
-    /// Run `f` on the open draft and turn its result into a promise.
-    fn with<F, Fut>(&self, f: F) -> Promise
-    where
-        F: FnOnce(Rc<SdkDraft>, SdkClient) -> Fut + 'static,
-        Fut: Future<Output = Result<JsValue, JsValue>> + 'static,
-    {
-        let open = self.open.borrow().clone();
-        let id = self.id.clone();
-        let client = self.client.client.clone();
-        to_promise(
-            async move {
-                let open = open.ok_or_else(|| {
-                    js_error(&error_info(
-                        N::UnknownDraft,
-                        format!("draft `{id}` is closed"),
-                    ))
-                })?;
-                let draft = open.await.map_err(|e| client_error(&e))?;
-                f(draft, client).await
-            }
-            .boxed_local(),
-        )
+    /// Run `f` on the open draft; its result as a settled promise.
+    fn with(&self, f: impl FnOnce(&SdkDraft) -> Result<JsValue, ClientError>) -> Promise {
+        let open = self.open.borrow();
+        let Some(draft) = open.as_ref() else {
+            let message = ["draft `", &self.id, "` is closed"].concat();
+            return Promise::reject(&js_error(&error_info(N::UnknownDraft, message)));
+        };
+        settled(f(draft).map_err(|e| client_error(&e)))
+    }
+
+    /// [`Draft::with`] for the calls that change what is persisted.
+    fn with_saved(&self, f: impl FnOnce(&SdkDraft) -> Result<(), ClientError>) -> Promise {
+        let promise = self.with(|d| f(d).map(|()| JsValue::UNDEFINED));
+        save_now(&self.client.client, &self.client.persist);
+        promise
     }
 }
 
@@ -697,57 +688,38 @@ impl Draft {
         &self,
         #[wasm_bindgen(unchecked_param_type = "any")] content: JsValue,
     ) -> Promise {
-        let content = from_js(content);
-        let persist = self.client.persist.clone();
-        self.with(|d, c| async move {
-            d.update(content?).await.map_err(|e| client_error(&e))?;
-            if let Some(p) = persist {
-                p.save(&c).await;
-            }
-            Ok(JsValue::UNDEFINED)
-        })
+        match from_js(content) {
+            Ok(content) => self.with_saved(|d| d.update(content)),
+            Err(e) => Promise::reject(&e),
+        }
     }
 
     /// Save now instead of waiting for the auto-save.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn save(&self) -> Promise {
-        let persist = self.client.persist.clone();
-        self.with(|d, c| async move {
-            d.save().await.map_err(|e| client_error(&e))?;
-            if let Some(p) = persist {
-                p.save(&c).await;
-            }
-            Ok(JsValue::UNDEFINED)
-        })
+        self.with_saved(|d| d.save())
     }
 
     /// Settle a conflict by keeping the local content.
     #[wasm_bindgen(js_name = resolveWithLocal, unchecked_return_type = "Promise<void>")]
     pub fn resolve_with_local(&self) -> Promise {
-        self.with(|d, _| async move {
-            d.resolve_with_local().await.map_err(|e| client_error(&e))?;
-            Ok(JsValue::UNDEFINED)
-        })
+        self.with(|d| d.resolve_with_local().map(|()| JsValue::UNDEFINED))
     }
 
     /// Settle a conflict by taking the server's content.
     #[wasm_bindgen(js_name = resolveWithRemote, unchecked_return_type = "Promise<void>")]
     pub fn resolve_with_remote(&self) -> Promise {
-        self.with(|d, _| async move {
-            d.resolve_with_remote()
-                .await
-                .map_err(|e| client_error(&e))?;
-            Ok(JsValue::UNDEFINED)
-        })
+        self.with(|d| d.resolve_with_remote().map(|()| JsValue::UNDEFINED))
     }
 
     /// Content, dirty, saving, conflict, last saved.
     #[wasm_bindgen(unchecked_return_type = "Promise<DraftState>")]
     pub fn state(&self) -> Promise {
-        self.with(|d, c| async move {
-            let s = d.state().await.map_err(|e| client_error(&e))?;
+        let client = &self.client.client;
+        self.with(|d| {
+            let s = d.state()?;
             let now_epoch = js_sys::Date::now();
-            let now = c.now();
+            let now = client.now();
             let last_saved = s
                 .last_saved
                 .map(|at| now_epoch - convert::millis(now.saturating_duration_since(at)));

@@ -213,12 +213,12 @@ async fn send_and_persist(
     let id = if confirmed {
         // Persist as soon as it is queued, not only after the ack.
         let mut events = client.events();
-        let id = client.send(message).await?;
+        let id = client.send(message)?;
         persist(&persister, &client).await?;
         wait_for_ack(&client, &mut events, &id).await?;
         id
     } else {
-        client.send(message).await?
+        client.send(message)?
     };
     persist(&persister, &client).await?;
     Ok(id.to_string())
@@ -284,7 +284,7 @@ impl Client {
     /// with `connected()` or watch `subscribe_state`. Fails with `InvalidUrl`.
     pub async fn connect(&self) -> Result<(), PitcheyError> {
         let client = self.inner.clone();
-        run(async move { Ok(client.connect().await?) }).await
+        run(async move { Ok(client.connect()?) }).await
     }
 
     /// Wait until connected. Fails with `Unauthorized` or `Closed` if the connection stops
@@ -297,7 +297,7 @@ impl Client {
     /// Close with 1000 and stop reconnecting until the next `connect`; queued messages stay.
     pub async fn disconnect(&self) -> Result<(), PitcheyError> {
         let client = self.inner.clone();
-        run(async move { Ok(client.disconnect().await?) }).await
+        run(async move { Ok(client.disconnect()?) }).await
     }
 
     /// Deliver what is queued for at most `timeout_ms`, then close; what could not be
@@ -367,7 +367,7 @@ impl Client {
     /// Set the user's own presence (only the latest is sent).
     pub async fn set_presence(&self, status: PresenceStatus) -> Result<(), PitcheyError> {
         let client = self.inner.clone();
-        run(async move { Ok(client.set_presence(status.into()).await?) }).await
+        run(async move { Ok(client.set_presence(status.into())?) }).await
     }
 
     /// Say the user started or stopped typing in a conversation.
@@ -377,19 +377,19 @@ impl Client {
         is_typing: bool,
     ) -> Result<(), PitcheyError> {
         let client = self.inner.clone();
-        run(async move { Ok(client.set_typing(conversation_id, is_typing).await?) }).await
+        run(async move { Ok(client.set_typing(conversation_id, is_typing)?) }).await
     }
 
     /// Queue depth, round-trip time, reconnects...
     pub async fn metrics(&self) -> Result<ClientMetrics, PitcheyError> {
         let client = self.inner.clone();
-        run(async move { Ok(client.metrics().await?.into()) }).await
+        run(async move { Ok(client.metrics()?.into()) }).await
     }
 
     /// The outbox and last `seq` as JSON, for apps that store it themselves.
     pub async fn export_json(&self) -> Result<String, PitcheyError> {
         let client = self.inner.clone();
-        run(async move { Ok(client.export().await?.to_json()) }).await
+        run(async move { Ok(client.export()?.to_json()) }).await
     }
 
     /// Write the persisted outbox now if it changed (it is also written after every send
@@ -428,7 +428,7 @@ impl Client {
         listener: Arc<dyn EventListener>,
     ) -> Result<Arc<SubscriptionHandle>, PitcheyError> {
         let client = self.inner.clone();
-        let sub = run(async move { Ok(client.notifications().await?) }).await?;
+        let sub = run(async move { Ok(client.notifications()?) }).await?;
         listen(sub, listener, |n| ClientEvent::NotificationReceived {
             notification: (&n).into(),
         })
@@ -440,7 +440,7 @@ impl Client {
         listener: Arc<dyn EventListener>,
     ) -> Result<Arc<SubscriptionHandle>, PitcheyError> {
         let client = self.inner.clone();
-        let sub = run(async move { Ok(client.dashboard().await?) }).await?;
+        let sub = run(async move { Ok(client.dashboard()?) }).await?;
         listen(sub, listener, |m| ClientEvent::DashboardUpdated {
             metrics: (&m).into(),
         })
@@ -452,7 +452,7 @@ impl Client {
         listener: Arc<dyn EventListener>,
     ) -> Result<Arc<SubscriptionHandle>, PitcheyError> {
         let client = self.inner.clone();
-        let sub = run(async move { Ok(client.uploads().await?) }).await?;
+        let sub = run(async move { Ok(client.uploads()?) }).await?;
         listen(sub, listener, |u| ClientEvent::UploadProgressed {
             progress: (&u).into(),
         })
@@ -465,7 +465,7 @@ impl Client {
         listener: Arc<dyn EventListener>,
     ) -> Result<Arc<SubscriptionHandle>, PitcheyError> {
         let client = self.inner.clone();
-        let sub = run(async move { Ok(client.pitch_stats(pitch_id).await?) }).await?;
+        let sub = run(async move { Ok(client.pitch_stats(pitch_id)?) }).await?;
         listen(sub, listener, |s| ClientEvent::PitchStatsUpdated {
             stats: (&s).into(),
         })
@@ -478,7 +478,7 @@ impl Client {
         listener: Arc<dyn EventListener>,
     ) -> Result<Arc<SubscriptionHandle>, PitcheyError> {
         let client = self.inner.clone();
-        let sub = run(async move { Ok(client.presence(user_id).await?) }).await?;
+        let sub = run(async move { Ok(client.presence(user_id)?) }).await?;
         listen(sub, listener, |p| ClientEvent::PresenceChanged {
             presence: crate::types::Presence {
                 user_id: p.user_id,
@@ -495,7 +495,7 @@ impl Client {
         listener: Arc<dyn EventListener>,
     ) -> Result<Arc<SubscriptionHandle>, PitcheyError> {
         let client = self.inner.clone();
-        let sub = run(async move { Ok(client.typing(conversation_id).await?) }).await?;
+        let sub = run(async move { Ok(client.typing(conversation_id)?) }).await?;
         listen(sub, listener, |t| ClientEvent::TypingChanged {
             typing: crate::types::UserTyping {
                 conversation_id: t.conversation_id,
@@ -542,7 +542,7 @@ impl Client {
                 .with_auto_save_interval(Duration::from_millis(options.auto_save_interval_ms)),
             validator: None,
         };
-        let draft = run(async move { Ok(client.draft(draft_id, config).await?) }).await?;
+        let draft = run(async move { Ok(client.draft(draft_id, config)?) }).await?;
         if let Some(p) = &persister {
             p.open_drafts.fetch_add(1, Ordering::Relaxed);
             p.wake.notify_one();
@@ -665,39 +665,36 @@ impl Draft {
     /// New local content (JSON); saved by the next auto-save.
     pub async fn update(&self, content_json: String) -> Result<(), PitcheyError> {
         let content = parse_json(&content_json)?;
-        self.call(move |d| async move { d.update(content).await })
-            .await
+        self.call(move |d| async move { d.update(content) }).await
     }
 
     /// Save now instead of waiting for the auto-save.
     pub async fn save(&self) -> Result<(), PitcheyError> {
-        self.call(|d| async move { d.save().await }).await
+        self.call(|d| async move { d.save() }).await
     }
 
     /// Settle a conflict by keeping the local content.
     pub async fn resolve_with_local(&self) -> Result<(), PitcheyError> {
-        self.call(|d| async move { d.resolve_with_local().await })
-            .await
+        self.call(|d| async move { d.resolve_with_local() }).await
     }
 
     /// Settle a conflict by taking the server's content.
     pub async fn resolve_with_remote(&self) -> Result<(), PitcheyError> {
-        self.call(|d| async move { d.resolve_with_remote().await })
-            .await
+        self.call(|d| async move { d.resolve_with_remote() }).await
     }
 
     /// Settle a conflict with this content (e.g. a manual merge), saved on top of the
     /// server's version.
     pub async fn resolve_with_content(&self, content_json: String) -> Result<(), PitcheyError> {
         let content = parse_json(&content_json)?;
-        self.call(move |d| async move { d.resolve(Resolution::Content(content)).await })
+        self.call(move |d| async move { d.resolve(Resolution::Content(content)) })
             .await
     }
 
     /// Content, version, dirty, saving, conflict.
     pub async fn state(&self) -> Result<DraftState, PitcheyError> {
         let draft = self.inner.clone();
-        run(async move { Ok(draft.state().await?.into()) }).await
+        run(async move { Ok(draft.state()?.into()) }).await
     }
 
     /// This draft's events: `DraftSaved`, `DraftUpdated`, `DraftConflict`,

@@ -70,11 +70,11 @@ impl Persister {
     /// Write the snapshot if the core's revision moved since the last write.
     pub(crate) async fn sync(&self, client: &CoreClient) -> Result<(), PitcheyError> {
         let mut written = self.written.lock().await;
-        let revision = client.persist_revision().await?;
+        let revision = client.persist_revision()?;
         if *written == Some(revision) {
             return Ok(());
         }
-        let snapshot = client.export().await?;
+        let snapshot = client.export()?;
         self.write_atomically(&snapshot.to_json())?;
         *written = Some(revision);
         Ok(())

@@ -327,7 +327,7 @@ async fn send_all(client: Client, tally: Arc<Tally>, n: u64) -> Vec<MessageId> {
     let mut ids = Vec::with_capacity(n as usize);
     for k in 0..n {
         loop {
-            match client.send(save(k)).await {
+            match client.send(save(k)) {
                 Ok(id) => {
                     ids.push(id);
                     break;
@@ -406,7 +406,7 @@ async fn clients_through_cuts_delays_and_two_restarts_lose_and_duplicate_nothing
                 }
             }
         }));
-        let mut stream = client.notifications().await.expect("subscribe");
+        let mut stream = client.notifications().expect("subscribe");
         let (t, notes_in) = (tally.clone(), notes.clone());
         readers.push(tokio::spawn(async move {
             while let Some(item) = stream.next().await {
@@ -424,7 +424,7 @@ async fn clients_through_cuts_delays_and_two_restarts_lose_and_duplicate_nothing
                 }
             }
         }));
-        client.connect().await.expect("connect");
+        client.connect().expect("connect");
         clients.insert(user, client);
         tallies.insert(user, tally);
     }
@@ -617,7 +617,7 @@ async fn clients_through_cuts_delays_and_two_restarts_lose_and_duplicate_nothing
 
     let (mut reconnects, mut frames_sent, mut duplicates) = (0, 0, 0);
     for client in clients.values() {
-        let m = client.metrics().await.unwrap();
+        let m = client.metrics().unwrap();
         reconnects += m.reconnects;
         frames_sent += m.frames_sent;
         duplicates += m.duplicates_dropped;
@@ -654,7 +654,7 @@ async fn clients_through_cuts_delays_and_two_restarts_lose_and_duplicate_nothing
     ));
 
     for client in clients.values() {
-        let _ = client.disconnect().await;
+        let _ = client.disconnect();
     }
     proxy_task.abort();
     stop_server(server, true).await;

@@ -46,7 +46,7 @@ fn client_for(server: &RunningServer, user: u64) -> Client {
 
 async fn connected_client(server: &RunningServer, user: u64) -> Client {
     let client = client_for(server, user);
-    client.connect().await.expect("driver running");
+    client.connect().expect("driver running");
     timeout(WAIT, client.connected())
         .await
         .expect("connects in time")
@@ -146,7 +146,7 @@ async fn receives_every_seed_message_type() {
     let bob = connected_client(&server, 2).await; // investor
 
     // notification (POST /api/ws/notify)
-    let mut notifications = alice.notifications().await.unwrap();
+    let mut notifications = alice.notifications().unwrap();
     let (status, _) = post(
         &server,
         "/api/ws/notify",
@@ -159,7 +159,7 @@ async fn receives_every_seed_message_type() {
     assert_eq!((n.kind.as_str(), n.title.as_str()), ("message", "Hi"));
 
     // upload_progress (POST /api/ws/upload-progress)
-    let mut uploads = alice.uploads().await.unwrap();
+    let mut uploads = alice.uploads().unwrap();
     let (status, _) = post(
         &server,
         "/api/ws/upload-progress",
@@ -175,8 +175,8 @@ async fn receives_every_seed_message_type() {
     );
 
     // pitch_view -> pitch_stats_update to subscribers of the pitch
-    let mut stats = alice.pitch_stats(42).await.unwrap();
-    bob.report_pitch_view(42).await.unwrap();
+    let mut stats = alice.pitch_stats(42).unwrap();
+    bob.report_pitch_view(42).unwrap();
     let s = loop {
         let s = next(&mut stats).await;
         if s.view_count >= 1 {
@@ -187,8 +187,8 @@ async fn receives_every_seed_message_type() {
     assert!(s.recent_viewers.iter().any(|v| v.user_id == 2), "{s:?}");
 
     // presence_update to subscribers of presence:2
-    let mut presence = alice.presence(2).await.unwrap();
-    bob.set_presence(PresenceStatus::Away).await.unwrap();
+    let mut presence = alice.presence(2).unwrap();
+    bob.set_presence(PresenceStatus::Away).unwrap();
     let p = loop {
         let p = next(&mut presence).await;
         if p.status == PresenceStatus::Away {
@@ -198,9 +198,9 @@ async fn receives_every_seed_message_type() {
     assert_eq!(p.user_id, 2);
 
     // user_typing to subscribers of the conversation, never back to the typist
-    let mut typing = alice.typing(12).await.unwrap();
-    let mut own_typing = bob.typing(12).await.unwrap();
-    bob.set_typing(12, true).await.unwrap();
+    let mut typing = alice.typing(12).unwrap();
+    let mut own_typing = bob.typing(12).unwrap();
+    bob.set_typing(12, true).unwrap();
     let t = next(&mut typing).await;
     assert_eq!((t.user_id, t.is_typing), (2, true));
     assert!(
@@ -211,7 +211,7 @@ async fn receives_every_seed_message_type() {
     );
 
     // dashboard_update: a follow changes the creator's metrics
-    let mut dashboard = alice.dashboard().await.unwrap();
+    let mut dashboard = alice.dashboard().unwrap();
     let (status, _) = post(
         &server,
         "/api/ws/follow",
@@ -233,14 +233,12 @@ async fn receives_every_seed_message_type() {
                 ..Default::default()
             },
         )
-        .await
         .unwrap();
     let mut alice2_drafts = alice2
         .subscribe::<DraftSynced>(Channel::Draft("pitch_42".into()))
-        .await
         .unwrap();
-    draft.update(json!({"title":"Night Train"})).await.unwrap();
-    draft.save().await.unwrap();
+    draft.update(json!({"title":"Night Train"})).unwrap();
+    draft.save().unwrap();
     let synced = next(&mut alice2_drafts).await;
     assert_eq!(synced.content, json!({"title":"Night Train"}));
     assert_eq!(synced.version, Some(1));
@@ -263,14 +261,9 @@ async fn outbox_survives_a_server_restart_and_nothing_is_lost() {
     // Offline: these wait in the outbox.
     let mut ids = Vec::new();
     for _ in 0..20 {
-        ids.push(
-            client
-                .report_pitch_view(9)
-                .await
-                .expect("queued while offline"),
-        );
+        ids.push(client.report_pitch_view(9).expect("queued while offline"));
     }
-    assert_eq!(client.metrics().await.unwrap().queue_depth, 20);
+    assert_eq!(client.metrics().unwrap().queue_depth, 20);
 
     // The server comes back on the same port, with the same secret.
     let second = server_with(|c| {
@@ -279,7 +272,7 @@ async fn outbox_survives_a_server_restart_and_nothing_is_lost() {
     })
     .await;
     let watcher = connected_client(&second, 8).await;
-    let mut stats = watcher.pitch_stats(9).await.unwrap();
+    let mut stats = watcher.pitch_stats(9).unwrap();
 
     // Every queued view gets acked...
     let mut acked = std::collections::HashSet::new();
@@ -304,8 +297,8 @@ async fn outbox_survives_a_server_restart_and_nothing_is_lost() {
     })
     .await
     .expect("view count reaches 20");
-    assert_eq!(client.metrics().await.unwrap().queue_depth, 0);
-    let m = client.metrics().await.unwrap();
+    assert_eq!(client.metrics().unwrap().queue_depth, 0);
+    let m = client.metrics().unwrap();
     assert!(m.reconnects >= 1, "{m:?}");
     second.shutdown().await;
 }
@@ -325,7 +318,7 @@ async fn expired_token_is_refreshed_through_the_provider() {
         })
         .build()
         .expect("client builds");
-    client.connect().await.unwrap();
+    client.connect().unwrap();
     timeout(WAIT, client.connected())
         .await
         .expect("in time")
@@ -347,7 +340,7 @@ async fn no_token_from_the_provider_means_auth_failed_not_a_retry_loop() {
         })
         .build()
         .expect("client builds");
-    client.connect().await.unwrap();
+    client.connect().unwrap();
     let err = timeout(WAIT, client.connected())
         .await
         .expect("settles in time")
@@ -360,7 +353,7 @@ async fn no_token_from_the_provider_means_auth_failed_not_a_retry_loop() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(matches!(client.state(), State::AuthFailed { .. }));
     assert_eq!(asked.load(Ordering::SeqCst), 1);
-    assert!(client.metrics().await.unwrap().connect_attempts <= 2);
+    assert!(client.metrics().unwrap().connect_attempts <= 2);
     server.shutdown().await;
 }
 
@@ -375,12 +368,9 @@ async fn full_queue_is_an_error_and_an_event_never_a_silent_drop() {
     // Not connected: everything waits in the outbox.
     let mut events = client.events();
     for _ in 0..5 {
-        client
-            .report_pitch_view(1)
-            .await
-            .expect("room in the queue");
+        client.report_pitch_view(1).expect("room in the queue");
     }
-    let err = client.report_pitch_view(1).await.unwrap_err();
+    let err = client.report_pitch_view(1).unwrap_err();
     assert_eq!(err, ClientError::Send(SendError::QueueFull { capacity: 5 }));
     let saw_event = timeout(WAIT, async {
         loop {
@@ -393,7 +383,7 @@ async fn full_queue_is_an_error_and_an_event_never_a_silent_drop() {
     .unwrap_or(false);
     assert!(saw_event, "QueueFull event");
     // The five accepted ones are delivered once connected.
-    client.connect().await.unwrap();
+    client.connect().unwrap();
     let mut acks = 0;
     timeout(WAIT, async {
         while acks < 5 {
@@ -420,12 +410,12 @@ async fn a_burst_is_paced_under_the_servers_rate_limit() {
         .configure(|c| c.outbox_capacity = 200)
         .build()
         .expect("client builds");
-    client.connect().await.unwrap();
+    client.connect().unwrap();
     client.connected().await.unwrap();
     let mut events = client.events();
     let mut ids = Vec::new();
     for i in 0..200 {
-        ids.push(client.report_pitch_view(i % 3).await.expect("queued"));
+        ids.push(client.report_pitch_view(i % 3).expect("queued"));
     }
     let mut acked = 0;
     timeout(Duration::from_secs(30), async {
@@ -469,8 +459,8 @@ async fn draft_pair(
         options,
         validator: None,
     };
-    let da = a.draft("pitch_1", config.clone()).await.unwrap();
-    let db = b.draft("pitch_1", config).await.unwrap();
+    let da = a.draft("pitch_1", config.clone()).unwrap();
+    let db = b.draft("pitch_1", config).unwrap();
     (a, b, da, db)
 }
 
@@ -490,12 +480,12 @@ async fn conflicting_edits(
 ) -> DraftEvents {
     let b_events = db.events();
     let mut a_events = a.events();
-    db.update(local).await.unwrap();
-    da.update(remote).await.unwrap();
-    da.save().await.unwrap();
+    db.update(local).unwrap();
+    da.update(remote).unwrap();
+    da.save().unwrap();
     event(&mut a_events, saved_at_least(1)).await;
     // A save while a conflict is pending may be refused; the strategy decides then.
-    let _ = db.save().await;
+    let _ = db.save();
     b_events
 }
 
@@ -506,14 +496,14 @@ async fn draft_conflict_strategy_local_keeps_the_local_edit() {
     let mut events =
         conflicting_edits(&a, &da, &db, json!({"title":"B"}), json!({"title":"A"})).await;
     event(&mut events, saved_at_least(2)).await;
-    let state = db.state().await.unwrap();
+    let state = db.state().unwrap();
     assert_eq!(state.content, json!({"title":"B"}));
     assert!(state.base_version >= Some(2), "{state:?}");
     // And the other session converges on it.
     let mut a_events = da.events();
     let converged = timeout(WAIT, async {
         loop {
-            if da.state().await.unwrap().content == json!({"title":"B"}) {
+            if da.state().unwrap().content == json!({"title":"B"}) {
                 return;
             }
             let _ = a_events.recv().await;
@@ -534,7 +524,7 @@ async fn draft_conflict_strategy_remote_adopts_the_server_version() {
         matches!(e, Event::DraftUpdated { .. }).then_some(())
     })
     .await;
-    let state = db.state().await.unwrap();
+    let state = db.state().unwrap();
     assert_eq!(state.content, json!({"title":"A"}));
     assert!(!state.dirty);
     assert_eq!(state.base_version, Some(1));
@@ -555,7 +545,7 @@ async fn draft_conflict_strategy_merge_keeps_both_sides_fields() {
     .await;
     event(&mut events, saved_at_least(2)).await;
     assert_eq!(
-        db.state().await.unwrap().content,
+        db.state().unwrap().content,
         json!({"title":"Night Train","logline":"A heist on rails","budget":2})
     );
     server.shutdown().await;
@@ -576,8 +566,8 @@ async fn draft_conflict_merge_of_the_same_field_falls_back_to_ask() {
         (local, remote),
         (json!({"title":"B"}), json!({"title":"A"}))
     );
-    db.resolve_with_remote().await.unwrap();
-    let state = db.state().await.unwrap();
+    db.resolve_with_remote().unwrap();
+    let state = db.state().unwrap();
     assert_eq!(state.content, json!({"title":"A"}));
     assert!(state.conflict.is_none());
     server.shutdown().await;
@@ -604,12 +594,11 @@ async fn draft_conflict_strategy_ask_lets_the_app_choose() {
         (local, remote),
         (json!({"title":"B"}), json!({"title":"A"}))
     );
-    assert!(db.state().await.unwrap().conflict.is_some());
+    assert!(db.state().unwrap().conflict.is_some());
     db.resolve(Resolution::Content(json!({"title":"A+B"})))
-        .await
         .unwrap();
     event(&mut events, saved_at_least(2)).await;
-    assert_eq!(db.state().await.unwrap().content, json!({"title":"A+B"}));
+    assert_eq!(db.state().unwrap().content, json!({"title":"A+B"}));
     server.shutdown().await;
 }
 
@@ -628,13 +617,13 @@ async fn falls_back_gracefully_against_a_seed_compatible_server() {
 
     // No `subscribe` feature: the seed delivers stats to everyone; the subscription
     // still filters them by pitch.
-    let mut stats = alice.pitch_stats(6).await.unwrap();
-    bob.report_pitch_view(6).await.unwrap();
+    let mut stats = alice.pitch_stats(6).unwrap();
+    bob.report_pitch_view(6).unwrap();
     let s = next(&mut stats).await;
     assert_eq!(s.pitch_id, 6);
 
     // Notifications arrive as in the seed.
-    let mut notifications = alice.notifications().await.unwrap();
+    let mut notifications = alice.notifications().unwrap();
     post(
         &server,
         "/api/ws/notify",
@@ -645,16 +634,16 @@ async fn falls_back_gracefully_against_a_seed_compatible_server() {
     assert_eq!(next(&mut notifications).await.kind, "follow");
 
     // Drafts are last-write-wins: a save goes through without conflict handling.
-    let draft = alice.draft("d", DraftConfig::default()).await.unwrap();
+    let draft = alice.draft("d", DraftConfig::default()).unwrap();
     let mut draft_events = draft.events();
-    draft.update(json!({"x":1})).await.unwrap();
-    draft.save().await.unwrap();
+    draft.update(json!({"x":1})).unwrap();
+    draft.save().unwrap();
     event(&mut draft_events, |e| {
         matches!(e, Event::DraftSaved { .. }).then_some(())
     })
     .await;
     // Nothing went wrong on the wire.
-    let m = alice.metrics().await.unwrap();
+    let m = alice.metrics().unwrap();
     assert_eq!(m.invalid_frames, 0);
     server.shutdown().await;
 }
@@ -664,8 +653,8 @@ async fn dropping_a_subscription_unsubscribes_only_when_the_last_handle_goes() {
     let server = server().await;
     let alice = connected_client(&server, 1).await;
     let bob = connected_client(&server, 2).await;
-    let mut first = alice.pitch_stats(77).await.unwrap();
-    let second = alice.pitch_stats(77).await.unwrap();
+    let mut first = alice.pitch_stats(77).unwrap();
+    let second = alice.pitch_stats(77).unwrap();
     drop(second);
     bob.send_confirmed(ClientMessage::PitchView(PitchView { pitch_id: 77 }))
         .await
@@ -758,7 +747,7 @@ async fn a_dropped_link_resumes_and_nothing_pushed_meanwhile_is_missed() {
     // A quiet client: nothing numbered has reached it before the drop, so only the
     // server's `connected.lastSeq` baseline lets it resume.
     let client = connected_client(&server, 21).await;
-    let mut notifications = client.notifications().await.unwrap();
+    let mut notifications = client.notifications().unwrap();
     let mut events = client.events();
     fault(&server, "drop", 21).await;
     for i in 0..3 {
@@ -786,7 +775,7 @@ async fn a_dropped_link_resumes_and_nothing_pushed_meanwhile_is_missed() {
     while let Ok(Some(Ok(e))) = timeout(Duration::from_millis(50), events.recv()).await {
         assert_ne!(e, Event::ContinuityLost);
     }
-    assert!(client.metrics().await.unwrap().reconnects >= 1);
+    assert!(client.metrics().unwrap().reconnects >= 1);
     server.shutdown().await;
 }
 
@@ -811,7 +800,7 @@ async fn a_token_expired_mid_session_is_refreshed_and_the_session_goes_on() {
         })
         .build()
         .expect("client builds");
-    client.connect().await.unwrap();
+    client.connect().unwrap();
     client.connected().await.unwrap();
     let mut events = client.events();
     fault(&server, "expire-token", 22).await;
@@ -840,7 +829,7 @@ async fn presence_of(server: &RunningServer, user: u64) -> Value {
 async fn presence_is_restored_on_the_server_after_a_reconnect() {
     let server = server().await;
     let alice = connected_client(&server, 23).await;
-    alice.set_presence(PresenceStatus::Away).await.unwrap();
+    alice.set_presence(PresenceStatus::Away).unwrap();
     let away = timeout(WAIT, async {
         while presence_of(&server, 23).await["status"] != "away" {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -857,7 +846,7 @@ async fn presence_is_restored_on_the_server_after_a_reconnect() {
     let restored = timeout(WAIT, async {
         loop {
             let p = presence_of(&server, 23).await;
-            if p["status"] == "away" && alice.metrics().await.unwrap().queue_depth == 0 {
+            if p["status"] == "away" && alice.metrics().unwrap().queue_depth == 0 {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -913,7 +902,7 @@ async fn a_draft_save_sent_without_a_draft_handle_fails_on_conflict_instead_of_h
         matches!(err, ClientError::Failed(_, SendFailure::DraftConflict)),
         "{err:?}"
     );
-    assert_eq!(client.metrics().await.unwrap().queue_depth, 0);
+    assert_eq!(client.metrics().unwrap().queue_depth, 0);
     server.shutdown().await;
 }
 
@@ -921,9 +910,9 @@ async fn a_draft_save_sent_without_a_draft_handle_fails_on_conflict_instead_of_h
 async fn connected_after_a_disconnect_and_a_new_connect_waits_for_the_new_link() {
     let server = server().await;
     let client = connected_client(&server, 26).await;
-    client.disconnect().await.unwrap();
+    client.disconnect().unwrap();
     // `connect` only posts; `connected` must not answer from the stale `Closed`.
-    client.connect().await.unwrap();
+    client.connect().unwrap();
     timeout(WAIT, client.connected())
         .await
         .expect("in time")

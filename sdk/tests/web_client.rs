@@ -104,7 +104,7 @@ fn client_for(user: u64) -> Client {
 
 async fn connected_client(user: u64) -> Client {
     let client = client_for(user);
-    client.connect().await.expect("driver running");
+    client.connect().expect("driver running");
     within("connected", client.connected())
         .await
         .expect("connects");
@@ -151,7 +151,7 @@ async fn acked(events: &mut EventStream, ids: &[MessageId]) {
 /// (an unknown pitch has no stats yet, so no first update comes).
 async fn watch_pitch(client: &Client, pitch_id: u64) -> Subscription<PitchStats> {
     let mut events = client.events();
-    let stats = client.pitch_stats(pitch_id).await.expect("subscribed");
+    let stats = client.pitch_stats(pitch_id).expect("subscribed");
     event("the subscription ack", &mut events, |e| match e {
         Event::SubscriptionActive { channel } if *channel == Channel::Pitch(pitch_id) => Some(()),
         Event::SubscriptionFailed { channel, code, .. } if *channel == Channel::Pitch(pitch_id) => {
@@ -393,7 +393,7 @@ async fn connects_and_the_server_sees_the_user_online() {
     let client = client_for(1);
     assert_eq!(client.state(), State::Idle);
     let mut events = client.events();
-    client.connect().await.expect("driver running");
+    client.connect().expect("driver running");
     within("connected", client.connected())
         .await
         .expect("connects");
@@ -415,11 +415,11 @@ async fn connects_and_the_server_sees_the_user_online() {
     assert_eq!(status, 200, "{presence}");
     assert_eq!(presence["status"], "online", "{presence}");
 
-    let metrics = client.metrics().await.expect("metrics");
+    let metrics = client.metrics().expect("metrics");
     assert_eq!(metrics.connect_attempts, 1, "{metrics:?}");
     assert!(metrics.frames_received >= 1, "{metrics:?}");
 
-    client.disconnect().await.expect("disconnect");
+    client.disconnect().expect("disconnect");
     state_where(&client, "closed", |s| *s == State::Closed).await;
 }
 
@@ -459,7 +459,7 @@ async fn a_server_side_drop_is_followed_by_a_reconnect() {
         }
     })
     .await;
-    let metrics = client.metrics().await.expect("metrics");
+    let metrics = client.metrics().expect("metrics");
     assert!(metrics.reconnects >= 1, "{metrics:?}");
     assert!(
         metrics
@@ -486,17 +486,17 @@ async fn messages_queued_while_disconnected_are_delivered_after_connect() {
 
     let client = client_for(6);
     let mut events = client.events();
-    let first = client.report_pitch_view(PITCH).await.expect("queued");
-    let second = client.report_pitch_view(PITCH).await.expect("queued");
-    let metrics = client.metrics().await.expect("metrics");
+    let first = client.report_pitch_view(PITCH).expect("queued");
+    let second = client.report_pitch_view(PITCH).expect("queued");
+    let metrics = client.metrics().expect("metrics");
     assert_eq!(metrics.queue_depth, 2, "{metrics:?}");
     assert_eq!(metrics.connect_attempts, 0, "nothing sent before connect");
 
-    client.connect().await.expect("driver running");
+    client.connect().expect("driver running");
     acked(&mut events, &[first, second]).await;
     let update = stats_with_views(&mut stats, 2).await;
     assert_eq!(update.view_count, 2, "{update:?}");
-    let metrics = client.metrics().await.expect("metrics");
+    let metrics = client.metrics().expect("metrics");
     assert_eq!(metrics.queue_depth, 0, "{metrics:?}");
 }
 
@@ -508,11 +508,10 @@ async fn a_full_queue_is_an_error_and_drains_after_connect() {
         .build()
         .expect("client builds");
     let mut events = client.events();
-    let a = client.report_pitch_view(9_004).await.expect("1st queued");
-    let b = client.report_pitch_view(9_004).await.expect("2nd queued");
+    let a = client.report_pitch_view(9_004).expect("1st queued");
+    let b = client.report_pitch_view(9_004).expect("2nd queued");
     let err = client
         .report_pitch_view(9_004)
-        .await
         .expect_err("the 3rd does not fit");
     assert_eq!(err, ClientError::Send(SendError::QueueFull { capacity: 2 }));
     event("QueueFull event", &mut events, |e| {
@@ -520,11 +519,10 @@ async fn a_full_queue_is_an_error_and_drains_after_connect() {
     })
     .await;
 
-    client.connect().await.expect("driver running");
+    client.connect().expect("driver running");
     acked(&mut events, &[a, b]).await;
     client
         .report_pitch_view(9_004)
-        .await
         .expect("room again once acked");
 }
 
@@ -534,9 +532,9 @@ async fn a_restored_snapshot_delivers_under_the_same_ids() {
     const PITCH: u64 = 9_005;
     // A page that queued two views and was reloaded before it ever connected.
     let before = client_for(USER);
-    let first = before.report_pitch_view(PITCH).await.expect("queued");
-    let second = before.report_pitch_view(PITCH).await.expect("queued");
-    let snapshot = before.export().await.expect("export");
+    let first = before.report_pitch_view(PITCH).expect("queued");
+    let second = before.report_pitch_view(PITCH).expect("queued");
+    let snapshot = before.export().expect("export");
     drop(before);
     assert_eq!(snapshot.messages.len(), 2, "{snapshot:?}");
     // It survives the storage round trip a page would make (localStorage holds text).
@@ -549,8 +547,8 @@ async fn a_restored_snapshot_delivers_under_the_same_ids() {
         .build()
         .expect("restores");
     let mut events = after.events();
-    assert_eq!(after.metrics().await.expect("metrics").queue_depth, 2);
-    after.connect().await.expect("driver running");
+    assert_eq!(after.metrics().expect("metrics").queue_depth, 2);
+    after.connect().expect("driver running");
     let mut acks = Vec::new();
     while acks.len() < 2 {
         let id = event("acks of the restored messages", &mut events, |e| match e {
@@ -580,7 +578,7 @@ async fn online_and_visible_reconnect_at_once_until_the_guard_is_dropped() {
         })
         .build()
         .expect("client builds");
-    client.connect().await.expect("driver running");
+    client.connect().expect("driver running");
     within("connected", client.connected())
         .await
         .expect("connects");

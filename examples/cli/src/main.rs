@@ -51,7 +51,7 @@ async fn main() {
         }
     };
     let printer = tokio::spawn(print_events(client.clone()));
-    if let Err(e) = client.connect().await {
+    if let Err(e) = client.connect() {
         eprintln!("cannot start: {e}");
         return;
     }
@@ -74,7 +74,7 @@ async fn main() {
             Err(e) => println!("  error: {e}"),
         }
     }
-    let _ = client.disconnect().await;
+    let _ = client.disconnect();
     printer.abort();
 }
 
@@ -116,7 +116,7 @@ async fn run_command(
             let pitch = rest
                 .parse()
                 .map_err(|_| CommandError::Usage("view PITCH_ID"))?;
-            let id = client.report_pitch_view(pitch).await?;
+            let id = client.report_pitch_view(pitch)?;
             Ok(Some(format!("queued {id}")))
         }
         "presence" => {
@@ -126,7 +126,7 @@ async fn run_command(
                 "offline" => PresenceStatus::Offline,
                 _ => return Err(CommandError::Usage("presence online|away|offline")),
             };
-            client.set_presence(status).await?;
+            client.set_presence(status)?;
             Ok(None)
         }
         "typing" => {
@@ -135,14 +135,14 @@ async fn run_command(
                 .split_once(' ')
                 .ok_or(CommandError::Usage("typing CONVERSATION_ID on|off"))?;
             let conv = conv.parse().map_err(|_| usage)?;
-            client.set_typing(conv, on.trim() == "on").await?;
+            client.set_typing(conv, on.trim() == "on")?;
             Ok(None)
         }
         "sub" => {
             let channel: Channel = rest
                 .parse()
                 .map_err(|_| CommandError::Usage("sub notifications|dashboard|uploads|pitch:N|presence:N|conversation:N|draft:ID"))?;
-            let sub = client.subscribe(channel.clone()).await?;
+            let sub = client.subscribe(channel.clone())?;
             subscriptions.insert(channel.clone(), sub);
             Ok(Some(format!("subscribed to {channel}")))
         }
@@ -159,22 +159,22 @@ async fn run_command(
             let (id, json) = rest.split_once(' ').ok_or(CommandError::Usage(usage))?;
             let content = serde_json::from_str(json).map_err(|_| CommandError::Usage(usage))?;
             if !drafts.contains_key(id) {
-                let draft = client.draft(id, DraftConfig::default()).await?;
+                let draft = client.draft(id, DraftConfig::default())?;
                 drafts.insert(id.to_owned(), draft);
             }
             if let Some(draft) = drafts.get(id) {
-                draft.update(content).await?;
-                draft.save().await?;
+                draft.update(content)?;
+                draft.save()?;
             }
             Ok(Some(format!("saving draft {id}")))
         }
         "send" => {
             let frame = ClientFrame::decode(rest)
                 .map_err(|_| CommandError::Usage("send {\"type\":...,\"data\":...}"))?;
-            let id = client.send(frame.message).await?;
+            let id = client.send(frame.message)?;
             Ok(Some(format!("queued {id}")))
         }
-        "metrics" => Ok(Some(format!("{:?}", client.metrics().await?))),
+        "metrics" => Ok(Some(format!("{:?}", client.metrics()?))),
         _ => Err(CommandError::Usage(HELP)),
     }
 }

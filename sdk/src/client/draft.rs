@@ -44,49 +44,45 @@ impl Draft {
 
     /// New local content. Marks the draft dirty; it is saved by the next auto-save if the
     /// validator accepts it.
-    pub async fn update(&self, content: Value) -> Result<(), ClientError> {
+    pub fn update(&self, content: Value) -> Result<(), ClientError> {
         let valid = self.validator.as_ref().is_none_or(|v| v(&content));
         let id = self.id.clone();
         self.client
-            .call(move |conn, now| conn.draft_update(&id, content, valid, now))
-            .await?
+            .call(move |conn, now| conn.draft_update(&id, content, valid, now))?
             .map_err(ClientError::from)
     }
 
     /// Save now instead of waiting for the auto-save.
-    pub async fn save(&self) -> Result<(), ClientError> {
+    pub fn save(&self) -> Result<(), ClientError> {
         let id = self.id.clone();
         self.client
-            .call(move |conn, now| conn.draft_save_now(&id, now))
-            .await?
+            .call(move |conn, now| conn.draft_save_now(&id, now))?
             .map_err(ClientError::from)
     }
 
     /// Settle a pending conflict (strategy `ask`, or `merge` that fell back to `ask`).
-    pub async fn resolve(&self, resolution: Resolution) -> Result<(), ClientError> {
+    pub fn resolve(&self, resolution: Resolution) -> Result<(), ClientError> {
         let id = self.id.clone();
         self.client
-            .call(move |conn, now| conn.draft_resolve(&id, resolution, now))
-            .await?
+            .call(move |conn, now| conn.draft_resolve(&id, resolution, now))?
             .map_err(ClientError::from)
     }
 
     /// Keep the local content over the server's (the seed's `resolveWithLocal`).
-    pub async fn resolve_with_local(&self) -> Result<(), ClientError> {
-        self.resolve(Resolution::Local).await
+    pub fn resolve_with_local(&self) -> Result<(), ClientError> {
+        self.resolve(Resolution::Local)
     }
 
     /// Adopt the server's content (the seed's `resolveWithRemote`).
-    pub async fn resolve_with_remote(&self) -> Result<(), ClientError> {
-        self.resolve(Resolution::Remote).await
+    pub fn resolve_with_remote(&self) -> Result<(), ClientError> {
+        self.resolve(Resolution::Remote)
     }
 
     /// A snapshot: content, base version, dirty, saving, conflict, last saved.
-    pub async fn state(&self) -> Result<DraftState, ClientError> {
+    pub fn state(&self) -> Result<DraftState, ClientError> {
         let id = self.id.clone();
         self.client
-            .call(move |conn, _| conn.draft_state(&id).cloned())
-            .await?
+            .call(move |conn, _| conn.draft_state(&id).cloned())?
             .ok_or_else(|| ClientError::Send(crate::core::SendError::UnknownDraft(self.id.clone())))
     }
 
@@ -103,7 +99,7 @@ impl Drop for Draft {
     fn drop(&mut self) {
         let id = std::mem::take(&mut self.id);
         // If the driver is gone there is nothing left to close.
-        let _ = self.client.post(move |conn, _| conn.draft_close(&id));
+        let _ = self.client.call(move |conn, _| conn.draft_close(&id));
     }
 }
 

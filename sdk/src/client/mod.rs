@@ -6,9 +6,9 @@
 //!
 //! # async fn demo() -> Result<(), pitchey_realtime::client::ClientError> {
 //! let client = Client::builder("ws://127.0.0.1:8001/ws").token("<jwt>").build()?;
-//! client.connect().await?;
-//! let mut notifications = client.notifications().await?;
-//! client.report_pitch_view(42).await?;
+//! client.connect()?;
+//! let mut notifications = client.notifications()?;
+//! client.report_pitch_view(42)?;
 //! while let Some(Ok(n)) = notifications.next().await {
 //!     println!("{}: {}", n.title, n.message);
 //! }
@@ -177,25 +177,21 @@ impl Client {
         }
     }
 
-    /// Run `f` on the core now (on the caller's task) and return its result; the driver
-    /// then does what it asked. Async so that a future platform may defer it.
-    async fn call<R>(
+    /// Run `f` on the core now (on the caller's thread, under the core's lock) and return
+    /// its result; the driver is then woken to do what it asked. This is why every call
+    /// that only queues work returns at once and is not `async`.
+    pub(super) fn call<R>(
         &self,
         f: impl FnOnce(&mut Connection, Instant) -> R,
     ) -> Result<R, ClientError> {
         self.shared.with_core(f).ok_or(ClientError::DriverGone)
     }
 
-    /// [`Client::call`] for callers that cannot await (drops, sync methods).
-    fn post(&self, f: impl FnOnce(&mut Connection, Instant)) -> Result<(), ClientError> {
-        self.shared.with_core(f).ok_or(ClientError::DriverGone)
-    }
-
     /// Start connecting (and keep reconnecting until [`Client::disconnect`]). Returns at
     /// once; watch [`Client::state_changes`] or await [`Client::connected`]. Fails at
     /// once for a URL that is not `ws://` or `wss://`.
-    pub async fn connect(&self) -> Result<(), ClientError> {
-        self.call(|conn, now| conn.connect(now)).await??;
+    pub fn connect(&self) -> Result<(), ClientError> {
+        self.call(|conn, now| conn.connect(now))??;
         Ok(())
     }
 
@@ -226,8 +222,8 @@ impl Client {
 
     /// Close the connection with 1000 and stop reconnecting, until the next `connect`.
     /// Messages still in the outbox stay there and go out after the next `connect`.
-    pub async fn disconnect(&self) -> Result<(), ClientError> {
-        self.call(|conn, now| conn.disconnect(now)).await
+    pub fn disconnect(&self) -> Result<(), ClientError> {
+        self.call(|conn, now| conn.disconnect(now))
     }
 
     /// Deliver what is queued (for at most `timeout`), then close with 1000 and stop
@@ -236,8 +232,7 @@ impl Client {
     pub async fn close(&self, timeout: Duration) -> Result<(), ClientError> {
         let mut changes = self.shared.state.clone();
         changes.mark_unchanged();
-        self.call(move |conn, now| conn.close_gracefully(timeout, now))
-            .await?;
+        self.call(move |conn, now| conn.close_gracefully(timeout, now))?;
         loop {
             if changes.borrow_and_update().is_stopped() {
                 return Ok(());
@@ -253,53 +248,51 @@ impl Client {
     /// after the backoff delay, and check a connected link with a ping. An explicit
     /// [`Client::disconnect`] stays disconnected.
     pub fn wake(&self) -> Result<(), ClientError> {
-        self.post(|conn, now| conn.wake(now))
+        self.call(|conn, now| conn.wake(now))
     }
 
     /// The app went to the background: close cleanly, keep the queue, do not reconnect
     /// until [`Client::resume`] (an explicit [`Client::disconnect`] is not undone by it).
     pub fn suspend(&self) -> Result<(), ClientError> {
-        self.post(|conn, now| conn.suspend(now))
+        self.call(|conn, now| conn.suspend(now))
     }
 
     /// Back in the foreground: reconnect at once after [`Client::suspend`], else as
     /// [`Client::wake`].
     pub fn resume(&self) -> Result<(), ClientError> {
-        self.post(|conn, now| conn.resume(now))
+        self.call(|conn, now| conn.resume(now))
     }
 
     /// What must survive a reload or a restart (queued messages and the last `seq`);
     /// give it to [`ClientBuilder::restore`].
-    pub async fn export(&self) -> Result<Snapshot, ClientError> {
-        self.call(|conn, _| conn.export()).await
+    pub fn export(&self) -> Result<Snapshot, ClientError> {
+        self.call(|conn, _| conn.export())
     }
 
     /// Put back a [`Snapshot`] into a running client (before `connect`, ideally).
-    pub async fn restore(&self, snapshot: Snapshot) -> Result<usize, ClientError> {
-        let r: Result<usize, SnapshotError> = self
-            .call(move |conn, now| conn.restore(snapshot, now))
-            .await?;
+    pub fn restore(&self, snapshot: Snapshot) -> Result<usize, ClientError> {
+        let r: Result<usize, SnapshotError> =
+            self.call(move |conn, now| conn.restore(snapshot, now))?;
         Ok(r?)
     }
 
     /// Changes whenever [`Client::export`] may return something new.
-    pub async fn persist_revision(&self) -> Result<u64, ClientError> {
-        self.call(|conn, _| conn.persist_revision()).await
+    pub fn persist_revision(&self) -> Result<u64, ClientError> {
+        self.call(|conn, _| conn.persist_revision())
     }
 
     /// Give the client a fresh token (e.g. after [`Event::TokenNeeded`] when no
     /// [`ClientBuilder::token_provider`] is set).
     pub fn set_token(&self, token: impl Into<String>) -> Result<(), ClientError> {
         let token = token.into();
-        self.post(move |conn, now| conn.set_token(token, now))
+        self.call(move |conn, now| conn.set_token(token, now))
     }
 
     /// Queue a message. Durable messages (`pitch_view`, `draft_sync`, unknown types) wait
     /// in the outbox, survive reconnects and are re-sent until acked; ephemeral ones
     /// (`typing`, `presence_update`) keep only their latest value. Returns at once.
-    pub async fn send(&self, message: ClientMessage) -> Result<MessageId, ClientError> {
-        self.call(move |conn, now| conn.send(message, now))
-            .await?
+    pub fn send(&self, message: ClientMessage) -> Result<MessageId, ClientError> {
+        self.call(move |conn, now| conn.send(message, now))?
             .map_err(ClientError::from)
     }
 
@@ -307,13 +300,12 @@ impl Client {
     /// time it is reported failed ([`SendFailure::Expired`]) instead of being sent late.
     ///
     /// [`SendFailure::Expired`]: crate::core::SendFailure::Expired
-    pub async fn send_expiring(
+    pub fn send_expiring(
         &self,
         message: ClientMessage,
         ttl: Duration,
     ) -> Result<MessageId, ClientError> {
-        self.call(move |conn, now| conn.send_with_expiry(message, now + ttl, now))
-            .await?
+        self.call(move |conn, now| conn.send_with_expiry(message, now + ttl, now))?
             .map_err(ClientError::from)
     }
 
@@ -328,7 +320,7 @@ impl Client {
         }
         // Listen before sending so the ack cannot slip past.
         let mut events = self.events();
-        let id = self.send(message).await?;
+        let id = self.send(message)?;
         loop {
             match events.recv().await {
                 Some(Ok(Event::Acked(acked))) if acked == id => return Ok(id),
@@ -350,47 +342,37 @@ impl Client {
     }
 
     /// Report that the user viewed a pitch (durable).
-    pub async fn report_pitch_view(&self, pitch_id: u64) -> Result<MessageId, ClientError> {
+    pub fn report_pitch_view(&self, pitch_id: u64) -> Result<MessageId, ClientError> {
         self.send(ClientMessage::PitchView(PitchView { pitch_id }))
-            .await
     }
 
     /// Set the user's own presence status (ephemeral: only the latest is sent).
-    pub async fn set_presence(&self, status: PresenceStatus) -> Result<(), ClientError> {
+    pub fn set_presence(&self, status: PresenceStatus) -> Result<(), ClientError> {
         self.send(ClientMessage::SetPresence(SetPresence { status }))
-            .await
             .map(drop)
     }
 
     /// Say the user started or stopped typing in a conversation (ephemeral).
-    pub async fn set_typing(
-        &self,
-        conversation_id: u64,
-        is_typing: bool,
-    ) -> Result<(), ClientError> {
+    pub fn set_typing(&self, conversation_id: u64, is_typing: bool) -> Result<(), ClientError> {
         self.send(ClientMessage::Typing(Typing {
             conversation_id,
             is_typing,
         }))
-        .await
         .map(drop)
     }
 
     /// Subscribe to a channel; the handle yields its messages as `T` and unsubscribes
     /// when dropped (once no other handle holds the channel). Re-subscribed after every
     /// reconnect.
-    pub async fn subscribe<T: ChannelMessage>(
+    pub fn subscribe<T: ChannelMessage>(
         &self,
         channel: Channel,
     ) -> Result<Subscription<T>, ClientError> {
-        // Listen first so that nothing sent right after the subscribe is missed, and make
-        // the handle before the count goes up: if this future is dropped mid-way, the
-        // handle's drop still gives the count back (calls run in order on the driver).
+        // Listen first so that nothing sent right after the subscribe is missed.
         let events = self.shared.events.subscribe();
         let mut subscription = Subscription::new(channel.clone(), self.clone(), events);
         let result = self
             .call(move |conn, now| conn.subscribe(channel, now))
-            .await
             .and_then(|r| r.map_err(ClientError::from));
         if result.is_err() {
             // Not counted: its drop must not release another handle's count.
@@ -401,47 +383,41 @@ impl Client {
 
     fn release_channel(&self, channel: Channel) {
         // The core counts holders; if the driver is gone there is nothing to release.
-        let _ = self.post(move |conn, now| conn.unsubscribe(&channel, now));
+        let _ = self.call(move |conn, now| conn.unsubscribe(&channel, now));
     }
 
     /// The user's notifications.
-    pub async fn notifications(&self) -> Result<Subscription<Notification>, ClientError> {
-        self.subscribe(Channel::Notifications).await
+    pub fn notifications(&self) -> Result<Subscription<Notification>, ClientError> {
+        self.subscribe(Channel::Notifications)
     }
 
     /// The user's live dashboard metrics.
-    pub async fn dashboard(&self) -> Result<Subscription<DashboardMetrics>, ClientError> {
-        self.subscribe(Channel::Dashboard).await
+    pub fn dashboard(&self) -> Result<Subscription<DashboardMetrics>, ClientError> {
+        self.subscribe(Channel::Dashboard)
     }
 
     /// The user's upload progress.
-    pub async fn uploads(&self) -> Result<Subscription<UploadProgress>, ClientError> {
-        self.subscribe(Channel::Uploads).await
+    pub fn uploads(&self) -> Result<Subscription<UploadProgress>, ClientError> {
+        self.subscribe(Channel::Uploads)
     }
 
     /// Live view stats of one pitch.
-    pub async fn pitch_stats(
-        &self,
-        pitch_id: u64,
-    ) -> Result<Subscription<PitchStats>, ClientError> {
-        self.subscribe(Channel::Pitch(pitch_id)).await
+    pub fn pitch_stats(&self, pitch_id: u64) -> Result<Subscription<PitchStats>, ClientError> {
+        self.subscribe(Channel::Pitch(pitch_id))
     }
 
     /// Presence changes of one user.
-    pub async fn presence(&self, user_id: u64) -> Result<Subscription<Presence>, ClientError> {
-        self.subscribe(Channel::Presence(user_id)).await
+    pub fn presence(&self, user_id: u64) -> Result<Subscription<Presence>, ClientError> {
+        self.subscribe(Channel::Presence(user_id))
     }
 
     /// Typing indicators in one conversation.
-    pub async fn typing(
-        &self,
-        conversation_id: u64,
-    ) -> Result<Subscription<UserTyping>, ClientError> {
-        self.subscribe(Channel::Conversation(conversation_id)).await
+    pub fn typing(&self, conversation_id: u64) -> Result<Subscription<UserTyping>, ClientError> {
+        self.subscribe(Channel::Conversation(conversation_id))
     }
 
     /// Open an auto-synced draft.
-    pub async fn draft(
+    pub fn draft(
         &self,
         draft_id: impl Into<String>,
         config: DraftConfig,
@@ -454,15 +430,11 @@ impl Client {
             options,
             validator,
         } = config;
-        // Post the open, then make the handle before awaiting: if this future is dropped,
-        // the handle's drop still closes what was opened (calls run in order).
         let open_id = id.clone();
-        self.post(move |conn, _| {
+        self.call(move |conn, _| {
             conn.draft_open(open_id, draft_type, initial, base_version, options)
         })?;
-        let draft = Draft::new(id, self.clone(), validator);
-        self.call(|_, _| ()).await?;
-        Ok(draft)
+        Ok(Draft::new(id, self.clone(), validator))
     }
 
     /// Every event of the client, for apps that route events themselves.
@@ -481,8 +453,8 @@ impl Client {
     }
 
     /// Queue depth, tokens left, round-trip time, reconnects and more.
-    pub async fn metrics(&self) -> Result<Metrics, ClientError> {
-        self.call(|conn, _| conn.metrics()).await
+    pub fn metrics(&self) -> Result<Metrics, ClientError> {
+        self.call(|conn, _| conn.metrics())
     }
 
     /// The platform's clock (for expiries and timestamps in the core's time).
