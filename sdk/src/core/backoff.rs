@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use rand::Rng;
-use rand_chacha::ChaCha8Rng;
+use rand_pcg::Pcg32;
 
 use super::BackoffConfig;
 
@@ -71,7 +71,7 @@ impl Backoff {
     }
 
     /// Record one more failure and draw the delay before the next attempt.
-    pub(crate) fn next_delay(&mut self, rng: &mut ChaCha8Rng) -> Duration {
+    pub(crate) fn next_delay(&mut self, rng: &mut Pcg32) -> Duration {
         self.failures = self.failures.saturating_add(1);
         let bound = self.config.max_delay(self.failures);
         let bound_ms = u64::try_from(bound.as_millis()).unwrap_or(u64::MAX);
@@ -114,7 +114,7 @@ mod tests {
 
     #[test]
     fn delays_stay_within_bounds_and_jitter() {
-        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut rng = Pcg32::seed_from_u64(7);
         let c = BackoffConfig::default();
         let mut b = Backoff::new(c.clone());
         let mut seen = std::collections::HashSet::new();
@@ -130,7 +130,7 @@ mod tests {
 
     #[test]
     fn max_attempts() {
-        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut rng = Pcg32::seed_from_u64(1);
         let mut b = Backoff::new(BackoffConfig {
             max_attempts: Some(2),
             ..BackoffConfig::default()

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 
 use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand_pcg::Pcg32;
 use serde_json::Value;
 use tracing::{debug, info, trace, warn};
 
@@ -104,7 +104,7 @@ pub struct Connection {
     suspended: bool,
     /// A `seq` was restored from a snapshot: the first connection is a reconnect.
     restored_seq: bool,
-    rng: ChaCha8Rng,
+    rng: Pcg32,
     id_prefix: String,
     next_id: u64,
     backoff: Backoff,
@@ -142,9 +142,9 @@ impl Connection {
     /// message ids start with a prefix drawn from it, and the server de-duplicates ids per
     /// user, so two clients of one user with the same seed would have each other's
     /// messages dropped as duplicates. Tests pass a fixed seed to replay a run exactly;
-    /// the generator (ChaCha8) gives the same sequence on every target.
+    /// the generator (Pcg32) gives the same sequence on every target.
     pub fn new(config: Config, rng_seed: u64, now: Instant) -> Self {
-        let mut rng = ChaCha8Rng::seed_from_u64(rng_seed);
+        let mut rng = Pcg32::seed_from_u64(rng_seed);
         // Ids must not collide with another client's or an earlier run's that the server
         // still remembers: 64 random bits.
         let id_prefix = text::hex16(rng.random::<u64>());
