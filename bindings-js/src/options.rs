@@ -4,64 +4,72 @@
 //! each through both and compare.
 
 use pitchey_realtime::protocol::jsvalue::{
-    Error, FromTree, Node, Source, missing, object, read_tree, variant,
+    Error, FromTree, Node, Source, fields, or_default, required, variant,
 };
 
 use crate::types::{BackoffOptions, ClientOptions, ConflictResolution, DraftOpenOptions};
 
 impl FromTree for ClientOptions {
     fn from_tree<S: Source>(node: Node<S>) -> Result<Self, Error> {
-        let mut o = ClientOptions::default();
-        let mut url = None;
-        for (key, value) in object(node, "struct ClientOptions")? {
-            match key.as_str() {
-                "url" => url = Some(read_tree(value)?),
-                "token" => o.token = read_tree(value)?,
-                // A function: the binding reads it from the object itself.
-                "tokenProvider" => {}
-                "backoff" => o.backoff = read_tree(value)?,
-                "queueSize" => o.queue_size = read_tree(value)?,
-                "heartbeatMs" => o.heartbeat_ms = read_tree(value)?,
-                "persistKey" => o.persist_key = read_tree(value)?,
-                _ => {}
-            }
-        }
-        o.url = url.ok_or_else(|| missing("url"))?;
-        Ok(o)
+        // `tokenProvider` is a function: the binding reads it from the object itself.
+        const NAMES: &[&str] = &[
+            "url",
+            "token",
+            "backoff",
+            "queueSize",
+            "heartbeatMs",
+            "persistKey",
+        ];
+        let mut slots: [Option<S>; NAMES.len()] = [const { None }; NAMES.len()];
+        fields(node, "struct ClientOptions", NAMES, &mut slots)?;
+        let [url, token, backoff, queue_size, heartbeat_ms, persist_key] = slots;
+        Ok(ClientOptions {
+            url: required(url, "url")?,
+            token: or_default(token)?,
+            token_provider: None,
+            backoff: or_default(backoff)?,
+            queue_size: or_default(queue_size)?,
+            heartbeat_ms: or_default(heartbeat_ms)?,
+            persist_key: or_default(persist_key)?,
+        })
     }
 }
 
 impl FromTree for BackoffOptions {
     fn from_tree<S: Source>(node: Node<S>) -> Result<Self, Error> {
-        let mut o = BackoffOptions::default();
-        for (key, value) in object(node, "struct BackoffOptions")? {
-            match key.as_str() {
-                "initialMs" => o.initial_ms = read_tree(value)?,
-                "maxMs" => o.max_ms = read_tree(value)?,
-                "multiplier" => o.multiplier = read_tree(value)?,
-                _ => {}
-            }
-        }
-        Ok(o)
+        const NAMES: &[&str] = &["initialMs", "maxMs", "multiplier"];
+        let mut slots: [Option<S>; NAMES.len()] = [const { None }; NAMES.len()];
+        fields(node, "struct BackoffOptions", NAMES, &mut slots)?;
+        let [initial_ms, max_ms, multiplier] = slots;
+        Ok(BackoffOptions {
+            initial_ms: or_default(initial_ms)?,
+            max_ms: or_default(max_ms)?,
+            multiplier: or_default(multiplier)?,
+        })
     }
 }
 
 impl FromTree for DraftOpenOptions {
     fn from_tree<S: Source>(node: Node<S>) -> Result<Self, Error> {
-        let mut o = DraftOpenOptions::default();
-        for (key, value) in object(node, "struct DraftOpenOptions")? {
-            match key.as_str() {
-                "draftType" => o.draft_type = read_tree(value)?,
-                "initial" => o.initial = read_tree(value)?,
-                "baseVersion" => o.base_version = read_tree(value)?,
-                "autoSaveIntervalMs" => o.auto_save_interval_ms = read_tree(value)?,
-                "conflictResolution" => o.conflict_resolution = read_tree(value)?,
-                // A function: the binding reads it from the object itself.
-                "validate" => {}
-                _ => {}
-            }
-        }
-        Ok(o)
+        // `validate` is a function: the binding reads it from the object itself.
+        const NAMES: &[&str] = &[
+            "draftType",
+            "initial",
+            "baseVersion",
+            "autoSaveIntervalMs",
+            "conflictResolution",
+        ];
+        let mut slots: [Option<S>; NAMES.len()] = [const { None }; NAMES.len()];
+        fields(node, "struct DraftOpenOptions", NAMES, &mut slots)?;
+        let [draft_type, initial, base_version, auto_save, conflict] = slots;
+        Ok(DraftOpenOptions {
+            draft_type: or_default(draft_type)?,
+            initial: or_default(initial)?,
+            base_version: or_default(base_version)?,
+            auto_save_interval_ms: or_default(auto_save)?,
+            conflict_resolution: or_default(conflict)?,
+            validate: None,
+        })
     }
 }
 
@@ -83,6 +91,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use pitchey_realtime::protocol::jsvalue::read_tree;
 
     /// Both readers agree: the same value, or both refuse.
     fn same<T: FromTree + DeserializeOwned + PartialEq + std::fmt::Debug>(v: Value) {

@@ -24,7 +24,9 @@ mod protocol_write;
 pub(crate) mod read;
 pub(crate) mod write;
 
-pub use read::{FromTree, invalid_type, missing, object, read_tree, variant};
+pub use read::{
+    FromTree, fields, invalid_type, missing, object, or_default, read_tree, required, variant,
+};
 pub use write::{ObjWriter, ToTree, write_tree};
 
 /// `serde_json::Value` read as a browser would see it (one number type): what the host

@@ -4,7 +4,9 @@
 
 use serde_json::{Map, Value};
 
-use super::read::{FromTree, from_tree_struct, invalid_type, object, read_tree, variant};
+use super::read::{
+    FromTree, fields, from_tree_struct, invalid_type, object, or_default, read_tree, variant,
+};
 use super::{Error, Node, Source};
 use crate::core::{SavedMessage, Snapshot};
 use crate::protocol::types::*;
@@ -106,30 +108,38 @@ from_tree_struct!(SavedMessage "struct SavedMessage" {
 
 impl FromTree for Connected {
     fn from_tree<S: Source>(node: Node<S>) -> Result<Self, Error> {
-        let mut c = Connected {
-            session_id: String::new(),
-            user_id: None,
-            protocol: None,
-            heartbeat_ms: None,
-            rate_limit: None,
-            features: Vec::new(),
-            resumed: None,
-            last_seq: None,
-        };
-        for (key, value) in object(node, "struct Connected")? {
-            match key.as_str() {
-                "sessionId" => c.session_id = lenient_string(value.node()),
-                "userId" => c.user_id = lenient_id(value.node()),
-                "protocol" => c.protocol = read_tree(value)?,
-                "heartbeatMs" => c.heartbeat_ms = read_tree(value)?,
-                "rateLimit" => c.rate_limit = read_tree(value)?,
-                "features" => c.features = read_tree(value)?,
-                "resumed" => c.resumed = read_tree(value)?,
-                "lastSeq" => c.last_seq = read_tree(value)?,
-                _ => {}
-            }
-        }
-        Ok(c)
+        const NAMES: &[&str] = &[
+            "sessionId",
+            "userId",
+            "protocol",
+            "heartbeatMs",
+            "rateLimit",
+            "features",
+            "resumed",
+            "lastSeq",
+        ];
+        let mut slots: [Option<S>; NAMES.len()] = [const { None }; NAMES.len()];
+        fields(node, "struct Connected", NAMES, &mut slots)?;
+        let [
+            session,
+            user,
+            protocol,
+            heartbeat,
+            rate,
+            features,
+            resumed,
+            last_seq,
+        ] = slots;
+        Ok(Connected {
+            session_id: session.map_or_else(String::new, |v| lenient_string(v.node())),
+            user_id: user.and_then(|v| lenient_id(v.node())),
+            protocol: or_default(protocol)?,
+            heartbeat_ms: or_default(heartbeat)?,
+            rate_limit: or_default(rate)?,
+            features: or_default(features)?,
+            resumed: or_default(resumed)?,
+            last_seq: or_default(last_seq)?,
+        })
     }
 }
 

@@ -173,15 +173,48 @@ impl FromTree for Value {
     }
 }
 
-/// Put `s` read as a `T` into `slot`.
-pub(crate) fn field<T: FromTree, S: Source>(slot: &mut Option<T>, s: S) -> Result<(), Error> {
-    *slot = Some(read_tree(s)?);
+/// The values of `node`'s keys named in `names`, into `slots` by position (`None` where a
+/// key is absent); other keys are ignored. One function for every struct reader, so that a
+/// reader's own code is only the reads of its slots, not a match on every key.
+pub fn fields<S: Source>(
+    node: Node<S>,
+    what: &str,
+    names: &[&str],
+    slots: &mut [Option<S>],
+) -> Result<(), Error> {
+    for (key, value) in object(node, what)? {
+        if let Some(slot) = names
+            .iter()
+            .position(|n| *n == key)
+            .and_then(|i| slots.get_mut(i))
+        {
+            *slot = Some(value);
+        }
+    }
     Ok(())
+}
+
+/// A required field: `slot` read as a `T`, or "missing field" if absent.
+pub fn required<T: FromTree, S: Source>(slot: Option<S>, wire: &str) -> Result<T, Error> {
+    match slot {
+        Some(s) => read_tree(s),
+        None => Err(missing(wire)),
+    }
+}
+
+/// A defaulted field: `slot` read as a `T`, or `T::default()` (`None` for an `Option`) if
+/// absent.
+pub fn or_default<T: FromTree + Default, S: Source>(slot: Option<S>) -> Result<T, Error> {
+    match slot {
+        Some(s) => read_tree(s),
+        None => Ok(T::default()),
+    }
 }
 
 /// `FromTree` for a struct with plain fields: `field: "wireName" required` (missing is an
 /// error) or `default` (missing is `Default::default()`, `None` for an `Option`), as the
-/// type's `#[serde(...)]` attributes say.
+/// type's `#[serde(...)]` attributes say. Fields are read in the struct's order; the first
+/// bad one is the error.
 macro_rules! from_tree_struct {
     ($ty:ident $what:literal { $($field:ident : $wire:literal $how:ident),* $(,)? }) => {
         impl $crate::protocol::jsvalue::FromTree for $ty {
@@ -189,22 +222,19 @@ macro_rules! from_tree_struct {
                 node: $crate::protocol::jsvalue::Node<S>,
             ) -> Result<Self, $crate::protocol::jsvalue::Error> {
                 use $crate::protocol::jsvalue::read;
-                $(let mut $field = None;)*
-                for (key, value) in read::object(node, $what)? {
-                    match key.as_str() {
-                        $($wire => read::field(&mut $field, value)?,)*
-                        _ => {}
-                    }
-                }
+                const NAMES: &[&str] = &[$($wire),*];
+                let mut slots: [Option<S>; NAMES.len()] = [const { None }; NAMES.len()];
+                read::fields(node, $what, NAMES, &mut slots)?;
+                let [$($field),*] = slots;
                 Ok($ty { $($field: from_tree_struct!(@$how $field $wire),)* })
             }
         }
     };
     (@required $f:ident $wire:literal) => {
-        $f.ok_or_else(|| read::missing($wire))?
+        read::required($f, $wire)?
     };
     (@default $f:ident $wire:literal) => {
-        $f.unwrap_or_default()
+        read::or_default($f)?
     };
 }
 pub(crate) use from_tree_struct;
