@@ -135,14 +135,9 @@ pub(crate) struct Tree<S>(pub(crate) Option<S>);
 #[cfg(any(test, all(target_arch = "wasm32", feature = "web")))]
 impl<S: Source> Payload for Tree<S> {
     fn decode<T: Decode>(self, kind: &str) -> Result<T, ProtocolError> {
-        let node = match self.0.map(Source::node) {
-            None | Some(Node::Null) => Node::Object(Vec::new()),
-            Some(node) => node,
-        };
-        T::from_tree(node).map_err(|e| ProtocolError::InvalidData {
-            kind: kind.to_owned(),
-            message: e.into(),
-        })
+        // The node and the error are made outside the per-type code: it is instantiated
+        // once per payload type, and in the browser build every byte of it counts.
+        T::from_tree(payload_node(self.0)).map_err(|e| invalid_data(kind, e))
     }
 
     fn value(self) -> Result<Value, ProtocolError> {
@@ -150,6 +145,24 @@ impl<S: Source> Payload for Tree<S> {
             None => Ok(Value::Null),
             Some(s) => jsvalue::read::read_tree(s).map_err(|e| ProtocolError::Malformed(e.into())),
         }
+    }
+}
+
+/// A payload's node: absent or `null` reads as `{}` (see [`Payload::decode`]).
+#[cfg(any(test, all(target_arch = "wasm32", feature = "web")))]
+fn payload_node<S: Source>(data: Option<S>) -> Node<S> {
+    match data.map(Source::node) {
+        None | Some(Node::Null) => Node::Object(Vec::new()),
+        Some(node) => node,
+    }
+}
+
+/// The error of a payload of `kind` that its reader refused.
+#[cfg(any(test, all(target_arch = "wasm32", feature = "web")))]
+fn invalid_data(kind: &str, e: jsvalue::Error) -> ProtocolError {
+    ProtocolError::InvalidData {
+        kind: kind.to_owned(),
+        message: e.into(),
     }
 }
 
