@@ -437,7 +437,7 @@ mod lenient {
     pub(super) fn id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
         Ok(match Value::deserialize(d)? {
             Value::Number(n) => n.as_u64(),
-            Value::String(s) => s.trim().parse().ok(),
+            Value::String(s) => s.trim_ascii().parse().ok(),
             _ => None,
         })
     }

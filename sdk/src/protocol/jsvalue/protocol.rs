@@ -158,7 +158,7 @@ fn lenient_string<S: Source>(node: Node<S>) -> String {
 /// `types::lenient::id`: a number or a string of digits; anything else is no id.
 fn lenient_id<S: Source>(node: Node<S>) -> Option<u64> {
     match node {
-        Node::Str(s) => s.trim().parse().ok(),
+        Node::Str(s) => s.trim_ascii().parse().ok(),
         Node::Number(_) => u64::from_tree(node).ok(),
         _ => None,
     }
