@@ -3,75 +3,36 @@
 //! Same names and defaults as the types' `#[serde(...)]` attributes; the tests below read
 //! each through both and compare.
 
-use pitchey_realtime::protocol::jsvalue::{
-    Error, FromTree, Node, Source, fields, or_default, required, variant,
-};
+use pitchey_realtime::from_tree_struct;
+use pitchey_realtime::protocol::jsvalue::{Error, FromTree, Node, Source, variant};
 
 use crate::types::{BackoffOptions, ClientOptions, ConflictResolution, DraftOpenOptions};
 
-impl FromTree for ClientOptions {
-    fn from_tree<S: Source>(node: Node<S>) -> Result<Self, Error> {
-        // `tokenProvider` is a function: the binding reads it from the object itself.
-        const NAMES: &[&str] = &[
-            "url",
-            "token",
-            "backoff",
-            "queueSize",
-            "heartbeatMs",
-            "persistKey",
-        ];
-        let mut slots: [Option<S>; NAMES.len()] = [const { None }; NAMES.len()];
-        fields(node, "struct ClientOptions", NAMES, &mut slots)?;
-        let [url, token, backoff, queue_size, heartbeat_ms, persist_key] = slots;
-        Ok(ClientOptions {
-            url: required(url, "url")?,
-            token: or_default(token)?,
-            token_provider: None,
-            backoff: or_default(backoff)?,
-            queue_size: or_default(queue_size)?,
-            heartbeat_ms: or_default(heartbeat_ms)?,
-            persist_key: or_default(persist_key)?,
-        })
-    }
-}
+// `tokenProvider` and `validate` are functions: the bindings read them from the object.
+from_tree_struct!(ClientOptions "struct ClientOptions" {
+    url: "url" required,
+    token: "token" default,
+    token_provider: "tokenProvider" skip,
+    backoff: "backoff" default,
+    queue_size: "queueSize" default,
+    heartbeat_ms: "heartbeatMs" default,
+    persist_key: "persistKey" default,
+});
 
-impl FromTree for BackoffOptions {
-    fn from_tree<S: Source>(node: Node<S>) -> Result<Self, Error> {
-        const NAMES: &[&str] = &["initialMs", "maxMs", "multiplier"];
-        let mut slots: [Option<S>; NAMES.len()] = [const { None }; NAMES.len()];
-        fields(node, "struct BackoffOptions", NAMES, &mut slots)?;
-        let [initial_ms, max_ms, multiplier] = slots;
-        Ok(BackoffOptions {
-            initial_ms: or_default(initial_ms)?,
-            max_ms: or_default(max_ms)?,
-            multiplier: or_default(multiplier)?,
-        })
-    }
-}
+from_tree_struct!(BackoffOptions "struct BackoffOptions" {
+    initial_ms: "initialMs" default,
+    max_ms: "maxMs" default,
+    multiplier: "multiplier" default,
+});
 
-impl FromTree for DraftOpenOptions {
-    fn from_tree<S: Source>(node: Node<S>) -> Result<Self, Error> {
-        // `validate` is a function: the binding reads it from the object itself.
-        const NAMES: &[&str] = &[
-            "draftType",
-            "initial",
-            "baseVersion",
-            "autoSaveIntervalMs",
-            "conflictResolution",
-        ];
-        let mut slots: [Option<S>; NAMES.len()] = [const { None }; NAMES.len()];
-        fields(node, "struct DraftOpenOptions", NAMES, &mut slots)?;
-        let [draft_type, initial, base_version, auto_save, conflict] = slots;
-        Ok(DraftOpenOptions {
-            draft_type: or_default(draft_type)?,
-            initial: or_default(initial)?,
-            base_version: or_default(base_version)?,
-            auto_save_interval_ms: or_default(auto_save)?,
-            conflict_resolution: or_default(conflict)?,
-            validate: None,
-        })
-    }
-}
+from_tree_struct!(DraftOpenOptions "struct DraftOpenOptions" {
+    draft_type: "draftType" default,
+    initial: "initial" default,
+    base_version: "baseVersion" default,
+    auto_save_interval_ms: "autoSaveIntervalMs" default,
+    conflict_resolution: "conflictResolution" default,
+    validate: "validate" skip,
+});
 
 impl FromTree for ConflictResolution {
     fn from_tree<S: Source>(node: Node<S>) -> Result<Self, Error> {

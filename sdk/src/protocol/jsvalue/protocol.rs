@@ -4,11 +4,10 @@
 
 use serde_json::{Map, Value};
 
-use super::read::{
-    FromTree, fields, from_tree_struct, invalid_type, object, or_default, read_tree, variant,
-};
+use super::read::{FromTree, fields, invalid_type, object, or_default, read_tree, variant};
 use super::{Error, Node, Source};
 use crate::core::{SavedMessage, Snapshot};
+use crate::from_tree_struct;
 use crate::protocol::types::*;
 use crate::protocol::{Channel, ErrorCode};
 

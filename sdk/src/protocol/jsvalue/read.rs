@@ -211,30 +211,39 @@ pub fn or_default<T: FromTree + Default, S: Source>(slot: Option<S>) -> Result<T
     }
 }
 
-/// `FromTree` for a struct with plain fields: `field: "wireName" required` (missing is an
-/// error) or `default` (missing is `Default::default()`, `None` for an `Option`), as the
-/// type's `#[serde(...)]` attributes say. Fields are read in the struct's order; the first
-/// bad one is the error.
+/// Implements [`FromTree`](crate::protocol::jsvalue::FromTree) for a struct with plain
+/// fields, each `field: "wireName" how`, as the type's `#[serde(...)]` attributes say:
+/// `required` (missing is an error), `default` (missing is `Default::default()`, `None` for
+/// an `Option`) or `skip` (not read: `Default::default()`; for a value that is not JSON,
+/// such as a JS function the bindings take from the object themselves). Fields are read in
+/// the struct's order; the first bad one is the error.
+///
+/// ```ignore
+/// from_tree_struct!(Ack "struct Ack" { id: "id" required, version: "version" default });
+/// ```
+#[macro_export]
 macro_rules! from_tree_struct {
     ($ty:ident $what:literal { $($field:ident : $wire:literal $how:ident),* $(,)? }) => {
         impl $crate::protocol::jsvalue::FromTree for $ty {
             fn from_tree<S: $crate::protocol::jsvalue::Source>(
                 node: $crate::protocol::jsvalue::Node<S>,
             ) -> Result<Self, $crate::protocol::jsvalue::Error> {
-                use $crate::protocol::jsvalue::read;
                 const NAMES: &[&str] = &[$($wire),*];
                 let mut slots: [Option<S>; NAMES.len()] = [const { None }; NAMES.len()];
-                read::fields(node, $what, NAMES, &mut slots)?;
+                $crate::protocol::jsvalue::fields(node, $what, NAMES, &mut slots)?;
                 let [$($field),*] = slots;
-                Ok($ty { $($field: from_tree_struct!(@$how $field $wire),)* })
+                Ok($ty { $($field: $crate::from_tree_struct!(@$how $field $wire),)* })
             }
         }
     };
     (@required $f:ident $wire:literal) => {
-        read::required($f, $wire)?
+        $crate::protocol::jsvalue::required($f, $wire)?
     };
     (@default $f:ident $wire:literal) => {
-        read::or_default($f)?
+        $crate::protocol::jsvalue::or_default($f)?
     };
+    (@skip $f:ident $wire:literal) => {{
+        drop($f);
+        Default::default()
+    }};
 }
-pub(crate) use from_tree_struct;
