@@ -522,17 +522,25 @@ impl Client {
     }
 
     /// Subscribe to a channel (`pitch:42`, `presence:7`, `conversation:3`, ...); `handler`
-    /// gets the `data` of its messages. Returns the function that unsubscribes.
+    /// gets the `data` of its messages. Returns the function that unsubscribes. Throws for a
+    /// channel name that does not parse; a subscription the client refuses (too many
+    /// channels) is an `error` event.
     #[wasm_bindgen(skip_typescript)]
     pub fn subscribe(&self, channel: String, handler: Function) -> Result<Function, JsValue> {
         let channel: Channel = channel.parse().map_err(|e| invalid(format!("{e}")))?;
         let kind = channel.to_string();
-        let mut subscription = self
-            .inner
-            .client
-            .subscribe::<ServerMessage>(channel)
-            .map_err(|e| client_error(&e))?;
         let listeners = self.inner.listeners.clone();
+        let mut subscription = match self.inner.client.subscribe::<ServerMessage>(channel) {
+            Ok(subscription) => subscription,
+            Err(e) => {
+                // An `error` event, not a throw: hooks subscribe inside effects, where a
+                // throw would unmount the app. Emitted after this call returns, so that a
+                // handler added just after `subscribe` still hears it.
+                let info = client_error_info(&e);
+                spawn_task(async move { emit(&listeners, "error", &to_js(&info)) }.boxed_local());
+                return Ok(once_fn(|| {}));
+            }
+        };
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         spawn_until_stopped(
             async move {
