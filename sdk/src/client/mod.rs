@@ -15,6 +15,11 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Calls that only hand work to the client (`connect`, `send`, `subscribe`, `metrics`, the
+//! draft calls...) are plain functions: they run on the core under its lock and return at
+//! once. What waits is `async`: [`Client::connected`], [`Client::close`],
+//! [`Client::send_confirmed`] and the streams.
+//!
 //! One task per client owns the socket and the core. A [`Client`] is a cheap handle to it:
 //! clone it freely; when the last handle, subscription and draft are dropped, the task
 //! closes the socket and ends.
