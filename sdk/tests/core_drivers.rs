@@ -58,8 +58,8 @@ impl Drive {
                 match a {
                     Action::Connect { attempt, token, .. } => self.connects.push((attempt, token)),
                     Action::Send(text) => {
-                        out.push(text.clone());
-                        self.written.push(text);
+                        out.push(text.to_string());
+                        self.written.push(text.into());
                         n += 1;
                     }
                     Action::Close { attempt, .. } => self.closed.push(attempt),

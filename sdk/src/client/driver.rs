@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 use super::platform::{BoxFuture, Connect, ConnectError, Socket, SocketEvent, Spawn, Timer};
 use super::{TokenProvider, fanout};
-use crate::core::{Action, AttemptId, Connection, Event, Input, Instant, State};
+use crate::core::{Action, AttemptId, Connection, Event, FrameText, Input, Instant, State};
 
 /// How long one write may block the driver. A server that stops reading fills the TCP
 /// buffer and would otherwise stall the loop, and with it the heartbeat that is there to
@@ -303,7 +303,7 @@ impl Driver {
     }
 
     async fn perform_actions(&mut self, link: &mut Link, actions: Vec<Action>) {
-        let mut batch: Vec<String> = Vec::new();
+        let mut batch: Vec<FrameText> = Vec::new();
         let mut actions = actions.into_iter().peekable();
         while let Some(action) = actions.next() {
             match action {
@@ -347,7 +347,7 @@ impl Driver {
     }
 
     /// Write `frames` on the current socket and tell the core how it went.
-    async fn write(&mut self, link: &mut Link, frames: Vec<String>) {
+    async fn write(&mut self, link: &mut Link, frames: Vec<FrameText>) {
         let Some((attempt, socket)) = link.socket.as_mut() else {
             // No socket (it just closed): the core hears of the close next and sends
             // these again on the next one, as they were never confirmed.

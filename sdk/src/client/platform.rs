@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use futures_util::Stream;
 
-use crate::core::{Input, Instant};
+use crate::core::{FrameText, Input, Instant};
 
 /// `Send` on native targets, nothing on `wasm32` (browser futures and JS values are not
 /// `Send`, and a browser page has one thread).
@@ -91,8 +91,9 @@ pub trait Connect: MaybeSend + MaybeSync + 'static {
 pub trait Socket: Stream<Item = SocketEvent> + Unpin + MaybeSend {
     /// Write `frames` as text frames, in order; complete when the transport took them
     /// all (an `Err` says the socket is broken; frames not taken are sent again on the
-    /// next socket).
-    fn send(&mut self, frames: Vec<String>) -> BoxFuture<'_, Result<(), String>>;
+    /// next socket). Each frame is shared with the core's outbox: a transport that can
+    /// write from a shared buffer should not copy it.
+    fn send(&mut self, frames: Vec<FrameText>) -> BoxFuture<'_, Result<(), String>>;
     /// Close with `code` and `reason`, best effort.
     fn close(&mut self, code: u16, reason: String) -> BoxFuture<'_, ()>;
 }

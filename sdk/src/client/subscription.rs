@@ -56,6 +56,17 @@ pub(super) fn poll_pick<T>(
     }
 }
 
+/// The next event of `events` by value: moved out of its `Arc` when no other reader holds
+/// it (a stream that reads every event is usually the only one), cloned otherwise.
+fn poll_take(events: &mut Fanout, cx: &mut Context<'_>) -> Poll<Option<Result<Event, Lagged>>> {
+    match events.poll_recv(cx) {
+        Poll::Ready(Some(Recv::Event(event))) => Poll::Ready(Some(Ok(Arc::unwrap_or_clone(event)))),
+        Poll::Ready(Some(Recv::Lagged(missed))) => Poll::Ready(Some(Err(Lagged { missed }))),
+        Poll::Ready(None) => Poll::Ready(None),
+        Poll::Pending => Poll::Pending,
+    }
+}
+
 /// A payload that a [`Subscription`] yields: picked out of the server messages of its channel.
 pub trait ChannelMessage: Sized + Send + 'static {
     /// The payload of `message`, if it is of this type.
@@ -189,7 +200,7 @@ impl Stream for EventStream {
     type Item = Result<Event, Lagged>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        poll_pick(&mut self.events, cx, |event| Some(Event::clone(event)))
+        poll_take(&mut self.events, cx)
     }
 }
 

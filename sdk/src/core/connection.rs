@@ -17,8 +17,8 @@ use super::resume::{SeqTracker, SeqVerdict};
 use super::subscriptions::{Control, Subscriptions};
 use super::text;
 use super::{
-    Action, AttemptId, Config, ConfigError, DraftOptions, DraftState, Event, Input, Instant,
-    MessageId, Metrics, Resolution, SendError, SendFailure, State,
+    Action, AttemptId, Config, ConfigError, DraftOptions, DraftState, Event, FrameText, Input,
+    Instant, MessageId, Metrics, Resolution, SendError, SendFailure, State,
 };
 use crate::protocol::{
     Channel, ChannelRef, ClientFrame, ClientMessage, CloseCode, Connected, ErrorCode, Feature,
@@ -127,7 +127,7 @@ pub struct Connection {
     pub(super) seq: SeqTracker,
     /// The last presence the app set: a server marks a reconnecting user `online`, so
     /// it is said again after every reconnect.
-    presence: Option<String>,
+    presence: Option<FrameText>,
     resume_asked: bool,
     pub(super) drafts: Drafts,
     metrics: Metrics,
@@ -401,7 +401,7 @@ impl Connection {
                         self.heartbeat.set_outstanding_ts(ts);
                         let frame =
                             ClientFrame::new(ClientMessage::Ping(HeartbeatData { ts: Some(ts) }));
-                        self.write(frame.encode(), None);
+                        self.write(frame.encode().into(), None);
                     }
                     Beat::Dead => {
                         info!("heartbeat timeout: link dead");
@@ -541,7 +541,7 @@ impl Connection {
         let frame = ClientFrame::new(msg);
         let pushed = match key {
             Some(key) => {
-                let text = frame.encode();
+                let text = FrameText::from(frame.encode());
                 self.check_size(&text)?;
                 if key == EphemeralKey::Presence {
                     self.presence = Some(text.clone());
@@ -549,7 +549,7 @@ impl Connection {
                 self.outbox.push_ephemeral(key, text, now)
             }
             None => {
-                let text = frame.with_id(id.as_str()).encode();
+                let text = FrameText::from(frame.with_id(id.as_str()).encode());
                 self.check_size(&text)?;
                 self.outbox.push_durable(id.clone(), text, draft_id)
             }
@@ -1394,7 +1394,7 @@ impl Connection {
 
     /// Emit a frame; `durable` names the outbox message it carries, settled on a server
     /// without acks when the transport confirms the write.
-    fn write(&mut self, text: String, durable: Option<MessageId>) {
+    fn write(&mut self, text: FrameText, durable: Option<MessageId>) {
         self.metrics.frames_sent += 1;
         self.unconfirmed.push_back(durable);
         self.actions.push_back(Action::Send(text));
@@ -1459,7 +1459,7 @@ impl Connection {
             Control::Pong(ts) => {
                 // A pong needs no id: if it is lost, the next ping gets another.
                 let frame = ClientFrame::new(ClientMessage::Pong(HeartbeatData { ts: *ts }));
-                self.write(frame.encode(), None);
+                self.write(frame.encode().into(), None);
                 return;
             }
             Control::Resume(last_seq) => ClientMessage::Resume(Resume {
@@ -1488,7 +1488,10 @@ impl Connection {
         }
         self.control_in_flight
             .push((id.as_str().to_owned(), control));
-        self.write(ClientFrame::new(msg).with_id(id.as_str()).encode(), None);
+        self.write(
+            ClientFrame::new(msg).with_id(id.as_str()).encode().into(),
+            None,
+        );
     }
 }
 

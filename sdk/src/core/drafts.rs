@@ -6,8 +6,8 @@ use tracing::{debug, warn};
 use super::merge::three_way;
 use super::sorted_map::SortedMap;
 use super::{
-    ConflictStrategy, Connection, DraftOptions, Event, Instant, MessageId, Resolution, SendError,
-    SendFailure,
+    ConflictStrategy, Connection, DraftOptions, Event, FrameText, Instant, MessageId, Resolution,
+    SendError, SendFailure,
 };
 use crate::protocol::{ClientFrame, ClientMessage, DraftConflict, DraftSave, DraftSynced};
 
@@ -214,7 +214,7 @@ impl Connection {
             base_version: d.state.base_version,
         });
         if let Some(id) = d.saving_id.clone() {
-            let text = ClientFrame::new(msg).with_id(id.as_str()).encode();
+            let text = FrameText::from(ClientFrame::new(msg).with_id(id.as_str()).encode());
             if let Err(e) = self.check_size(&text) {
                 return self.draft_too_large(draft_id, e, forced);
             }

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use super::State;
+use super::{FrameText, State};
 use crate::protocol::{Channel, ErrorCode, ErrorData, ServerFrame};
 
 /// Which connection attempt a transport input belongs to: every [`Action::Connect`] starts a
@@ -72,8 +72,9 @@ pub enum Action {
         token: String,
     },
     /// Write one text frame on the socket of the current attempt, then report
-    /// [`Input::Written`] once the transport took it.
-    Send(String),
+    /// [`Input::Written`] once the transport took it. The text is shared with the outbox
+    /// (a clone is a pointer copy).
+    Send(FrameText),
     /// Close the socket of `attempt` (or abort it) with this code and reason. Inputs that
     /// still arrive for it are ignored by the core.
     Close {

@@ -4,7 +4,7 @@ use crate::protocol::ClientMessage;
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use super::{Instant, MessageId};
+use super::{FrameText, Instant, MessageId};
 
 /// What an ephemeral message replaces: only the latest value per key matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,8 +45,8 @@ enum Status {
 #[derive(Debug, Clone)]
 pub(crate) struct Durable {
     pub(crate) id: MessageId,
-    /// The encoded frame, with `id`.
-    pub(crate) text: String,
+    /// The encoded frame, with `id`: the allocation every write of it shares.
+    pub(crate) text: FrameText,
     /// Set for a draft save, so the ack reaches the draft.
     pub(crate) draft_id: Option<String>,
     status: Status,
@@ -60,7 +60,7 @@ pub(crate) struct Durable {
 
 impl Durable {
     /// A message never written.
-    pub(crate) fn new(id: MessageId, text: String, draft_id: Option<String>) -> Self {
+    pub(crate) fn new(id: MessageId, text: FrameText, draft_id: Option<String>) -> Self {
         Durable {
             id,
             text,
@@ -75,7 +75,7 @@ impl Durable {
 #[derive(Debug, Clone)]
 struct Ephemeral {
     key: EphemeralKey,
-    text: String,
+    text: FrameText,
     queued_at: Instant,
 }
 
@@ -144,7 +144,7 @@ impl Outbox {
     pub(crate) fn push_durable(
         &mut self,
         id: MessageId,
-        text: String,
+        text: FrameText,
         draft_id: Option<String>,
     ) -> Result<(), Full> {
         if self.len() >= self.capacity {
@@ -159,7 +159,7 @@ impl Outbox {
     pub(crate) fn push_ephemeral(
         &mut self,
         key: EphemeralKey,
-        text: String,
+        text: FrameText,
         now: Instant,
     ) -> Result<(), Full> {
         if let Some(e) = self.ephemeral.iter_mut().find(|e| e.key == key) {
@@ -181,7 +181,7 @@ impl Outbox {
     /// Replace the frame of a durable message that was never written (a newer draft
     /// content supersedes an unsent save). False if it was written already: the server
     /// may have applied it under this id, so it must not change.
-    pub(crate) fn replace_unsent(&mut self, id: &MessageId, text: String) -> bool {
+    pub(crate) fn replace_unsent(&mut self, id: &MessageId, text: FrameText) -> bool {
         match self.durable.iter_mut().find(|d| &d.id == id) {
             Some(d) if d.attempts == 0 => {
                 d.text = text;
@@ -222,12 +222,17 @@ impl Outbox {
                 && self.durable.iter().any(|d| d.status == Status::Queued))
     }
 
-    pub(crate) fn pop_ephemeral(&mut self) -> Option<String> {
+    pub(crate) fn pop_ephemeral(&mut self) -> Option<FrameText> {
         self.ephemeral.pop_front().map(|e| e.text)
     }
 
-    /// Mark a durable message written; returns its frame and attempt count.
-    pub(crate) fn mark_written(&mut self, id: &MessageId, now: Instant) -> Option<(String, u32)> {
+    /// Mark a durable message written; returns its frame (shared, not copied) and attempt
+    /// count.
+    pub(crate) fn mark_written(
+        &mut self,
+        id: &MessageId,
+        now: Instant,
+    ) -> Option<(FrameText, u32)> {
         let d = self.durable.iter_mut().find(|d| &d.id == id)?;
         Self::set_status(&mut self.in_flight, d, Status::InFlight(now));
         d.attempts = d.attempts.saturating_add(1);
@@ -376,7 +381,7 @@ mod tests {
     fn durable_in_order_with_window() {
         let mut o = Outbox::new(10);
         for n in 0..4 {
-            o.push_durable(id(n), format!("m{n}"), None).unwrap();
+            o.push_durable(id(n), format!("m{n}").into(), None).unwrap();
         }
         let mut written = vec![];
         while let Some(Next::Durable(i)) = o.peek_next(2) {

@@ -103,7 +103,7 @@ impl Connection {
                 .durable_iter()
                 .map(|d| SavedMessage {
                     id: d.id.as_str().to_owned(),
-                    frame: d.text.clone(),
+                    frame: d.text.to_string(),
                     draft_id: d.draft_id.clone(),
                     expires_at_epoch_ms: d.expires_at.and_then(|t| self.epoch_ms_of(t)),
                 })
@@ -128,7 +128,7 @@ impl Connection {
             if !durable {
                 return Err(SnapshotError::BadMessage(m.id));
             }
-            let mut d = Durable::new(MessageId::new(m.id), m.frame, m.draft_id);
+            let mut d = Durable::new(MessageId::new(m.id), m.frame.into(), m.draft_id);
             d.expires_at = m
                 .expires_at_epoch_ms
                 .map(|ms| self.instant_of_epoch_ms(ms, now));

@@ -8,9 +8,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::{SinkExt, Stream, StreamExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderValue, header};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
@@ -21,7 +23,7 @@ use crate::client::platform::{
     BoxFuture, Connect, ConnectError, Socket, SocketEvent, Spawn, Timer,
 };
 use crate::client::{Client, ClientBuilder, ClientError};
-use crate::core::Instant;
+use crate::core::{FrameText, Instant};
 use crate::protocol::SUBPROTOCOL;
 
 /// Largest frame we accept from the server. The server's own limit for client frames is
@@ -159,12 +161,16 @@ impl Stream for NativeSocket {
 }
 
 impl Socket for NativeSocket {
-    fn send(&mut self, frames: Vec<String>) -> BoxFuture<'_, Result<(), String>> {
+    fn send(&mut self, frames: Vec<FrameText>) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
             // Queue them all, then one flush: one syscall for a burst, not one per frame.
             for text in frames {
+                // The outbox's own allocation, not a copy of it: the buffer only holds a
+                // reference until tungstenite has framed it.
+                let text =
+                    Utf8Bytes::try_from(Bytes::from_owner(text)).map_err(|e| e.to_string())?;
                 self.0
-                    .feed(WsMessage::text(text))
+                    .feed(WsMessage::Text(text))
                     .await
                     .map_err(|e| e.to_string())?;
             }

@@ -31,7 +31,7 @@ use crate::client::platform::{
     BoxFuture, Connect, ConnectError, Socket, SocketEvent, Spawn, Timer,
 };
 use crate::client::{Client, ClientBuilder, ClientError};
-use crate::core::Instant;
+use crate::core::{FrameText, Instant};
 use crate::protocol::SUBPROTOCOL;
 
 /// The longest delay `setTimeout` honours (2^31 - 1 ms, about 24.8 days); longer ones fire
@@ -345,7 +345,7 @@ impl Stream for BrowserSocket {
 }
 
 impl Socket for BrowserSocket {
-    fn send(&mut self, frames: Vec<String>) -> BoxFuture<'_, Result<(), String>> {
+    fn send(&mut self, frames: Vec<FrameText>) -> BoxFuture<'_, Result<(), String>> {
         // The browser buffers writes itself (`bufferedAmount`): nothing to await.
         let result = (|| {
             for text in &frames {

@@ -440,7 +440,7 @@ impl Sim {
                     // The kernel takes the write even if the peer is gone unannounced (a
                     // blackhole): confirmed, then lost in the network.
                     Some(sock) => {
-                        self.transmit(sock, true, text);
+                        self.transmit(sock, true, text.into());
                         true
                     }
                     // No socket: the write fails and is never confirmed.
