@@ -101,9 +101,8 @@ enum Wake {
     Nudged,
     HandlesGone,
     Opened(AttemptId, Result<Box<dyn Socket>, ConnectError>),
-    /// The socket of this attempt has events (in `Driver::run`'s `inbound`; `None` is
-    /// its end).
-    Socket(AttemptId),
+    /// The socket of this attempt has an event (`None`: its end).
+    Socket(AttemptId, Option<SocketEvent>),
     Timer,
 }
 
@@ -178,16 +177,15 @@ impl Driver {
             let now = timer.now();
             self.core().set_wall_clock(timer.epoch_ms(), now);
         }
-        // The socket's events taken in one wake-up. Not kept between batches (nor are the
-        // action and event vectors): an idle client must not hold a batch's worth of room.
-        let mut inbound: Vec<Option<SocketEvent>> = Vec::new();
         loop {
             // Do what the core asks until it asks nothing more, then tell the app.
             loop {
                 let (actions, events) = {
                     let mut core = self.core();
-                    let actions: Vec<Action> = std::iter::from_fn(|| core.poll_action()).collect();
-                    let events: Vec<Event> = std::iter::from_fn(|| core.poll_event()).collect();
+                    // Exact-size: one allocation each, no growing (a `realloc` takes the
+                    // allocator's lock).
+                    let actions: Vec<Action> = core.drain_actions().collect();
+                    let events: Vec<Event> = core.drain_events().collect();
                     (actions, events)
                 };
                 if actions.is_empty() && events.is_empty() {
@@ -225,22 +223,10 @@ impl Driver {
                 {
                     return Poll::Ready(Wake::Opened(*attempt, result));
                 }
-                if let Some((attempt, socket)) = &mut link.socket {
-                    // Take every frame already there (up to the cap), not just one.
-                    while inbound.len() < MAX_INBOUND_BATCH {
-                        let Poll::Ready(event) = socket.poll_next_unpin(cx) else {
-                            break;
-                        };
-                        let last = !matches!(event, Some(SocketEvent::Text(_)));
-                        inbound.push(event);
-                        if last {
-                            // Nothing comes after a close, a failure or the end.
-                            break;
-                        }
-                    }
-                    if !inbound.is_empty() {
-                        return Poll::Ready(Wake::Socket(*attempt));
-                    }
+                if let Some((attempt, socket)) = &mut link.socket
+                    && let Poll::Ready(event) = socket.poll_next_unpin(cx)
+                {
+                    return Poll::Ready(Wake::Socket(*attempt, event));
                 }
                 if let Some((_, wait)) = &mut sleep
                     && wait.poll_unpin(cx).is_ready()
@@ -272,11 +258,15 @@ impl Driver {
                         }
                     }
                 }
-                Wake::Socket(attempt) => {
-                    // One lock for the batch; the writes and events it causes are taken
-                    // together at the loop's top.
-                    let mut core = self.core();
-                    for event in std::mem::take(&mut inbound) {
+                Wake::Socket(attempt, first) => {
+                    // Every frame already there (up to the cap) is handled under one lock;
+                    // the writes and events they cause are taken together at the loop's
+                    // top. No buffer: each frame goes to the core as it is read.
+                    let mut core = lock(&self.shared.core);
+                    let mut next = Some(first);
+                    let mut taken = 0;
+                    while let Some(event) = next.take() {
+                        taken += 1;
                         let input = match event {
                             Some(event) => event.into_input(),
                             None => Input::Closed {
@@ -284,10 +274,21 @@ impl Driver {
                                 reason: "connection closed without a close frame".into(),
                             },
                         };
-                        if matches!(input, Input::Closed { .. } | Input::Failed { .. }) {
+                        // Nothing comes after a close, a failure or the end.
+                        let last = matches!(input, Input::Closed { .. } | Input::Failed { .. });
+                        if last {
                             link.socket = None;
                         }
                         core.handle(attempt, input, now);
+                        if last || taken >= MAX_INBOUND_BATCH {
+                            break;
+                        }
+                        // Without waiting: the waker this leaves behind is replaced when the
+                        // loop polls the socket again before it sleeps.
+                        next = link
+                            .socket
+                            .as_mut()
+                            .and_then(|(_, socket)| socket.next().now_or_never());
                     }
                 }
                 Wake::Timer => {

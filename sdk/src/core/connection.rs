@@ -477,6 +477,18 @@ impl Connection {
         self.events.pop_front()
     }
 
+    /// Every pending action, in order: [`Connection::poll_action`] until `None`, as one
+    /// exact-size iterator (collecting it allocates once, without growing).
+    pub fn drain_actions(&mut self) -> impl ExactSizeIterator<Item = Action> + '_ {
+        self.actions.drain(..)
+    }
+
+    /// Every pending event, in order: [`Connection::poll_event`] until `None`, as one
+    /// exact-size iterator.
+    pub fn drain_events(&mut self) -> impl ExactSizeIterator<Item = Event> + '_ {
+        self.events.drain(..)
+    }
+
     // ----- sending -----------------------------------------------------------------------
 
     /// Queue a message for the server.
@@ -586,7 +598,11 @@ impl Connection {
 
     pub(super) fn make_id(&mut self) -> MessageId {
         self.next_id += 1;
-        let mut id = ["c-", &self.id_prefix, "-"].concat();
+        // Room for the number too: growing the string would be a `realloc` per message.
+        let mut id = String::with_capacity(self.id_prefix.len() + 3 + 20);
+        id.push_str("c-");
+        id.push_str(&self.id_prefix);
+        id.push('-');
         text::push_decimal(&mut id, self.next_id);
         MessageId(id)
     }
