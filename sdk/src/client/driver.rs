@@ -386,7 +386,7 @@ impl Driver {
             }
         }
         // One lock and one wake per reader for the whole batch; no receiver is fine.
-        self.events.send_all(events.into_iter().map(Arc::new));
+        self.events.send_all(events.into_iter());
     }
 
     fn ask_for_token(&self) {

@@ -6,6 +6,11 @@
 //! how many ([`Lagged`](super::Lagged)), so a stalled consumer cannot stall the connection
 //! or grow memory. Unlike `tokio::sync::broadcast`, nothing is allocated up front and
 //! nothing is kept once read: an idle client holds no event buffer at all.
+//!
+//! Events are queued by value, not one `Arc` each: readers look at them in place, under the
+//! lock, and the last reader of an event takes it out instead of copying it. An allocation
+//! per event made by the driver and freed by the app's task was a free into another
+//! thread's malloc arena (its lock) per event.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -14,9 +19,9 @@ use std::task::{Context, Poll, Waker};
 use crate::core::Event;
 
 /// What a reader gets.
-pub(super) enum Recv {
-    /// The next event.
-    Event(Arc<Event>),
+pub(super) enum Recv<T> {
+    /// The next event (or what the reader picked out of it).
+    Event(T),
     /// This many events were skipped: the reader fell `capacity` behind.
     Lagged(u64),
 }
@@ -28,7 +33,7 @@ struct Reader {
 }
 
 struct Queue {
-    events: VecDeque<Arc<Event>>,
+    events: VecDeque<Event>,
     /// Sequence number of `events[0]`.
     first: u64,
     capacity: usize,
@@ -54,6 +59,23 @@ impl Queue {
         while self.first < min && self.events.pop_front().is_some() {
             self.first += 1;
         }
+        self.release_if_empty();
+    }
+
+    /// An empty queue gives its room back: events are large, and an idle client must not
+    /// keep a batch's worth of them.
+    fn release_if_empty(&mut self) {
+        if self.events.is_empty() && self.events.capacity() > 0 {
+            self.events = VecDeque::new();
+        }
+    }
+
+    /// Whether a reader other than `slot` has yet to take the event numbered `at`.
+    fn wanted_by_others(&self, slot: usize, at: u64) -> bool {
+        self.readers
+            .iter()
+            .enumerate()
+            .any(|(i, r)| i != slot && r.as_ref().is_some_and(|r| r.cursor <= at))
     }
 }
 
@@ -91,20 +113,21 @@ impl Sender {
 
     /// Queue `event` for every current reader (dropped if there is none).
     #[cfg(test)]
-    pub(super) fn send(&self, event: Arc<Event>) {
+    pub(super) fn send(&self, event: Event) {
         self.send_all(std::iter::once(event));
     }
 
     /// Queue `events`, in order, for every current reader (dropped if there is none),
     /// under one lock, and wake each waiting reader once for all of them.
-    pub(super) fn send_all(&self, events: impl Iterator<Item = Arc<Event>>) {
+    pub(super) fn send_all(&self, events: impl ExactSizeIterator<Item = Event>) {
         let mut q = lock(&self.queue);
-        if q.readers.iter().all(Option::is_none) {
+        if events.len() == 0 || q.readers.iter().all(Option::is_none) {
             return;
         }
-        let mut any = false;
+        // Room for the batch at once (up to the cap), not by doubling as it comes.
+        let room = events.len().min(q.capacity);
+        q.events.reserve(room);
         for event in events {
-            any = true;
             q.events.push_back(event);
             if q.events.len() > q.capacity {
                 // The slowest readers lose the oldest event; they are told on their next
@@ -112,9 +135,6 @@ impl Sender {
                 q.events.pop_front();
                 q.first += 1;
             }
-        }
-        if !any {
-            return;
         }
         for reader in q.readers.iter_mut().flatten() {
             if let Some(waker) = reader.waker.take() {
@@ -174,8 +194,49 @@ pub(super) struct Receiver {
 }
 
 impl Receiver {
-    /// The next event, `Lagged`, or `None` once the driver is gone and all is read.
-    pub(super) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Recv>> {
+    /// The next event that `pick` turns into an item (it sees each event in place, under
+    /// the lock: one it skips costs nothing), `Lagged`, or `None` once the driver is gone
+    /// and all is read.
+    pub(super) fn poll_pick<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut pick: impl FnMut(&Event) -> Option<T>,
+    ) -> Poll<Option<Recv<T>>> {
+        let mut q = lock(&self.queue);
+        loop {
+            let (first, end, closed) = (q.first, q.end(), q.closed);
+            let Some(reader) = q.readers.get_mut(self.slot).and_then(Option::as_mut) else {
+                return Poll::Ready(None);
+            };
+            if reader.cursor < first {
+                let missed = first - reader.cursor;
+                reader.cursor = first;
+                return Poll::Ready(Some(Recv::Lagged(missed)));
+            }
+            if reader.cursor < end {
+                let at = reader.cursor;
+                reader.cursor += 1;
+                let index = usize::try_from(at - first).unwrap_or(usize::MAX);
+                let item = q.events.get(index).and_then(&mut pick);
+                if at == first {
+                    q.trim();
+                }
+                match item {
+                    Some(item) => return Poll::Ready(Some(Recv::Event(item))),
+                    None => continue,
+                }
+            }
+            if closed {
+                return Poll::Ready(None);
+            }
+            reader.waker = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+    }
+
+    /// The next event by value: taken out of the queue when no other reader still needs
+    /// it (a stream that reads everything is usually the only reader), cloned otherwise.
+    pub(super) fn poll_take(&mut self, cx: &mut Context<'_>) -> Poll<Option<Recv<Event>>> {
         let mut q = lock(&self.queue);
         let (first, end, closed) = (q.first, q.end(), q.closed);
         let Some(reader) = q.readers.get_mut(self.slot).and_then(Option::as_mut) else {
@@ -189,11 +250,15 @@ impl Receiver {
         if reader.cursor < end {
             let at = reader.cursor;
             reader.cursor += 1;
+            if at == first && !q.wanted_by_others(self.slot, at) {
+                // The last reader of the oldest event: it leaves the queue with us.
+                let event = q.events.pop_front();
+                q.first += 1;
+                q.release_if_empty();
+                return Poll::Ready(event.map(Recv::Event));
+            }
             let index = usize::try_from(at - first).unwrap_or(usize::MAX);
             let event = q.events.get(index).cloned();
-            if at == first {
-                q.trim();
-            }
             return Poll::Ready(event.map(Recv::Event));
         }
         if closed {
@@ -219,21 +284,21 @@ mod tests {
     use super::*;
     use std::task::Waker;
 
-    fn ev(n: u64) -> Arc<Event> {
-        Arc::new(Event::Acked(crate::core::MessageId::new(format!("c-{n}"))))
+    fn ev(n: u64) -> Event {
+        Event::Acked(crate::core::MessageId::new(format!("c-{n}")))
     }
 
-    fn next(r: &mut Receiver) -> Option<Option<Recv>> {
+    fn next(r: &mut Receiver) -> Option<Option<Recv<Event>>> {
         let mut cx = Context::from_waker(Waker::noop());
-        match r.poll_recv(&mut cx) {
+        match r.poll_take(&mut cx) {
             Poll::Ready(v) => Some(v),
             Poll::Pending => None,
         }
     }
 
-    fn id(r: Option<Option<Recv>>) -> String {
+    fn id(r: Option<Option<Recv<Event>>>) -> String {
         match r {
-            Some(Some(Recv::Event(e))) => match &*e {
+            Some(Some(Recv::Event(e))) => match &e {
                 Event::Acked(id) => id.to_string(),
                 other => format!("{other:?}"),
             },
@@ -258,6 +323,36 @@ mod tests {
         assert_eq!(id(next(&mut b)), "c-1");
         assert_eq!(id(next(&mut b)), "c-2");
         assert!(lock(&tx.queue).events.is_empty(), "read by all: freed");
+        assert_eq!(
+            lock(&tx.queue).events.capacity(),
+            0,
+            "and its room given back"
+        );
+    }
+
+    #[test]
+    fn picking_readers_skip_in_place_and_the_last_reader_takes_the_event() {
+        let tx = Sender::new(8);
+        let sub = tx.subscriber();
+        let mut all = sub.subscribe();
+        let mut odd = sub.subscribe();
+        for n in 1..=4 {
+            tx.send(ev(n));
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut picked = Vec::new();
+        while let Poll::Ready(Some(Recv::Event(id))) = odd.poll_pick(&mut cx, |e| match e {
+            Event::Acked(id) if id.as_str().ends_with(['1', '3']) => Some(id.to_string()),
+            _ => None,
+        }) {
+            picked.push(id);
+        }
+        assert_eq!(picked, ["c-1", "c-3"]);
+        assert_eq!(lock(&tx.queue).events.len(), 4, "`all` has read none");
+        for n in 1..=4 {
+            assert_eq!(id(next(&mut all)), format!("c-{n}"));
+        }
+        assert!(lock(&tx.queue).events.is_empty());
     }
 
     #[test]

@@ -2,7 +2,6 @@
 
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::Stream;
@@ -30,40 +29,29 @@ pub struct Lagged {
     pub missed: u64,
 }
 
-/// The driver's fan-out of events: each receiver gets an `Arc`, so a subscription that
-/// skips an event pays for a pointer copy, not a clone of the message.
+/// The driver's fan-out of events: a subscription looks at each event in place, so one it
+/// skips costs no copy.
 pub(super) type Fanout = fanout::Receiver;
 
 /// Poll `events` until `pick` accepts one; lag is reported, never swallowed.
 pub(super) fn poll_pick<T>(
     events: &mut Fanout,
     cx: &mut Context<'_>,
-    mut pick: impl FnMut(&Arc<Event>) -> Option<T>,
+    pick: impl FnMut(&Event) -> Option<T>,
 ) -> Poll<Option<Result<T, Lagged>>> {
-    loop {
-        match events.poll_recv(cx) {
-            Poll::Ready(Some(Recv::Event(event))) => {
-                if let Some(item) = pick(&event) {
-                    return Poll::Ready(Some(Ok(item)));
-                }
-            }
-            Poll::Ready(Some(Recv::Lagged(missed))) => {
-                return Poll::Ready(Some(Err(Lagged { missed })));
-            }
-            Poll::Ready(None) => return Poll::Ready(None),
-            Poll::Pending => return Poll::Pending,
-        }
-    }
+    events.poll_pick(cx, pick).map(|r| r.map(from_recv))
 }
 
-/// The next event of `events` by value: moved out of its `Arc` when no other reader holds
+/// The next event of `events` by value: moved out of the queue when no other reader needs
 /// it (a stream that reads every event is usually the only one), cloned otherwise.
 fn poll_take(events: &mut Fanout, cx: &mut Context<'_>) -> Poll<Option<Result<Event, Lagged>>> {
-    match events.poll_recv(cx) {
-        Poll::Ready(Some(Recv::Event(event))) => Poll::Ready(Some(Ok(Arc::unwrap_or_clone(event)))),
-        Poll::Ready(Some(Recv::Lagged(missed))) => Poll::Ready(Some(Err(Lagged { missed }))),
-        Poll::Ready(None) => Poll::Ready(None),
-        Poll::Pending => Poll::Pending,
+    events.poll_take(cx).map(|r| r.map(from_recv))
+}
+
+fn from_recv<T>(recv: Recv<T>) -> Result<T, Lagged> {
+    match recv {
+        Recv::Event(item) => Ok(item),
+        Recv::Lagged(missed) => Err(Lagged { missed }),
     }
 }
 
@@ -154,7 +142,7 @@ impl<T: ChannelMessage> Stream for Subscription<T> {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         let channel = &this.channel;
-        poll_pick(&mut this.events, cx, |event| match &**event {
+        poll_pick(&mut this.events, cx, |event| match event {
             Event::Message(frame) => frame_payload(channel, frame),
             _ => None,
         })
