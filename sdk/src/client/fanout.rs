@@ -194,14 +194,15 @@ pub(super) struct Receiver {
 }
 
 impl Receiver {
-    /// The next event that `pick` turns into an item (it sees each event in place, under
-    /// the lock: one it skips costs nothing), `Lagged`, or `None` once the driver is gone
-    /// and all is read.
-    pub(super) fn poll_pick<T>(
+    /// Show `pick` the next events in place, under the lock (one it skips costs nothing),
+    /// until it takes one (returns true; it keeps what it wants of it): `Recv::Event(())`.
+    /// `Lagged`, or `None` once the driver is gone and all is read. A `dyn` picker: one
+    /// copy of this loop for every kind of stream (the browser package pays per copy).
+    pub(super) fn poll_pick(
         &mut self,
         cx: &mut Context<'_>,
-        mut pick: impl FnMut(&Event) -> Option<T>,
-    ) -> Poll<Option<Recv<T>>> {
+        pick: &mut dyn FnMut(&Event) -> bool,
+    ) -> Poll<Option<Recv<()>>> {
         let mut q = lock(&self.queue);
         loop {
             let (first, end, closed) = (q.first, q.end(), q.closed);
@@ -217,14 +218,14 @@ impl Receiver {
                 let at = reader.cursor;
                 reader.cursor += 1;
                 let index = usize::try_from(at - first).unwrap_or(usize::MAX);
-                let item = q.events.get(index).and_then(&mut pick);
+                let taken = q.events.get(index).is_some_and(&mut *pick);
                 if at == first {
                     q.trim();
                 }
-                match item {
-                    Some(item) => return Poll::Ready(Some(Recv::Event(item))),
-                    None => continue,
+                if taken {
+                    return Poll::Ready(Some(Recv::Event(())));
                 }
+                continue;
             }
             if closed {
                 return Poll::Ready(None);
@@ -341,12 +342,14 @@ mod tests {
         }
         let mut cx = Context::from_waker(Waker::noop());
         let mut picked = Vec::new();
-        while let Poll::Ready(Some(Recv::Event(id))) = odd.poll_pick(&mut cx, |e| match e {
-            Event::Acked(id) if id.as_str().ends_with(['1', '3']) => Some(id.to_string()),
-            _ => None,
-        }) {
-            picked.push(id);
-        }
+        let mut pick = |e: &Event| match e {
+            Event::Acked(id) if id.as_str().ends_with(['1', '3']) => {
+                picked.push(id.to_string());
+                true
+            }
+            _ => false,
+        };
+        while let Poll::Ready(Some(Recv::Event(()))) = odd.poll_pick(&mut cx, &mut pick) {}
         assert_eq!(picked, ["c-1", "c-3"]);
         assert_eq!(lock(&tx.queue).events.len(), 4, "`all` has read none");
         for n in 1..=4 {

@@ -37,22 +37,28 @@ pub(super) type Fanout = fanout::Receiver;
 pub(super) fn poll_pick<T>(
     events: &mut Fanout,
     cx: &mut Context<'_>,
-    pick: impl FnMut(&Event) -> Option<T>,
+    mut pick: impl FnMut(&Event) -> Option<T>,
 ) -> Poll<Option<Result<T, Lagged>>> {
-    events.poll_pick(cx, pick).map(|r| r.map(from_recv))
+    let mut item = None;
+    let polled = events.poll_pick(cx, &mut |event| {
+        item = pick(event);
+        item.is_some()
+    });
+    polled.map(|recv| match recv? {
+        Recv::Event(()) => item.map(Ok),
+        Recv::Lagged(missed) => Some(Err(Lagged { missed })),
+    })
 }
 
 /// The next event of `events` by value: moved out of the queue when no other reader needs
 /// it (a stream that reads every event is usually the only one), cloned otherwise.
 fn poll_take(events: &mut Fanout, cx: &mut Context<'_>) -> Poll<Option<Result<Event, Lagged>>> {
-    events.poll_take(cx).map(|r| r.map(from_recv))
-}
-
-fn from_recv<T>(recv: Recv<T>) -> Result<T, Lagged> {
-    match recv {
-        Recv::Event(item) => Ok(item),
-        Recv::Lagged(missed) => Err(Lagged { missed }),
-    }
+    events.poll_take(cx).map(|recv| {
+        Some(match recv? {
+            Recv::Event(event) => Ok(event),
+            Recv::Lagged(missed) => Err(Lagged { missed }),
+        })
+    })
 }
 
 /// A payload that a [`Subscription`] yields: picked out of the server messages of its channel.

@@ -480,13 +480,13 @@ impl Connection {
     /// Every pending action, in order: [`Connection::poll_action`] until `None`, as one
     /// exact-size iterator (collecting it allocates once, without growing).
     pub fn drain_actions(&mut self) -> impl ExactSizeIterator<Item = Action> + '_ {
-        self.actions.drain(..)
+        PopFront(&mut self.actions)
     }
 
     /// Every pending event, in order: [`Connection::poll_event`] until `None`, as one
     /// exact-size iterator.
     pub fn drain_events(&mut self) -> impl ExactSizeIterator<Item = Event> + '_ {
-        self.events.drain(..)
+        PopFront(&mut self.events)
     }
 
     // ----- sending -----------------------------------------------------------------------
@@ -1510,6 +1510,24 @@ impl Connection {
         );
     }
 }
+
+/// Pops a queue from the front, knowing its length. Not `VecDeque::drain`, whose code to
+/// close the gap it leaves is never needed here and would be in the browser package twice.
+struct PopFront<'a, T>(&'a mut VecDeque<T>);
+
+impl<T> Iterator for PopFront<'_, T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        self.0.pop_front()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.0.len(), Some(self.0.len()))
+    }
+}
+
+impl<T> ExactSizeIterator for PopFront<'_, T> {}
 
 #[cfg(test)]
 mod tests {
