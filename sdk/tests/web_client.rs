@@ -320,7 +320,7 @@ async fn raw_socket_delivers_frames_writes_and_closes() {
 
     // A ping is answered with a pong carrying the same ts.
     socket
-        .send(vec![r#"{"type":"ping","data":{"ts":4242}}"#.to_owned()])
+        .send(vec![r#"{"type":"ping","data":{"ts":4242}}"#.into()])
         .await
         .expect("written");
     let pong = within("pong", async {
@@ -342,7 +342,7 @@ async fn raw_socket_delivers_frames_writes_and_closes() {
     // After close, writes fail instead of vanishing.
     socket.close(1000, "bye".into()).await;
     let err = socket
-        .send(vec![r#"{"type":"ping","data":{"ts":1}}"#.to_owned()])
+        .send(vec![r#"{"type":"ping","data":{"ts":1}}"#.into()])
         .await
         .expect_err("a closed socket refuses writes");
     assert!(err.contains("not open"), "{err}");
