@@ -459,7 +459,11 @@ fn subscriptions_are_restored_after_reconnect() {
 
 #[test]
 fn typing_is_coalesced_and_dropped_when_stale() {
-    let mut sim = Sim::new(config(), PeerConfig::full(), 12);
+    // Retries at most 500 ms apart: the link is back well inside the 3 s typing TTL
+    // whatever the jitter draws (the first half of this test needs that; the seed must not).
+    let mut cfg = config();
+    cfg.backoff.max = std::time::Duration::from_millis(500);
+    let mut sim = Sim::new(cfg, PeerConfig::full(), 12);
     sim.at(0, Op::RefuseConnects { ms: 1_500 });
     sim.run_for(10);
     for _ in 0..10 {
