@@ -26,6 +26,18 @@ pub(super) enum Recv<T> {
     Lagged(u64),
 }
 
+/// Where a reader stands when it asks for its next event ([`Queue::advance`]).
+enum Step {
+    /// The event at this sequence number is its next.
+    At(u64),
+    /// It fell this many events behind.
+    Lagged(u64),
+    /// Nothing more will come.
+    Ended,
+    /// Nothing yet.
+    Pending,
+}
+
 struct Reader {
     /// The sequence number of the next event this reader takes.
     cursor: u64,
@@ -45,6 +57,31 @@ struct Queue {
 impl Queue {
     fn end(&self) -> u64 {
         self.first + self.events.len() as u64
+    }
+
+    /// Move reader `slot` past its next event and say where that event is; or that it
+    /// lagged (its cursor then jumps to the oldest kept), that all is read and the driver
+    /// is gone (or the slot is free), or that nothing is there yet (its waker is kept).
+    fn advance(&mut self, slot: usize, cx: &mut Context<'_>) -> Step {
+        let (first, end, closed) = (self.first, self.end(), self.closed);
+        let Some(reader) = self.readers.get_mut(slot).and_then(Option::as_mut) else {
+            return Step::Ended;
+        };
+        if reader.cursor < first {
+            let missed = first - reader.cursor;
+            reader.cursor = first;
+            return Step::Lagged(missed);
+        }
+        if reader.cursor < end {
+            let at = reader.cursor;
+            reader.cursor += 1;
+            return Step::At(at);
+        }
+        if closed {
+            return Step::Ended;
+        }
+        reader.waker = Some(cx.waker().clone());
+        Step::Pending
     }
 
     /// Drop the events every reader has taken.
@@ -205,33 +242,20 @@ impl Receiver {
     ) -> Poll<Option<Recv<()>>> {
         let mut q = lock(&self.queue);
         loop {
-            let (first, end, closed) = (q.first, q.end(), q.closed);
-            let Some(reader) = q.readers.get_mut(self.slot).and_then(Option::as_mut) else {
-                return Poll::Ready(None);
+            let at = match q.advance(self.slot, cx) {
+                Step::At(at) => at,
+                Step::Lagged(missed) => return Poll::Ready(Some(Recv::Lagged(missed))),
+                Step::Ended => return Poll::Ready(None),
+                Step::Pending => return Poll::Pending,
             };
-            if reader.cursor < first {
-                let missed = first - reader.cursor;
-                reader.cursor = first;
-                return Poll::Ready(Some(Recv::Lagged(missed)));
+            let index = usize::try_from(at - q.first).unwrap_or(usize::MAX);
+            let taken = q.events.get(index).is_some_and(&mut *pick);
+            if at == q.first {
+                q.trim();
             }
-            if reader.cursor < end {
-                let at = reader.cursor;
-                reader.cursor += 1;
-                let index = usize::try_from(at - first).unwrap_or(usize::MAX);
-                let taken = q.events.get(index).is_some_and(&mut *pick);
-                if at == first {
-                    q.trim();
-                }
-                if taken {
-                    return Poll::Ready(Some(Recv::Event(())));
-                }
-                continue;
+            if taken {
+                return Poll::Ready(Some(Recv::Event(())));
             }
-            if closed {
-                return Poll::Ready(None);
-            }
-            reader.waker = Some(cx.waker().clone());
-            return Poll::Pending;
         }
     }
 
@@ -239,34 +263,21 @@ impl Receiver {
     /// it (a stream that reads everything is usually the only reader), cloned otherwise.
     pub(super) fn poll_take(&mut self, cx: &mut Context<'_>) -> Poll<Option<Recv<Event>>> {
         let mut q = lock(&self.queue);
-        let (first, end, closed) = (q.first, q.end(), q.closed);
-        let Some(reader) = q.readers.get_mut(self.slot).and_then(Option::as_mut) else {
-            return Poll::Ready(None);
+        let at = match q.advance(self.slot, cx) {
+            Step::At(at) => at,
+            Step::Lagged(missed) => return Poll::Ready(Some(Recv::Lagged(missed))),
+            Step::Ended => return Poll::Ready(None),
+            Step::Pending => return Poll::Pending,
         };
-        if reader.cursor < first {
-            let missed = first - reader.cursor;
-            reader.cursor = first;
-            return Poll::Ready(Some(Recv::Lagged(missed)));
-        }
-        if reader.cursor < end {
-            let at = reader.cursor;
-            reader.cursor += 1;
-            if at == first && !q.wanted_by_others(self.slot, at) {
-                // The last reader of the oldest event: it leaves the queue with us.
-                let event = q.events.pop_front();
-                q.first += 1;
-                q.release_if_empty();
-                return Poll::Ready(event.map(Recv::Event));
-            }
-            let index = usize::try_from(at - first).unwrap_or(usize::MAX);
-            let event = q.events.get(index).cloned();
+        if at == q.first && !q.wanted_by_others(self.slot, at) {
+            // The last reader of the oldest event: it leaves the queue with us.
+            let event = q.events.pop_front();
+            q.first += 1;
+            q.release_if_empty();
             return Poll::Ready(event.map(Recv::Event));
         }
-        if closed {
-            return Poll::Ready(None);
-        }
-        reader.waker = Some(cx.waker().clone());
-        Poll::Pending
+        let index = usize::try_from(at - q.first).unwrap_or(usize::MAX);
+        Poll::Ready(q.events.get(index).cloned().map(Recv::Event))
     }
 }
 
