@@ -25,7 +25,8 @@ pub(crate) mod read;
 pub(crate) mod write;
 
 pub use read::{
-    FromTree, fields, invalid_type, missing, object, or_default, read_tree, required, variant,
+    FromTree, Placeholder, fields, invalid_type, missing, object, or_default, read_tree, required,
+    variant,
 };
 pub use write::{ObjWriter, ToTree, write_tree};
 

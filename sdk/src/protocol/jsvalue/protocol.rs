@@ -129,16 +129,21 @@ impl FromTree for Connected {
             resumed,
             last_seq,
         ] = slots;
-        Ok(Connected {
+        let mut first = None;
+        let value = Connected {
             session_id: session.map_or_else(String::new, |v| lenient_string(v.node())),
             user_id: user.and_then(|v| lenient_id(v.node())),
-            protocol: or_default(protocol)?,
-            heartbeat_ms: or_default(heartbeat)?,
-            rate_limit: or_default(rate)?,
-            features: or_default(features)?,
-            resumed: or_default(resumed)?,
-            last_seq: or_default(last_seq)?,
-        })
+            protocol: or_default(protocol, &mut first),
+            heartbeat_ms: or_default(heartbeat, &mut first),
+            rate_limit: or_default(rate, &mut first),
+            features: or_default(features, &mut first),
+            resumed: or_default(resumed, &mut first),
+            last_seq: or_default(last_seq, &mut first),
+        };
+        match first {
+            None => Ok(value),
+            Some(e) => Err(e),
+        }
     }
 }
 
@@ -225,5 +230,28 @@ impl FromTree for Channel {
                 .map_err(|e: crate::protocol::ChannelParseError| Error::text(&[&e.to_string()])),
             other => Err(invalid_type(&other, "a string")),
         }
+    }
+}
+
+// Required fields without a `Default`: what their reader holds until it returns the error
+// (never seen by a caller).
+impl super::read::Placeholder for ErrorCode {
+    fn placeholder() -> Self {
+        ErrorCode::InvalidMessage
+    }
+}
+impl super::read::Placeholder for PresenceStatus {
+    fn placeholder() -> Self {
+        PresenceStatus::Offline
+    }
+}
+impl super::read::Placeholder for UploadStatus {
+    fn placeholder() -> Self {
+        UploadStatus::Failed
+    }
+}
+impl super::read::Placeholder for Channel {
+    fn placeholder() -> Self {
+        Channel::Notifications
     }
 }
