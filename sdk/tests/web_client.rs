@@ -22,7 +22,9 @@ use futures_util::future::{Either, select};
 use gloo_timers::future::TimeoutFuture;
 use pitchey_realtime::client::platform::{Connect, ConnectError, SocketEvent, Timer};
 use pitchey_realtime::client::{Client, ClientError, EventStream, Subscription};
-use pitchey_realtime::core::{Event, MessageId, SendError, State};
+use pitchey_realtime::core::{
+    Action, Config, ConfigError, Connection, Event, Instant, MessageId, SendError, State,
+};
 use pitchey_realtime::protocol::{Channel, ClientMessage, PitchStats, PitchView};
 use pitchey_realtime::transport::web::{self, BrowserTimer, Connector};
 use serde_json::{Value, json};
@@ -278,6 +280,70 @@ fn entropy_comes_from_crypto_and_differs() {
     let a = web::entropy().expect("crypto.getRandomValues");
     let b = web::entropy().expect("crypto.getRandomValues");
     assert_ne!(a, b);
+}
+
+// The endpoint URL vectors of `core/endpoint.rs`'s unit tests.
+include!("../src/core/endpoint_vectors.rs");
+
+/// The URL the core opens for `url` and `token` (its first action), or why it refuses.
+fn opened_url(url: &str, token: &str) -> Result<String, ConfigError> {
+    let config = Config::new(url).with_token(token);
+    let mut conn = Connection::new(config, 1, Instant::ZERO);
+    conn.connect(Instant::ZERO)?;
+    let opened = conn.drain_actions().find_map(|a| match a {
+        Action::Connect { url, .. } => Some(url),
+        _ => None,
+    });
+    Ok(opened.expect("connect opens a socket at once"))
+}
+
+/// What the rule gives by the `url` crate (the native implementation's parser).
+fn url_crate_url(input: &str, token: &str) -> String {
+    let mut parsed = url::Url::parse(input).expect(input);
+    parsed.set_fragment(None);
+    let kept: Vec<(String, String)> = parsed
+        .query_pairs()
+        .filter(|(k, _)| k != "token")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    parsed.set_query(None);
+    parsed
+        .query_pairs_mut()
+        .extend_pairs(kept)
+        .append_pair("token", token);
+    parsed.into()
+}
+
+#[wasm_bindgen_test]
+fn the_browser_opens_the_urls_the_url_crate_opens() {
+    let mut wrong = Vec::new();
+    for input in OK {
+        for token in TOKENS {
+            let browser = opened_url(input, token);
+            if browser.as_deref() != Ok(url_crate_url(input, token).as_str()) {
+                wrong.push(format!("{input:?} with {token:?}: {browser:?}"));
+            }
+        }
+    }
+    for (input, token, url) in ENCODED {
+        let browser = opened_url(input, token);
+        if browser.as_deref() != Ok(*url) {
+            wrong.push(format!("{input:?}: {browser:?}"));
+        }
+    }
+    for input in BAD {
+        let browser = opened_url(input, "t");
+        if !matches!(browser, Err(ConfigError::InvalidUrl { .. })) {
+            wrong.push(format!("{input:?}: {browser:?}"));
+        }
+    }
+    for (input, scheme) in SCHEMES {
+        let browser = opened_url(input, "t");
+        if browser != Err(ConfigError::UnsupportedScheme((*scheme).into())) {
+            wrong.push(format!("{input:?}: {browser:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
 }
 
 #[wasm_bindgen_test]
