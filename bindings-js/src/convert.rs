@@ -143,9 +143,12 @@ pub fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1_000.0
 }
 
-/// Milliseconds from JavaScript as a [`Duration`]; `None` for negative, NaN or infinite.
+/// Milliseconds from JavaScript as a [`Duration`] (to the microsecond; a value beyond
+/// half a million years is that); `None` for negative, NaN or infinite. Not
+/// `Duration::from_secs_f64`, which panics on a value too large (a trap in the browser).
 pub fn duration_ms(ms: f64) -> Option<Duration> {
-    (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1_000.0))
+    // `as` saturates.
+    (ms.is_finite() && ms >= 0.0).then(|| Duration::from_micros((ms * 1_000.0) as u64))
 }
 
 /// A count from JavaScript (`queueSize`): a finite number of at least 1.
@@ -378,6 +381,17 @@ mod tests {
     use super::*;
     use pitchey_realtime::core::MessageId;
     use pitchey_realtime::protocol::ErrorData;
+
+    #[test]
+    fn milliseconds_from_js_never_panic() {
+        assert_eq!(duration_ms(1.5), Some(Duration::from_micros(1_500)));
+        assert_eq!(duration_ms(0.0), Some(Duration::ZERO));
+        // Far too large for `Duration::from_secs_f64`: saturated, not a panic.
+        assert_eq!(duration_ms(1e300), Some(Duration::from_micros(u64::MAX)));
+        for bad in [-1.0, f64::NAN, f64::INFINITY] {
+            assert_eq!(duration_ms(bad), None);
+        }
+    }
 
     #[test]
     fn errors_get_their_names() {
