@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use crate::outbox;
 
 use crate::auth::AuthUser;
 use crate::config::ServerConfig;
@@ -15,8 +15,8 @@ use crate::store::MemoryStore;
 /// of user 2 registered beside it, so that what the handler routes to others is seen too.
 pub struct SessionHarness {
     session: Session,
-    peers: Vec<mpsc::Receiver<Outbound>>,
-    own: mpsc::Receiver<Outbound>,
+    peers: Vec<outbox::Receiver<Outbound>>,
+    own: outbox::Receiver<Outbound>,
 }
 
 /// What one inbound text frame produced.
@@ -45,7 +45,7 @@ impl SessionHarness {
             issued_at_ms: None,
         };
         let register = |u: &AuthUser| {
-            let (tx, rx) = mpsc::channel(cap);
+            let (tx, rx) = outbox::channel(cap);
             let reg = hub.register(u, tx, None, Vec::new());
             (reg, rx)
         };
@@ -77,7 +77,7 @@ impl SessionHarness {
             ..Handled::default()
         };
         for rx in std::iter::once(&mut self.own).chain(self.peers.iter_mut()) {
-            while let Ok(out) = rx.try_recv() {
+            while let Some(out) = rx.try_recv() {
                 if let Outbound::Text(t) = out {
                     handled.routed.push(t.to_string());
                 }

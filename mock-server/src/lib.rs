@@ -277,6 +277,7 @@ mod hub;
 pub mod limits;
 mod metrics;
 mod notify_budget;
+mod outbox;
 pub mod persist;
 pub mod pitches;
 pub mod presence;

@@ -10,13 +10,13 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::outbox;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{FutureExt, SinkExt};
 use pitchey_realtime::protocol::{
     Ack, ClientFrame, ClientMessage, Disconnected, DraftSave, ErrorCode, ErrorData, RateLimit,
     RawFrame, ServerFrame, ServerMessage,
 };
-use tokio::sync::mpsc;
 use tokio::time::{sleep_until, timeout};
 
 use crate::auth::AuthUser;
@@ -180,7 +180,7 @@ pub(crate) fn run(socket: WebSocket, start: Start) -> impl Future<Output = ()> +
     async move {
         let _slot = &slot;
         let _running = hub.task_started();
-        let (tx, mut rx) = mpsc::channel(hub.config.session_outbox_cap.max(1));
+        let (tx, mut rx) = outbox::channel(hub.config.session_outbox_cap);
         // Several instances: what waited in Redis for a user offline everywhere.
         let remote_queued = match hub.redis_link() {
             // Boxed, like every cold path below: the session future is held by every idle
@@ -246,7 +246,11 @@ pub(crate) fn run(socket: WebSocket, start: Start) -> impl Future<Output = ()> +
 }
 
 /// The main loop; returns why the session ended.
-async fn serve(s: &mut Session, w: &mut Writer, rx: &mut mpsc::Receiver<Outbound>) -> &'static str {
+async fn serve(
+    s: &mut Session,
+    w: &mut Writer,
+    rx: &mut outbox::Receiver<Outbound>,
+) -> &'static str {
     let idle = s.hub.config.session_timeout();
     let mut last_seen = tokio::time::Instant::now();
     let token_left = Duration::from_secs(s.user.expires_at.saturating_sub(unix_secs()));
@@ -373,7 +377,7 @@ async fn settled(durable: Option<Durability>) {
 async fn take_outbox(
     s: &mut Session,
     w: &mut Writer,
-    rx: &mut mpsc::Receiver<Outbound>,
+    rx: &mut outbox::Receiver<Outbound>,
     pending: &mut VecDeque<Outgoing>,
     first: Outbound,
 ) -> Flow {
@@ -420,7 +424,7 @@ async fn take_outbox(
         if taken >= BATCH_FRAMES || pending.len() >= MAX_PENDING {
             break;
         }
-        next = rx.try_recv().ok();
+        next = rx.try_recv();
     }
     Flow::Go
 }

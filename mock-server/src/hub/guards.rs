@@ -75,7 +75,7 @@ mod tests {
     fn a_session_task_that_panics_is_unregistered() {
         let hub = small_hub();
         let user = user(7);
-        let (tx, _rx) = tokio::sync::mpsc::channel(4);
+        let (tx, _rx) = crate::outbox::channel(4);
         let reg = hub
             .register(&user, tx, None, Vec::new())
             .expect("registered");

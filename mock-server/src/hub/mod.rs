@@ -18,12 +18,13 @@ use pitchey_realtime::protocol::{
 };
 use rand::Rng;
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::auth::AuthUser;
 use crate::config::ServerConfig;
 use crate::drafts::{Draft, DraftDecision, decide};
 use crate::metrics;
+use crate::outbox::{self, TrySendError};
 use crate::pitches::PitchBook;
 use crate::presence::PresenceBook;
 use crate::receipts::{Receipt, Tally};
@@ -82,7 +83,7 @@ pub(crate) struct SessionKey(u64);
 
 struct SessionEntry {
     user: u64,
-    tx: mpsc::Sender<Outbound>,
+    tx: outbox::Sender<Outbound>,
     channels: HashSet<Channel>,
     /// The user's last `seq` when this session connected: later durable frames reached it live.
     connect_seq: u64,
@@ -335,7 +336,7 @@ impl Hub {
     pub(crate) fn register(
         &self,
         user: &AuthUser,
-        tx: mpsc::Sender<Outbound>,
+        tx: outbox::Sender<Outbound>,
         resume_from: Option<u64>,
         remote_queued: Vec<QueuedFrame>,
     ) -> Option<Registration> {
@@ -502,7 +503,7 @@ impl Hub {
         };
         match entry.tx.try_send(out) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(TrySendError::Full) => {
                 tracing::warn!(
                     user = entry.user,
                     "session too slow to keep up: dropping it"
@@ -514,7 +515,7 @@ impl Hub {
                 false
             }
             // The task already ended; it unregisters itself.
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(TrySendError::Closed) => false,
         }
     }
 
@@ -1152,7 +1153,7 @@ impl Hub {
             "outboxQueued": st
                 .sessions
                 .values()
-                .map(|e| e.tx.max_capacity() - e.tx.capacity())
+                .map(|e| e.tx.len())
                 .sum::<usize>(),
             "store": {
                 "kind": st.store.kind(),

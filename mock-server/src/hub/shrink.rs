@@ -48,7 +48,7 @@ mod tests {
         let mut sessions = Vec::new();
         for id in 1..=2000 {
             let slot = hub.reserve_session(id).expect("a free slot");
-            let (tx, rx) = tokio::sync::mpsc::channel(4);
+            let (tx, rx) = crate::outbox::channel(4);
             let reg = hub
                 .register(&user(id), tx, None, Vec::new())
                 .expect("registered");
