@@ -48,9 +48,9 @@ fn send_error_name(e: &SendError) -> N {
 fn failure_name(f: &SendFailure) -> (N, Option<String>) {
     match f {
         SendFailure::Rejected(e) if e.code == ErrorCode::Unauthorized => {
-            (N::Unauthorized, Some(e.code.to_string()))
+            (N::Unauthorized, Some(e.code.as_str().to_owned()))
         }
-        SendFailure::Rejected(e) => (N::Rejected, Some(e.code.to_string())),
+        SendFailure::Rejected(e) => (N::Rejected, Some(e.code.as_str().to_owned())),
         SendFailure::TooManyAttempts => (N::TooManyAttempts, None),
         SendFailure::TooLarge { .. } | SendFailure::RefusedTooLarge { .. } => (N::TooLarge, None),
         SendFailure::DraftConflict => (N::DraftConflict, None),
@@ -65,29 +65,29 @@ pub fn failure_info(id: &str, f: &SendFailure) -> ErrorInfo {
     ErrorInfo {
         id: Some(id.to_owned()),
         server_code,
-        ..error_info(name, f.to_string())
+        ..error_info(name, f.message())
     }
 }
 
 /// What a promise rejects with for a [`ClientError`].
 pub fn client_error_info(e: &ClientError) -> ErrorInfo {
     match e {
-        ClientError::Send(s) => error_info(send_error_name(s), e.to_string()),
+        ClientError::Send(s) => error_info(send_error_name(s), e.message()),
         ClientError::Config(ConfigError::InvalidUrl { .. } | ConfigError::UnsupportedScheme(_)) => {
-            error_info(N::InvalidUrl, e.to_string())
+            error_info(N::InvalidUrl, e.message())
         }
-        ClientError::Config(_) => error_info(N::InvalidArgument, e.to_string()),
-        ClientError::Snapshot(_) => error_info(N::InvalidSnapshot, e.to_string()),
+        ClientError::Config(_) => error_info(N::InvalidArgument, e.message()),
+        ClientError::Snapshot(_) => error_info(N::InvalidSnapshot, e.message()),
         ClientError::Failed(id, f) => failure_info(id.as_str(), f),
-        ClientError::Stopped(State::AuthFailed { .. }) => error_info(N::AuthFailed, e.to_string()),
-        ClientError::Stopped(_) | ClientError::DriverGone => error_info(N::Closed, e.to_string()),
-        ClientError::Platform(_) => error_info(N::Platform, e.to_string()),
-        ClientError::NotDurable(_) => error_info(N::NotDurable, e.to_string()),
+        ClientError::Stopped(State::AuthFailed { .. }) => error_info(N::AuthFailed, e.message()),
+        ClientError::Stopped(_) | ClientError::DriverGone => error_info(N::Closed, e.message()),
+        ClientError::Platform(_) => error_info(N::Platform, e.message()),
+        ClientError::NotDurable(_) => error_info(N::NotDurable, e.message()),
         ClientError::Unconfirmed { id, .. } => ErrorInfo {
             id: Some(id.as_str().to_owned()),
-            ..error_info(N::Unconfirmed, e.to_string())
+            ..error_info(N::Unconfirmed, e.message())
         },
-        _ => error_info(N::Unknown, e.to_string()),
+        _ => error_info(N::Unknown, e.message()),
     }
 }
 
@@ -164,7 +164,7 @@ pub fn version(n: f64) -> Option<u64> {
 /// Apply [`ClientOptions`] (all but `url`, `token` and `tokenProvider`) to the core's
 /// configuration. Errors name the first option that cannot work.
 pub fn apply_options(options: &ClientOptions, config: &mut Config) -> Result<(), ErrorInfo> {
-    let bad = |what: &str| error_info(N::InvalidArgument, format!("invalid option {what}"));
+    let bad = |what: &str| error_info(N::InvalidArgument, ["invalid option ", what].concat());
     if let Some(b) = &options.backoff {
         if let Some(ms) = b.initial_ms {
             config.backoff.initial = duration_ms(ms).ok_or_else(|| bad("backoff.initialMs"))?;
@@ -265,7 +265,7 @@ pub fn deliveries(event: &Event) -> Vec<(&str, Payload<'_>)> {
             if let ServerMessage::Error(e) = &frame.message {
                 let info = ErrorInfo {
                     id: e.id.clone(),
-                    server_code: Some(e.code.to_string()),
+                    server_code: Some(e.code.as_str().to_owned()),
                     ..error_info(
                         if e.code == ErrorCode::Unauthorized {
                             N::Unauthorized
@@ -296,7 +296,7 @@ pub fn deliveries(event: &Event) -> Vec<(&str, Payload<'_>)> {
         Event::ContinuityLost => out.push(("continuity_lost", Payload::Null)),
         Event::SubscriptionActive { channel } => {
             let info = SubscriptionInfo {
-                channel: channel.to_string(),
+                channel: channel.name(),
                 code: None,
                 message: None,
             };
@@ -308,14 +308,14 @@ pub fn deliveries(event: &Event) -> Vec<(&str, Payload<'_>)> {
             message,
         } => {
             let info = SubscriptionInfo {
-                channel: channel.to_string(),
-                code: Some(code.to_string()),
+                channel: channel.name(),
+                code: Some(code.as_str().to_owned()),
                 message: Some(message.clone()),
             };
             out.push(("subscription_failed", Payload::Subscription(info)));
             let err = ErrorInfo {
-                server_code: Some(code.to_string()),
-                channel: Some(channel.to_string()),
+                server_code: Some(code.as_str().to_owned()),
+                channel: Some(channel.name()),
                 ..error_info(N::Rejected, message.clone())
             };
             out.push(("error", Payload::Error(err)));
@@ -369,7 +369,7 @@ pub fn draft_event(event: &Event) -> Option<DraftEvent> {
             let (name, _) = failure_name(reason);
             DraftEvent::SaveFailed {
                 name: name.as_str().to_owned(),
-                message: reason.to_string(),
+                message: reason.message(),
             }
         }
         _ => return None,

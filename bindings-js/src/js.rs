@@ -89,13 +89,13 @@ fn get_function(object: &JsValue, key: &str) -> Option<Function> {
 
 /// A JS number as an id (`pitchId`, `conversationId`): finite, whole, non-negative.
 fn id_arg(n: f64, what: &str) -> Result<u64, JsValue> {
-    convert::version(n).ok_or_else(|| invalid(format!("{what} must be a whole number >= 0")))
+    convert::version(n).ok_or_else(|| invalid([what, " must be a whole number >= 0"].concat()))
 }
 
 /// Log a handler's exception: it must not stop the other handlers or the dispatcher.
 fn report_handler_error(kind: &str, e: &JsValue) {
     web_sys::console::error_2(
-        &JsValue::from_str(&format!("@pitchey/realtime: a \"{kind}\" handler threw")),
+        &JsValue::from_str(&["@pitchey/realtime: a \"", kind, "\" handler threw"].concat()),
         e,
     );
 }
@@ -230,7 +230,7 @@ impl Persist {
                     "@pitchey/realtime: ignoring localStorage[\"",
                     &self.key,
                     "\"]: ",
-                    &e.to_string(),
+                    &e.message(),
                 ]
                 .concat();
                 web_sys::console::warn_1(&JsValue::from_str(&text));
@@ -367,9 +367,13 @@ impl Client {
                 {
                     Ok(c) => c,
                     Err(ClientError::Snapshot(e)) => {
-                        web_sys::console::warn_1(&JsValue::from_str(&format!(
-                            "@pitchey/realtime: saved messages not restored: {e}"
-                        )));
+                        web_sys::console::warn_1(&JsValue::from_str(
+                            &[
+                                "@pitchey/realtime: saved messages not restored: ",
+                                &e.message(),
+                            ]
+                            .concat(),
+                        ));
                         make_builder(&parsed, provider)?
                             .build()
                             .map_err(|e| client_error(&e))?
@@ -482,7 +486,7 @@ impl Client {
     #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
     pub fn send(&self, #[wasm_bindgen(js_name = type)] kind: String, data: JsValue) -> Promise {
         // The SDK reads the JS value itself (no round trip through JSON text).
-        let message = ClientMessage::decode_js(&kind, data).map_err(|e| invalid(e.to_string()));
+        let message = ClientMessage::decode_js(&kind, data).map_err(|e| invalid(e.message()));
         match message {
             Ok(message) => self.send_confirmed(message),
             Err(e) => Promise::reject(&e),
@@ -527,8 +531,10 @@ impl Client {
     /// channels) is an `error` event.
     #[wasm_bindgen(skip_typescript)]
     pub fn subscribe(&self, channel: String, handler: Function) -> Result<Function, JsValue> {
-        let channel: Channel = channel.parse().map_err(|e| invalid(format!("{e}")))?;
-        let kind = channel.to_string();
+        let channel: Channel = channel
+            .parse()
+            .map_err(|e: pitchey_realtime::protocol::ChannelParseError| invalid(e.message()))?;
+        let kind = channel.name();
         let listeners = self.inner.listeners.clone();
         let mut subscription = match self.inner.client.subscribe::<ServerMessage>(channel) {
             Ok(subscription) => subscription,

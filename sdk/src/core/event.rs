@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde_json::Value;
 
+use super::text::{decimal, fill};
 use super::{FrameText, State};
 use crate::protocol::{Channel, ErrorCode, ErrorData, ServerFrame};
 
@@ -180,22 +181,33 @@ pub enum SendFailure {
     Expired,
 }
 
+impl SendFailure {
+    /// Why, in words (what `Display` writes; see `core::text`).
+    pub fn message(&self) -> String {
+        let n = |v: &usize| decimal(*v as u64);
+        match self {
+            SendFailure::Rejected(e) => fill(
+                "rejected by the server: {} ({})",
+                &[e.code.as_str(), &e.message],
+            ),
+            SendFailure::TooManyAttempts => String::from("sent too many times without an ack"),
+            SendFailure::TooLarge { size, max } => fill(
+                "{} bytes exceed the {}-byte frame limit",
+                &[&n(size), &n(max)],
+            ),
+            SendFailure::DraftConflict => String::from("draft save on a stale version"),
+            SendFailure::RefusedTooLarge { size } => fill(
+                "the server closed with 4009: {} bytes is too large",
+                &[&n(size)],
+            ),
+            SendFailure::Expired => String::from("expired before it could be sent"),
+        }
+    }
+}
+
 impl fmt::Display for SendFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SendFailure::Rejected(e) => {
-                write!(f, "rejected by the server: {} ({})", e.code, e.message)
-            }
-            SendFailure::TooManyAttempts => f.write_str("sent too many times without an ack"),
-            SendFailure::TooLarge { size, max } => {
-                write!(f, "{size} bytes exceed the {max}-byte frame limit")
-            }
-            SendFailure::DraftConflict => f.write_str("draft save on a stale version"),
-            SendFailure::RefusedTooLarge { size } => {
-                write!(f, "the server closed with 4009: {size} bytes is too large")
-            }
-            SendFailure::Expired => f.write_str("expired before it could be sent"),
-        }
+        f.write_str(&self.message())
     }
 }
 

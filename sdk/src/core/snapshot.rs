@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::outbox::Durable;
+use super::text::{decimal, fill};
 use super::{Connection, Instant, MessageId};
 use crate::protocol::{ClientFrame, ClientMessage};
 
@@ -47,26 +48,44 @@ pub struct SavedMessage {
 
 /// Why a snapshot could not be read or restored. Nothing is restored when one is returned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.message())]
 #[non_exhaustive]
 pub enum SnapshotError {
     /// Not a snapshot (bad JSON, missing fields).
-    #[error("not a pitchey snapshot: {0}")]
     Invalid(String),
     /// Written by a newer SDK.
-    #[error("snapshot format {0} is newer than this SDK's ({FORMAT})")]
     UnknownFormat(u32),
     /// A saved frame is not a durable client frame carrying its id.
-    #[error("saved message {0} is not a durable frame with its id")]
     BadMessage(String),
     /// The outbox cannot hold the saved messages on top of what is queued already. Raise
     /// `Config::outbox_capacity` or restore before sending.
-    #[error("{saved} saved messages do not fit in the outbox ({free} free)")]
     NoRoom {
         /// Messages in the snapshot that are not queued yet.
         saved: usize,
         /// Free places in the outbox.
         free: usize,
     },
+}
+
+impl SnapshotError {
+    /// What went wrong, in words (what `Display` writes; see `core::text`).
+    pub fn message(&self) -> String {
+        let n = |v: &usize| decimal(*v as u64);
+        match self {
+            SnapshotError::Invalid(why) => fill("not a pitchey snapshot: {}", &[why]),
+            SnapshotError::UnknownFormat(format) => fill(
+                "snapshot format {} is newer than this SDK's ({})",
+                &[&decimal(u64::from(*format)), &decimal(u64::from(FORMAT))],
+            ),
+            SnapshotError::BadMessage(id) => {
+                fill("saved message {} is not a durable frame with its id", &[id])
+            }
+            SnapshotError::NoRoom { saved, free } => fill(
+                "{} saved messages do not fit in the outbox ({} free)",
+                &[&n(saved), &n(free)],
+            ),
+        }
+    }
 }
 
 impl Snapshot {
@@ -103,7 +122,7 @@ impl Connection {
                 .durable_iter()
                 .map(|d| SavedMessage {
                     id: d.id.as_str().to_owned(),
-                    frame: d.text.to_string(),
+                    frame: d.text.as_str().to_owned(),
                     draft_id: d.draft_id.clone(),
                     expires_at_epoch_ms: d.expires_at.and_then(|t| self.epoch_ms_of(t)),
                 })

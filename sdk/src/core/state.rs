@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use super::text::{decimal, fill};
+
 /// Where the connection is in its lifecycle.
 ///
 /// ```text
@@ -65,22 +67,31 @@ impl State {
     }
 }
 
+impl State {
+    /// The state in words (what `Display` writes; see `core::text`).
+    pub fn describe(&self) -> String {
+        match self {
+            State::Idle => String::from("idle"),
+            State::Connecting => String::from("connecting"),
+            State::Connected => String::from("connected"),
+            State::Reconnecting { attempt, delay } => {
+                // As u64: no delay that can happen needs `u128`.
+                let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+                fill(
+                    "reconnecting (attempt {} in {} ms)",
+                    &[&decimal(u64::from(*attempt)), &decimal(ms)],
+                )
+            }
+            State::AwaitingToken => String::from("waiting for a fresh token"),
+            State::AuthFailed { reason: Some(r) } => fill("authentication failed: {}", &[r]),
+            State::AuthFailed { reason: None } => String::from("authentication failed"),
+            State::Closed => String::from("closed"),
+        }
+    }
+}
+
 impl std::fmt::Display for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            State::Idle => f.write_str("idle"),
-            State::Connecting => f.write_str("connecting"),
-            State::Connected => f.write_str("connected"),
-            State::Reconnecting { attempt, delay } => {
-                // As u64: `u128`'s Display is 1.3 KB of the browser build for no
-                // delay that can happen.
-                let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
-                write!(f, "reconnecting (attempt {attempt} in {ms} ms)")
-            }
-            State::AwaitingToken => f.write_str("waiting for a fresh token"),
-            State::AuthFailed { reason: Some(r) } => write!(f, "authentication failed: {r}"),
-            State::AuthFailed { reason: None } => f.write_str("authentication failed"),
-            State::Closed => f.write_str("closed"),
-        }
+        f.write_str(&self.describe())
     }
 }

@@ -1,5 +1,33 @@
-//! Numbers into strings without `core::fmt`: the reasons and ids the core builds on every
-//! target, written so that the browser build needs no formatting machinery for them.
+//! Text without `core::fmt`: the ids, reasons and error messages the SDK builds on every
+//! target, written so that the browser build links no formatting machinery (`core::fmt`'s
+//! `write`, padding and integer printing were about 5 KB of the npm package, for messages).
+//! The error types' `Display` writes their `message()`, made with these.
+
+/// `template` with each `{}` replaced by the next of `args`, in order; a `{}` beyond the
+/// last arg stays as it is.
+pub fn fill(template: &str, args: &[&str]) -> String {
+    let extra: usize = args.iter().map(|a| a.len()).sum();
+    let mut out = String::with_capacity(template.len() + extra);
+    let mut args = args.iter();
+    let mut rest = template;
+    while let Some((before, after)) = rest.split_once("{}") {
+        out.push_str(before);
+        match args.next() {
+            Some(arg) => out.push_str(arg),
+            None => out.push_str("{}"),
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `n` in decimal.
+pub fn decimal(n: u64) -> String {
+    let mut out = String::new();
+    push_decimal(&mut out, n);
+    out
+}
 
 /// `n` in decimal, appended to `out`.
 pub(crate) fn push_decimal(out: &mut String, n: u64) {
@@ -39,6 +67,16 @@ pub(crate) fn hex16(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fill_puts_the_args_in_order() {
+        assert_eq!(fill("a {} b {} c", &["1", "22"]), "a 1 b 22 c");
+        assert_eq!(fill("{}{}", &["x", "y"]), "xy");
+        assert_eq!(fill("no args", &[]), "no args");
+        assert_eq!(fill("one {} two {}", &["1"]), "one 1 two {}");
+        assert_eq!(fill("{}", &["{}"]), "{}", "an arg is not a template");
+        assert_eq!(decimal(4009), "4009");
+    }
 
     #[test]
     fn decimal_matches_display() {

@@ -28,10 +28,20 @@ pub enum Channel {
 
 /// A channel name that is not one of [`Channel`]'s forms.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown channel `{0}` (expected notifications, dashboard, uploads, pitch:N, presence:N, conversation:N or draft:ID)"
-)]
+#[error("{}", self.message())]
 pub struct ChannelParseError(pub String);
+
+impl ChannelParseError {
+    /// What is wrong, in words (what `Display` writes, without `core::fmt`).
+    pub fn message(&self) -> String {
+        [
+            "unknown channel `",
+            &self.0,
+            "` (expected notifications, dashboard, uploads, pitch:N, presence:N, conversation:N or draft:ID)",
+        ]
+        .concat()
+    }
+}
 
 impl FromStr for Channel {
     type Err = ChannelParseError;
@@ -55,17 +65,26 @@ impl FromStr for Channel {
     }
 }
 
+impl Channel {
+    /// The channel's wire name, e.g. `pitch:42` (what `Display` writes, without
+    /// `core::fmt`).
+    pub fn name(&self) -> String {
+        let (prefix, id) = match self {
+            Channel::Notifications => return String::from("notifications"),
+            Channel::Dashboard => return String::from("dashboard"),
+            Channel::Uploads => return String::from("uploads"),
+            Channel::Pitch(id) => ("pitch:", crate::core::text::decimal(*id)),
+            Channel::Presence(id) => ("presence:", crate::core::text::decimal(*id)),
+            Channel::Conversation(id) => ("conversation:", crate::core::text::decimal(*id)),
+            Channel::Draft(id) => ("draft:", id.clone()),
+        };
+        [prefix, &id].concat()
+    }
+}
+
 impl fmt::Display for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Channel::Notifications => f.write_str("notifications"),
-            Channel::Dashboard => f.write_str("dashboard"),
-            Channel::Uploads => f.write_str("uploads"),
-            Channel::Pitch(id) => write!(f, "pitch:{id}"),
-            Channel::Presence(id) => write!(f, "presence:{id}"),
-            Channel::Conversation(id) => write!(f, "conversation:{id}"),
-            Channel::Draft(id) => write!(f, "draft:{id}"),
-        }
+        f.write_str(&self.name())
     }
 }
 
@@ -78,6 +97,6 @@ impl TryFrom<String> for Channel {
 
 impl From<Channel> for String {
     fn from(c: Channel) -> Self {
-        c.to_string()
+        c.name()
     }
 }

@@ -2,18 +2,29 @@ use serde::{Deserialize, Serialize};
 
 /// Why a text frame could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.message())]
 pub enum ProtocolError {
     /// The frame is not a JSON object of the envelope's shape.
-    #[error("malformed frame: {0}")]
     Malformed(String),
     /// The envelope is fine but `data` does not fit the message type.
-    #[error("invalid data for `{kind}`: {message}")]
     InvalidData {
         /// The message `type`.
         kind: String,
         /// What is wrong, as serde saw it.
         message: String,
     },
+}
+
+impl ProtocolError {
+    /// What is wrong, in words (what `Display` writes, without `core::fmt`).
+    pub fn message(&self) -> String {
+        match self {
+            ProtocolError::Malformed(why) => ["malformed frame: ", why].concat(),
+            ProtocolError::InvalidData { kind, message } => {
+                ["invalid data for `", kind, "`: ", message].concat()
+            }
+        }
+    }
 }
 
 /// The `code` of an `error` frame.

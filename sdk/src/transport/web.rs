@@ -157,7 +157,7 @@ pub fn entropy() -> Result<u64, ClientError> {
     let mut bytes = [0u8; 8];
     crypto
         .get_random_values_with_u8_array(&mut bytes)
-        .map_err(|e| ClientError::Platform(format!("crypto.getRandomValues: {}", js_error(&e))))?;
+        .map_err(|e| ClientError::Platform(["crypto.getRandomValues: ", &js_error(&e)].concat()))?;
     Ok(u64::from_le_bytes(bytes))
 }
 
@@ -171,7 +171,7 @@ fn global_property<T: JsCast>(name: &str) -> Option<T> {
 /// A readable text for a thrown JS value (an `Error`/`DOMException`: `name: message`).
 fn js_error(value: &JsValue) -> String {
     if let Some(e) = value.dyn_ref::<js_sys::Error>() {
-        format!("{}: {}", String::from(e.name()), String::from(e.message()))
+        [String::from(e.name()), String::from(e.message())].join(": ")
     } else if let Some(s) = value.as_string() {
         s
     } else {
@@ -259,7 +259,7 @@ impl BrowserSocket {
         url: &str,
     ) -> Result<(Self, oneshot::Receiver<Result<(), ConnectError>>), ConnectError> {
         let ws = WebSocket::new_with_str(url, SUBPROTOCOL).map_err(|e| {
-            ConnectError::Failed(format!("invalid WebSocket URL: {}", js_error(&e)))
+            ConnectError::Failed(["invalid WebSocket URL: ", &js_error(&e)].concat())
         })?;
         // Binary frames are ignored; as ArrayBuffers they at least cost no Blob.
         ws.set_binary_type(BinaryType::Arraybuffer);
@@ -351,7 +351,10 @@ impl Socket for BrowserSocket {
             for text in &frames {
                 let state = self.ws.ready_state();
                 if state != WebSocket::OPEN {
-                    return Err(format!("socket is not open (readyState {state})"));
+                    return Err(crate::core::text::fill(
+                        "socket is not open (readyState {})",
+                        &[&crate::core::text::decimal(u64::from(state))],
+                    ));
                 }
                 self.ws.send_with_str(text).map_err(|e| js_error(&e))?;
             }

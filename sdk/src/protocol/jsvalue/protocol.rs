@@ -227,7 +227,7 @@ impl FromTree for Channel {
         match node {
             Node::Str(s) => s
                 .parse()
-                .map_err(|e: crate::protocol::ChannelParseError| Error::text(&[&e.to_string()])),
+                .map_err(|e: crate::protocol::ChannelParseError| Error::text(&[&e.message()])),
             other => Err(invalid_type(&other, "a string")),
         }
     }
