@@ -9,16 +9,23 @@ pub fn fill(template: &str, args: &[&str]) -> String {
     let extra: usize = args.iter().map(|a| a.len()).sum();
     let mut out = String::with_capacity(template.len() + extra);
     let mut args = args.iter();
-    let mut rest = template;
-    while let Some((before, after)) = rest.split_once("{}") {
-        out.push_str(before);
-        match args.next() {
-            Some(arg) => out.push_str(arg),
-            None => out.push_str("{}"),
+    // A byte scan, not `split_once("{}")`: a substring searcher is 0.8 KB of the browser
+    // build. `{` is ASCII, so every cut is at a char boundary.
+    let bytes = template.as_bytes();
+    let (mut copied, mut i) = (0, 0);
+    while i + 1 < bytes.len() {
+        if bytes.get(i..i + 2) == Some(b"{}".as_slice()) {
+            if let Some(arg) = args.next() {
+                out.push_str(template.get(copied..i).unwrap_or_default());
+                out.push_str(arg);
+                copied = i + 2;
+            }
+            i += 2;
+        } else {
+            i += 1;
         }
-        rest = after;
     }
-    out.push_str(rest);
+    out.push_str(template.get(copied..).unwrap_or_default());
     out
 }
 
