@@ -25,6 +25,7 @@
 //! since a load generator's errors end the run with a message and nothing else.
 
 mod fanout;
+mod floor;
 mod http;
 mod memory;
 mod plot;
@@ -58,6 +59,13 @@ enum Command {
     Fanout(fanout::FanoutArgs),
     /// Server RSS per authenticated idle connection.
     Idle(memory::IdleArgs),
+    /// The fan-out floor server (`fanout --servers floor` starts it; see `floor.rs`).
+    #[command(hide = true)]
+    FloorServer {
+        /// The loopback port to listen on.
+        #[arg(long)]
+        port: u16,
+    },
     /// Restart the server under N connected SDK clients: time until all are back, peak
     /// connects per second.
     Storm(storm::StormArgs),
@@ -119,6 +127,7 @@ fn main() -> anyhow::Result<()> {
             .build()?
             .block_on(sdk_vs_bare::main(args)),
         Command::Plot { results } => plot::draw(&results),
+        Command::FloorServer { port } => floor::serve(port),
         command => {
             let limit = raise_fd_limit()?;
             // One thread: the load generator gets one core (core 0 in scripts/bench.sh), the
@@ -133,7 +142,9 @@ fn main() -> anyhow::Result<()> {
                     Command::Idle(a) => memory::idle(a, limit).await,
                     Command::Storm(a) => storm::run(a, limit).await,
                     Command::Churn(a) => memory::churn(a, limit).await,
-                    Command::SdkVsBare(_) | Command::Plot { .. } => Ok(()),
+                    Command::SdkVsBare(_) | Command::Plot { .. } | Command::FloorServer { .. } => {
+                        Ok(())
+                    }
                 }
             })
         }

@@ -22,6 +22,9 @@ pub enum Kind {
     Pitchey,
     /// The Node 20 `ws` peer.
     Node,
+    /// The fan-out floor (`floor.rs`): one `write` per client per broadcast and nothing
+    /// else. Fan-out only.
+    Floor,
 }
 
 impl Kind {
@@ -30,6 +33,7 @@ impl Kind {
         match self {
             Kind::Pitchey => "pitchey",
             Kind::Node => "node",
+            Kind::Floor => "floor",
         }
     }
 }
@@ -109,6 +113,10 @@ impl ServerProc {
                 };
                 (bin, vec!["--port".into(), port.to_string()])
             }
+            Kind::Floor => (
+                std::env::current_exe()?,
+                vec!["floor-server".into(), "--port".into(), port.to_string()],
+            ),
             Kind::Node => (
                 opts.node_bin.clone(),
                 vec![
