@@ -24,6 +24,7 @@ use pitchey_realtime::client::platform::{Connect, ConnectError, SocketEvent, Tim
 use pitchey_realtime::client::{Client, ClientError, EventStream, Subscription};
 use pitchey_realtime::core::{
     Action, Config, ConfigError, Connection, Event, Instant, MessageId, SendError, State,
+    endpoint_by_url_crate,
 };
 use pitchey_realtime::protocol::{Channel, ClientMessage, PitchStats, PitchView};
 use pitchey_realtime::transport::web::{self, BrowserTimer, Connector};
@@ -297,30 +298,13 @@ fn opened_url(url: &str, token: &str) -> Result<String, ConfigError> {
     Ok(opened.expect("connect opens a socket at once"))
 }
 
-/// What the rule gives by the `url` crate (the native implementation's parser).
-fn url_crate_url(input: &str, token: &str) -> String {
-    let mut parsed = url::Url::parse(input).expect(input);
-    parsed.set_fragment(None);
-    let kept: Vec<(String, String)> = parsed
-        .query_pairs()
-        .filter(|(k, _)| k != "token")
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    parsed.set_query(None);
-    parsed
-        .query_pairs_mut()
-        .extend_pairs(kept)
-        .append_pair("token", token);
-    parsed.into()
-}
-
 #[wasm_bindgen_test]
 fn the_browser_opens_the_urls_the_url_crate_opens() {
     let mut wrong = Vec::new();
     for input in OK {
         for token in TOKENS {
             let browser = opened_url(input, token);
-            if browser.as_deref() != Ok(url_crate_url(input, token).as_str()) {
+            if browser != endpoint_by_url_crate::connect_url(input, token) {
                 wrong.push(format!("{input:?} with {token:?}: {browser:?}"));
             }
         }

@@ -53,11 +53,15 @@ mod imp {
     }
 }
 
-#[cfg(not(all(target_arch = "wasm32", feature = "web")))]
-mod imp {
+/// The rule by the `url` crate: the native implementation, and in the browser the oracle
+/// its tests compare the browser's `URL` with (`tests/web_client.rs`; left out of the
+/// package by the linker).
+#[doc(hidden)]
+pub mod by_url_crate {
     use super::ConfigError;
 
-    pub(super) fn connect_url(url: &str, token: &str) -> Result<String, ConfigError> {
+    /// See the module docs of `core::endpoint`.
+    pub fn connect_url(url: &str, token: &str) -> Result<String, ConfigError> {
         let mut parsed = url::Url::parse(url).map_err(|e| ConfigError::InvalidUrl {
             url: url.to_owned(),
             reason: e.to_string(),
@@ -84,6 +88,9 @@ mod imp {
         Ok(parsed.into())
     }
 }
+
+#[cfg(not(all(target_arch = "wasm32", feature = "web")))]
+use by_url_crate as imp;
 
 #[cfg(test)]
 mod tests {

@@ -149,6 +149,8 @@ mod config;
 mod connection;
 mod drafts;
 mod endpoint;
+#[doc(hidden)]
+pub use endpoint::by_url_crate as endpoint_by_url_crate;
 mod error;
 mod event;
 mod frame_text;
