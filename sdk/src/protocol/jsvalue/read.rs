@@ -194,9 +194,8 @@ pub fn fields<S: Source>(
     Ok(())
 }
 
-/// The value a struct reader puts in a field it could not read (the struct is dropped
-/// and the error returned), and of a defaulted field left out: `Default::default()`
-/// where the type has one.
+/// The value a struct reader puts in a required field it could not read, until it drops
+/// the struct and returns the error: `Default::default()` where the type has one.
 pub trait Placeholder {
     /// The value.
     fn placeholder() -> Self;
@@ -218,27 +217,37 @@ pub fn required<T: FromTree + Placeholder, S: Source>(
     first: &mut Option<Error>,
 ) -> T {
     match slot {
-        None if first.is_none() => {
-            *first = Some(missing(wire));
+        Some(s) => read_slot(s, first),
+        None => {
+            if first.is_none() {
+                *first = Some(missing(wire));
+            }
             T::placeholder()
         }
-        slot => or_default(slot, first),
     }
 }
 
 /// A defaulted field: `slot` read as a `T`, or `T::default()` (`None` for an `Option`) if
 /// absent. See [`required`] for `first`.
-pub fn or_default<T: FromTree + Placeholder, S: Source>(
+pub fn or_default<T: FromTree + Default, S: Source>(
     slot: Option<S>,
     first: &mut Option<Error>,
 ) -> T {
     match slot {
-        Some(s) if first.is_none() => read_tree(s).unwrap_or_else(|e| {
-            *first = Some(e);
-            T::placeholder()
-        }),
-        _ => T::placeholder(),
+        Some(s) => read_slot(s, first),
+        None => T::default(),
     }
+}
+
+/// `s` read as a `T`, unless an earlier field failed; a failure is recorded in `first`.
+fn read_slot<T: FromTree + Placeholder, S: Source>(s: S, first: &mut Option<Error>) -> T {
+    if first.is_some() {
+        return T::placeholder();
+    }
+    read_tree(s).unwrap_or_else(|e| {
+        *first = Some(e);
+        T::placeholder()
+    })
 }
 
 /// Implements [`FromTree`](crate::protocol::jsvalue::FromTree) for a struct with plain
