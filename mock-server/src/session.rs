@@ -10,7 +10,6 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::outbox;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{FutureExt, SinkExt};
 use pitchey_realtime::protocol::{
@@ -25,6 +24,7 @@ use crate::hub::{
     TooManySubscriptions, error_frame,
 };
 use crate::limits::{LimitCounters, limit_exceeded};
+use crate::outbox;
 use crate::rate_limit::RateLimiter;
 use crate::receipts::Receipt;
 use crate::store::{Applied, Durability, FrameText};
