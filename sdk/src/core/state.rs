@@ -65,9 +65,7 @@ impl State {
     pub fn is_stopped(&self) -> bool {
         matches!(self, State::Idle | State::AuthFailed { .. } | State::Closed)
     }
-}
 
-impl State {
     /// The state in words (what `Display` writes; see `core::text`).
     pub fn describe(&self) -> String {
         match self {
