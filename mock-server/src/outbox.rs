@@ -27,7 +27,7 @@ struct Shared<T> {
 struct State<T> {
     queue: VecDeque<T>,
     cap: usize,
-    senders: usize,
+    sender: bool,
     receiver: bool,
 }
 
@@ -47,7 +47,8 @@ pub(crate) enum TrySendError {
     Closed,
 }
 
-/// The hub's end. The receiver sees the queue closed once every sender is dropped.
+/// The hub's end (one per queue: the hub's entry of the session). The receiver sees the
+/// queue closed once it is dropped.
 pub(crate) struct Sender<T>(Arc<Shared<T>>);
 
 /// The session task's end.
@@ -59,7 +60,7 @@ pub(crate) fn channel<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
         state: Mutex::new(State {
             queue: VecDeque::new(),
             cap: cap.max(1),
-            senders: 1,
+            sender: true,
             receiver: true,
         }),
         ready: Notify::new(),
@@ -90,28 +91,15 @@ impl<T> Sender<T> {
     }
 }
 
-impl<T> Clone for Sender<T> {
-    fn clone(&self) -> Self {
-        self.0.lock().senders += 1;
-        Sender(self.0.clone())
-    }
-}
-
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
-        let last = {
-            let mut st = self.0.lock();
-            st.senders -= 1;
-            st.senders == 0
-        };
-        if last {
-            self.0.ready.notify_one();
-        }
+        self.0.lock().sender = false;
+        self.0.ready.notify_one();
     }
 }
 
 impl<T> Receiver<T> {
-    /// The next item, waiting for one; `None` once the queue is empty and every sender
+    /// The next item, waiting for one; `None` once the queue is empty and the sender
     /// dropped. Cancel-safe (see the module docs).
     pub(crate) async fn recv(&mut self) -> Option<T> {
         loop {
@@ -125,7 +113,7 @@ impl<T> Receiver<T> {
                 if let Some(item) = take(&mut st) {
                     return Some(item);
                 }
-                if st.senders == 0 {
+                if !st.sender {
                     return None;
                 }
             }
@@ -166,19 +154,17 @@ mod tests {
     use std::time::Duration;
 
     #[tokio::test]
-    async fn items_arrive_in_order_and_the_queue_closes_with_its_senders() {
+    async fn items_arrive_in_order_and_the_queue_closes_with_its_sender() {
         let (tx, mut rx) = channel(4);
-        let tx2 = tx.clone();
         tx.try_send(1).unwrap();
-        tx2.try_send(2).unwrap();
+        tx.try_send(2).unwrap();
         assert_eq!(tx.len(), 2);
         assert_eq!(rx.recv().await, Some(1));
         assert_eq!(rx.try_recv(), Some(2));
         assert_eq!(rx.try_recv(), None);
+        tx.try_send(3).unwrap();
         drop(tx);
-        tx2.try_send(3).unwrap();
-        drop(tx2);
-        assert_eq!(rx.recv().await, Some(3), "queued items outlive the senders");
+        assert_eq!(rx.recv().await, Some(3), "queued items outlive the sender");
         assert_eq!(rx.recv().await, None);
     }
 
