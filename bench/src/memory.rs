@@ -132,6 +132,10 @@ struct ChurnRun {
     rss_after: Vec<u64>,
     /// The last `rss_after` over `rss_idle_before`.
     after_over_before: f64,
+    /// The anonymous part of `rss_idle_before` (RssAnon: heap and stacks, not code pages).
+    anon_idle_before: u64,
+    /// Per cycle: the anonymous part of `rss_after`.
+    anon_after: Vec<u64>,
 }
 
 /// Wait until the server counts `want` connections (its own view of the disconnects).
@@ -164,8 +168,10 @@ pub async fn churn(args: ChurnArgs, fd_limit: u64) -> anyhow::Result<()> {
         let server = ServerProc::start(kind, free_port()?, &args.common.server).await?;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let rss_idle_before = server.rss()?;
+        let anon_idle_before = server.rss_anon()?;
         let mut rss_connected = Vec::new();
         let mut rss_after = Vec::new();
+        let mut anon_after = Vec::new();
         for cycle in 0..args.cycles {
             let conns = open_many(server.addr, 1, args.conns, args.common.connect_concurrency)
                 .await
@@ -178,13 +184,16 @@ pub async fn churn(args: ChurnArgs, fd_limit: u64) -> anyhow::Result<()> {
             wait_connections(&server, &admin, 0).await?;
             tokio::time::sleep(Duration::from_millis(args.settle_ms)).await;
             rss_after.push(server.rss()?);
+            anon_after.push(server.rss_anon()?);
             println!(
-                "{:<8} cycle {cycle}: RSS idle {:.1} MiB, {} connected {:.1} MiB, after {:.1} MiB",
+                "{:<8} cycle {cycle}: RSS idle {:.1} MiB, {} connected {:.1} MiB, after {:.1} MiB (anonymous {:.2} -> {:.2} MiB)",
                 kind.name(),
                 rss_idle_before as f64 / 1048576.0,
                 args.conns,
                 rss_connected[cycle] as f64 / 1048576.0,
                 rss_after[cycle] as f64 / 1048576.0,
+                anon_idle_before as f64 / 1048576.0,
+                anon_after[cycle] as f64 / 1048576.0,
             );
         }
         server.stop().await?;
@@ -196,6 +205,8 @@ pub async fn churn(args: ChurnArgs, fd_limit: u64) -> anyhow::Result<()> {
             rss_connected,
             rss_after,
             after_over_before: ratio(last as f64, rss_idle_before as f64),
+            anon_idle_before,
+            anon_after,
         });
     }
     println!(

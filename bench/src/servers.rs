@@ -180,13 +180,25 @@ impl ServerProc {
 
     /// The server's resident memory (VmRSS), in bytes.
     pub fn rss(&self) -> anyhow::Result<u64> {
+        self.status_bytes("VmRSS:")
+    }
+
+    /// The resident memory that is the process's own (RssAnon: heap, stacks), in bytes:
+    /// VmRSS less the pages of its binary and libraries it has touched (RssFile), which
+    /// the kernel can drop and read back.
+    pub fn rss_anon(&self) -> anyhow::Result<u64> {
+        self.status_bytes("RssAnon:")
+    }
+
+    /// A `kB` line of `/proc/PID/status`, in bytes.
+    fn status_bytes(&self, key: &str) -> anyhow::Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
         let kib: u64 = status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(key))
             .and_then(|v| v.split_whitespace().next())
             .and_then(|v| v.parse().ok())
-            .context("no VmRSS in /proc/PID/status")?;
+            .with_context(|| format!("no {key} in /proc/PID/status"))?;
         Ok(kib * 1024)
     }
 
