@@ -5,8 +5,8 @@
 #      codegen unit, panic=abort: see the root Cargo.toml), by the pinned nightly with std
 #      rebuilt for immediate-abort panics (scripts/tools.sh PITCHEY_NIGHTLY);
 #   2. wasm-bindgen --target bundler (the JS glue and the .d.ts, with the tsify types);
-#   3. wasm-opt --flatten --rereloop -Oz -Oz (npm binaryen: Debian's is too old for this wasm-bindgen), and the JS
-#      glue minified by esbuild;
+#   3. wasm-opt --flatten --rereloop -Oz -Oz (npm binaryen: Debian's is too old for this wasm-bindgen), the JS
+#      glue minified by esbuild, and the names between the two shortened (short-names.mjs);
 #   4. the React entry (react/index.tsx) compiled by tsc into dist/react/;
 #   5. dist/package.json from bindings-js/package.json without its devDependencies.
 #
@@ -102,6 +102,10 @@ if [ -z "${PITCHEY_JS_SKIP_OPT:-}" ]; then
   "$HERE/node_modules/.bin/esbuild" "$DIST/${NAME}_bg.js" --minify-whitespace --minify-syntax --format=esm --log-level=warning \
     --outfile="$DIST/${NAME}_bg.min.js"
   mv "$DIST/${NAME}_bg.min.js" "$DIST/${NAME}_bg.js"
+  # The names the .wasm and the glue call each other by (hashed import names, closure shims
+  # named by their Rust path) shortened in both: no user sees them (short-names.mjs).
+  echo "build.sh: short-names.mjs (import and export names between the .wasm and its glue)"
+  node "$HERE/short-names.mjs" "$DIST"
 fi
 
 echo "build.sh: tsc react/"

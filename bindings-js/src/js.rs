@@ -17,13 +17,13 @@ use futures_util::future::{FutureExt, LocalBoxFuture, select};
 use futures_util::stream::StreamExt;
 use js_sys::{Function, Promise, Reflect};
 use pitchey_realtime::client::{
-    Client as SdkClient, ClientBuilder, ClientError, Draft as SdkDraft, DraftConfig, Lagged,
-    Validator,
+    ChannelGuard, Client as SdkClient, ClientBuilder, ClientError, Draft as SdkDraft, DraftConfig,
+    Lagged, Validator,
 };
-use pitchey_realtime::core::Snapshot;
+use pitchey_realtime::core::{Event, Snapshot};
 use pitchey_realtime::protocol::jsvalue::ToTree;
 use pitchey_realtime::protocol::{
-    Channel, ClientMessage, Message as _, PitchView, PresenceStatus, ServerMessage, jsvalue,
+    Channel, ClientMessage, Message as _, PitchView, PresenceStatus, jsvalue,
 };
 use pitchey_realtime::transport::web::{LifecycleGuard, watch_lifecycle};
 use serde_json::Value;
@@ -156,45 +156,74 @@ fn done(result: Result<(), ClientError>) -> Promise {
 // Handlers registered with `on`.
 // ---------------------------------------------------------------------------------------
 
+/// What a handler listens to.
+enum Route {
+    /// An `on(kind)` event.
+    Kind(String),
+    /// The messages of a channel (`subscribe`), by its name; the guard keeps the channel
+    /// subscribed while the handler is registered.
+    Channel { name: String, _guard: ChannelGuard },
+}
+
 #[derive(Default)]
 struct Listeners {
     next_id: u64,
-    list: Vec<(u64, String, Function)>,
+    list: Vec<(u64, Route, Function)>,
 }
 
 type SharedListeners = Rc<RefCell<Listeners>>;
 
-fn add_listener(listeners: &SharedListeners, kind: String, handler: Function) -> Function {
+/// Register `handler`; the returned function removes it (and, for a channel, unsubscribes).
+fn add_listener(listeners: &SharedListeners, route: Route, handler: Function) -> Function {
     let id = {
         let mut l = listeners.borrow_mut();
         l.next_id += 1;
         let id = l.next_id;
-        l.list.push((id, kind, handler));
+        l.list.push((id, route, handler));
         id
     };
     let weak = Rc::downgrade(listeners);
     once_fn(move || {
         if let Some(l) = weak.upgrade() {
-            l.borrow_mut().list.retain(|(i, _, _)| *i != id);
+            let removed = {
+                let mut l = l.borrow_mut();
+                let at = l.list.iter().position(|(i, _, _)| *i == id);
+                at.map(|at| l.list.remove(at))
+            };
+            // Dropped outside the borrow: a channel guard unsubscribes on drop.
+            drop(removed);
         }
     })
 }
 
-/// Call every handler of `kind` with `payload`. The list is copied first: a handler may
-/// add or remove handlers.
-fn emit(listeners: &SharedListeners, kind: &str, payload: &JsValue) {
-    let handlers: Vec<Function> = listeners
-        .borrow()
-        .list
-        .iter()
-        .filter(|(_, k, _)| k == kind)
-        .map(|(_, _, f)| f.clone())
-        .collect();
+/// The handlers listening to the `on` event `kind`, or (`channel`) to the messages of the
+/// channel named `kind`. Copied out: a handler may add or remove handlers.
+fn handlers(listeners: &SharedListeners, kind: &str, channel: bool) -> Vec<Function> {
+    let mut found = Vec::new();
+    for (_, route, handler) in &listeners.borrow().list {
+        let listens = match route {
+            Route::Kind(k) => !channel && k == kind,
+            Route::Channel { name, .. } => channel && name == kind,
+        };
+        if listens {
+            found.push(handler.clone());
+        }
+    }
+    found
+}
+
+/// Call `handlers` with `payload`; one that throws does not stop the others.
+fn call_all(handlers: Vec<Function>, kind: &str, payload: &JsValue) {
     for handler in handlers {
         if let Err(e) = handler.call1(&JsValue::NULL, payload) {
             report_handler_error(kind, &e);
         }
     }
+}
+
+/// Call every `on(kind)` handler with `payload`.
+fn emit(listeners: &SharedListeners, kind: &str, payload: &JsValue) {
+    call_all(handlers(listeners, kind, false), kind, payload);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -328,7 +357,9 @@ fn make_builder(
     Ok(builder)
 }
 
-/// The dispatcher: every SDK event to the `on` handlers, and a save after each.
+/// The dispatcher: every SDK event to the `on` handlers, each channel message to the
+/// handlers of its channel (`subscribe`), and a save after each. A payload is made once,
+/// and only if a handler listens for it.
 async fn dispatch(client: SdkClient, listeners: SharedListeners, persist: Option<Rc<Persist>>) {
     let mut events = client.events();
     while let Some(item) = events.next().await {
@@ -336,8 +367,22 @@ async fn dispatch(client: SdkClient, listeners: SharedListeners, persist: Option
             Ok(event) => convert::deliveries(event),
             Err(Lagged { missed }) => vec![convert::lagged(*missed)],
         };
+        // A payload is made only if a handler listens for it.
         for (kind, payload) in deliveries {
-            emit(&listeners, kind, &to_js(&payload));
+            let listening = handlers(&listeners, kind, false);
+            if !listening.is_empty() {
+                call_all(listening, kind, &to_js(&payload));
+            }
+        }
+        if let Ok(Event::Message(frame)) = &item
+            && let Some(channel) = frame.message.channel()
+        {
+            let name = channel.name();
+            let listening = handlers(&listeners, &name, true);
+            if !listening.is_empty() {
+                let payload = to_js(&convert::message_payload(&frame.message));
+                call_all(listening, &name, &payload);
+            }
         }
         save_now(&client, &persist);
     }
@@ -522,7 +567,7 @@ impl Client {
     /// Listen to one event type (see `ClientEventMap`); returns the function that stops.
     #[wasm_bindgen(skip_typescript)]
     pub fn on(&self, kind: String, handler: Function) -> Function {
-        add_listener(&self.inner.listeners, kind, handler)
+        add_listener(&self.inner.listeners, Route::Kind(kind), handler)
     }
 
     /// Subscribe to a channel (`pitch:42`, `presence:7`, `conversation:3`, ...); `handler`
@@ -534,40 +579,26 @@ impl Client {
         let channel: Channel = channel
             .parse()
             .map_err(|e: pitchey_realtime::protocol::ChannelParseError| invalid(e.message()))?;
-        let kind = channel.name();
-        let listeners = self.inner.listeners.clone();
-        let mut subscription = match self.inner.client.subscribe::<ServerMessage>(channel) {
-            Ok(subscription) => subscription,
+        let name = channel.name();
+        match self.inner.client.join(channel) {
+            Ok(guard) => Ok(add_listener(
+                &self.inner.listeners,
+                Route::Channel {
+                    name,
+                    _guard: guard,
+                },
+                handler,
+            )),
             Err(e) => {
                 // An `error` event, not a throw: hooks subscribe inside effects, where a
                 // throw would unmount the app. Emitted after this call returns, so that a
                 // handler added just after `subscribe` still hears it.
                 let info = client_error_info(&e);
+                let listeners = self.inner.listeners.clone();
                 spawn_task(async move { emit(&listeners, "error", &to_js(&info)) }.boxed_local());
-                return Ok(once_fn(|| {}));
+                Ok(once_fn(|| {}))
             }
-        };
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        spawn_until_stopped(
-            async move {
-                while let Some(item) = subscription.next().await {
-                    match item {
-                        Ok(message) => {
-                            let payload = to_js(&convert::message_payload(&message));
-                            if let Err(e) = handler.call1(&JsValue::NULL, &payload) {
-                                report_handler_error(&kind, &e);
-                            }
-                        }
-                        Err(Lagged { missed }) => {
-                            let (k, p) = convert::lagged(missed);
-                            emit(&listeners, k, &to_js(&p));
-                        }
-                    }
-                }
-            },
-            stop_rx,
-        );
-        Ok(once_fn(move || drop(stop_tx)))
+        }
     }
 
     /// The connection state.
@@ -763,7 +794,7 @@ impl Draft {
         &self,
         #[wasm_bindgen(unchecked_param_type = "(event: DraftEvent) => void")] handler: Function,
     ) -> Function {
-        add_listener(&self.listeners, "draft".to_owned(), handler)
+        add_listener(&self.listeners, Route::Kind("draft".to_owned()), handler)
     }
 
     /// Stop tracking the draft (a save already queued still goes out).

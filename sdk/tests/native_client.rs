@@ -693,6 +693,65 @@ async fn dropping_a_subscription_unsubscribes_only_when_the_last_handle_goes() {
     server.shutdown().await;
 }
 
+/// The next message of `channel` on `events`, if one comes within `wait`.
+async fn channel_message(
+    events: &mut pitchey_realtime::client::EventStream,
+    channel: Channel,
+    wait: Duration,
+) -> Option<ServerMessage> {
+    timeout(wait, async {
+        loop {
+            match events.recv().await {
+                Some(Ok(Event::Message(f))) if f.message.channel() == Some(channel.clone()) => {
+                    return f.message;
+                }
+                None => std::future::pending::<()>().await,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .ok()
+}
+
+#[tokio::test]
+async fn a_joined_channel_arrives_on_the_event_stream_until_its_guard_drops() {
+    let server = server().await;
+    let alice = connected_client(&server, 1).await;
+    let bob = connected_client(&server, 2).await;
+    let mut events = alice.events();
+    let guard = alice.join(Channel::Pitch(78)).unwrap();
+    assert_eq!(guard.channel(), &Channel::Pitch(78));
+    // Acked in order after the subscribe: the server has it by then.
+    alice
+        .send_confirmed(ClientMessage::PitchView(PitchView { pitch_id: 1001 }))
+        .await
+        .unwrap();
+    bob.send_confirmed(ClientMessage::PitchView(PitchView { pitch_id: 78 }))
+        .await
+        .unwrap();
+    match channel_message(&mut events, Channel::Pitch(78), WAIT).await {
+        Some(ServerMessage::PitchStatsUpdate(s)) => assert_eq!(s.view_count, 1),
+        other => panic!("expected the stats of pitch 78, got {other:?}"),
+    }
+
+    drop(guard);
+    alice
+        .send_confirmed(ClientMessage::PitchView(PitchView { pitch_id: 1002 }))
+        .await
+        .unwrap();
+    bob.send_confirmed(ClientMessage::PitchView(PitchView { pitch_id: 78 }))
+        .await
+        .unwrap();
+    assert!(
+        channel_message(&mut events, Channel::Pitch(78), Duration::from_millis(500))
+            .await
+            .is_none(),
+        "stats still arrive after the guard was dropped"
+    );
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_graceful_server_shutdown_makes_the_client_reconnect() {
     let server = server().await;

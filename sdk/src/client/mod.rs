@@ -42,7 +42,9 @@ use std::time::Duration;
 
 pub use draft::{Draft, DraftConfig, DraftEvents, Validator};
 pub use error::ClientError;
-pub use subscription::{ChannelMessage, EventStream, Lagged, StateStream, Subscription};
+pub use subscription::{
+    ChannelGuard, ChannelMessage, EventStream, Lagged, StateStream, Subscription,
+};
 
 use crate::core::{
     Config, Connection, Event, Instant, MessageId, Metrics, Snapshot, SnapshotError, State,
@@ -375,15 +377,18 @@ impl Client {
     ) -> Result<Subscription<T>, ClientError> {
         // Listen first so that nothing sent right after the subscribe is missed.
         let events = self.shared.events.subscribe();
-        let mut subscription = Subscription::new(channel.clone(), self.clone(), events);
-        let result = self
-            .call(move |conn, now| conn.subscribe(channel, now))
-            .and_then(|r| r.map_err(ClientError::from));
-        if result.is_err() {
-            // Not counted: its drop must not release another handle's count.
-            subscription.disarm();
-        }
-        result.map(|()| subscription)
+        Ok(Subscription::new(self.join(channel)?, events))
+    }
+
+    /// Subscribe to a channel without a stream of its own: its messages arrive on
+    /// [`Client::events`] with every other event, for apps that route events from one
+    /// place. The guard unsubscribes when dropped (once no other handle holds the
+    /// channel). Re-subscribed after every reconnect, like [`Client::subscribe`].
+    pub fn join(&self, channel: Channel) -> Result<ChannelGuard, ClientError> {
+        let counted = channel.clone();
+        self.call(move |conn, now| conn.subscribe(counted, now))
+            .and_then(|r| r.map_err(ClientError::from))?;
+        Ok(ChannelGuard::new(channel, self.clone()))
     }
 
     fn release_channel(&self, channel: Channel) {

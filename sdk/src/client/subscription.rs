@@ -96,38 +96,64 @@ channel_message! {
     DraftSynced => DraftSync,
 }
 
-/// A live subscription to one [`Channel`], yielding its messages as `T`.
-///
-/// Dropping it unsubscribes (when no other handle holds the same channel). Items are
-/// `Err(Lagged)` when the consumer fell behind.
-pub struct Subscription<T> {
+/// A hold on one [`Channel`] without a stream of its own ([`Client::join`]): the channel's
+/// messages arrive on [`Client::events`], for apps that route every event from one place
+/// (the JS bindings' dispatcher). Dropping it unsubscribes (when no other handle holds the
+/// same channel).
+pub struct ChannelGuard {
     channel: Channel,
-    events: Fanout,
     client: Client,
-    /// Whether this handle holds a count on its channel (false if subscribing failed).
-    counted: bool,
-    _payload: PhantomData<fn() -> T>,
 }
 
-impl<T: ChannelMessage> Subscription<T> {
-    /// `events` must have been subscribed before the channel was counted for this handle.
-    pub(super) fn new(channel: Channel, client: Client, events: Fanout) -> Self {
-        Subscription {
-            events,
-            channel,
-            client,
-            counted: true,
-            _payload: PhantomData,
-        }
-    }
-
-    pub(super) fn disarm(&mut self) {
-        self.counted = false;
+impl ChannelGuard {
+    /// Only for a channel the core has just counted for this guard.
+    pub(super) fn new(channel: Channel, client: Client) -> Self {
+        ChannelGuard { channel, client }
     }
 
     /// The channel.
     pub fn channel(&self) -> &Channel {
         &self.channel
+    }
+}
+
+impl Drop for ChannelGuard {
+    fn drop(&mut self) {
+        self.client.release_channel(self.channel.clone());
+    }
+}
+
+impl std::fmt::Debug for ChannelGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelGuard")
+            .field("channel", &self.channel)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A live subscription to one [`Channel`], yielding its messages as `T`.
+///
+/// Dropping it unsubscribes (when no other handle holds the same channel). Items are
+/// `Err(Lagged)` when the consumer fell behind.
+pub struct Subscription<T> {
+    guard: ChannelGuard,
+    events: Fanout,
+    _payload: PhantomData<fn() -> T>,
+}
+
+impl<T: ChannelMessage> Subscription<T> {
+    /// `events` must have been subscribed before `guard`'s channel was counted.
+    pub(super) fn new(guard: ChannelGuard, events: Fanout) -> Self {
+        Subscription {
+            guard,
+            events,
+            _payload: PhantomData,
+        }
+    }
+
+    /// The channel.
+    pub fn channel(&self) -> &Channel {
+        self.guard.channel()
     }
 
     /// The next payload (`None` when the client is gone). Same as `StreamExt::next`.
@@ -147,7 +173,7 @@ impl<T: ChannelMessage> Stream for Subscription<T> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        let channel = &this.channel;
+        let channel = &this.guard.channel;
         poll_pick(&mut this.events, cx, |event| match event {
             Event::Message(frame) => frame_payload(channel, frame),
             _ => None,
@@ -155,18 +181,10 @@ impl<T: ChannelMessage> Stream for Subscription<T> {
     }
 }
 
-impl<T> Drop for Subscription<T> {
-    fn drop(&mut self) {
-        if self.counted {
-            self.client.release_channel(self.channel.clone());
-        }
-    }
-}
-
 impl<T> std::fmt::Debug for Subscription<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Subscription")
-            .field("channel", &self.channel)
+            .field("channel", &self.guard.channel)
             .finish_non_exhaustive()
     }
 }
