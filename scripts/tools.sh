@@ -198,7 +198,8 @@ ensure_node_tools() {
     ref="$dir/package.json"
     cmd=install
   fi
-  if [ -d "$dir/node_modules" ] && [ ! "$ref" -nt "$dir/node_modules" ]; then
+  # npm writes node_modules/.package-lock.json last: without it the install is not whole.
+  if [ -f "$dir/node_modules/.package-lock.json" ] && [ ! "$ref" -nt "$dir/node_modules" ]; then
     _pt_say "node modules in $dir: present"
     return 0
   fi
