@@ -120,7 +120,18 @@ const bytes = fs.readFileSync(files.wasm);
 const glue = fs.readFileSync(files.glue, "utf8");
 const entry = fs.readFileSync(files.entry, "utf8");
 const types = fs.readFileSync(files.types, "utf8");
-const everything = glue + entry + types;
+const publicTypes = fs.readFileSync(path.join(dist, `${NAME}.d.ts`), "utf8");
+const everything = [glue, entry, types].join("\n");
+
+// What the package exports to its users keeps its name, whatever it starts with: the names
+// in the entry's `export { ... }` and those the public .d.ts declares.
+const publicNames = new Set();
+for (const list of entry.matchAll(/export\s*\{([^}]*)\}/g)) {
+  for (const token of list[1].match(/[A-Za-z_$][\w$]*/g) ?? []) publicNames.add(token);
+}
+for (const m of publicTypes.matchAll(/export\s+(?:declare\s+)?(?:class|function|const|let|interface|type|enum)\s+([A-Za-z_$][\w$]*)/g)) {
+  publicNames.add(m[1]);
+}
 
 const renames = new Map();
 let counter = 0;
@@ -137,7 +148,7 @@ function shortName(old) {
 
 /** Export names the glue alone uses: wasm-bindgen's own and the classes' methods. */
 function renamedExport(s) {
-  return /^(__wbg_|__wbindgen_|wasm_bindgen_|client_|draft_)/.test(s);
+  return !publicNames.has(s) && /^(__wbg_|__wbindgen_|wasm_bindgen_|client_|draft_)/.test(s);
 }
 
 if (bytes.readUInt32LE(0) !== 0x6d736100) throw new Error("short-names: not a .wasm");
@@ -181,6 +192,7 @@ while (r.at < bytes.length) {
     const body = Buffer.concat(parts);
     out.push(Buffer.from([id]), u32(body.length), body);
   } else {
+    if (end > bytes.length) throw new Error("short-names: truncated section");
     out.push(bytes.subarray(header, end));
   }
   r.at = end;
@@ -190,12 +202,18 @@ while (r.at < bytes.length) {
 const rewrite = (text) =>
   text.replace(/[A-Za-z_$][\w$]*/g, (token) => renames.get(token) ?? token);
 
-// Each old name must have been found in the JS as a token, or the glue would call a name
-// the .wasm no longer has.
-const tokens = new Set(everything.match(/[A-Za-z_$][\w$]*/g));
+// Each old name must be a token of the glue or the entry module (the .wasm.d.ts lists every
+// export, so it proves nothing), or they would call a name the .wasm no longer has.
+const tokens = new Set((glue + "\n" + entry).match(/[A-Za-z_$][\w$]*/g));
 const missing = [...renames.keys()].filter((old) => !tokens.has(old));
 if (missing.length) {
   throw new Error(`short-names: not in the glue: ${missing.join(", ")}`);
+}
+
+// The package's own exports must come out as they went in.
+const exported = (text) => [...text.matchAll(/export\s*\{([^}]*)\}/g)].map((m) => m[1]).join();
+if (exported(rewrite(entry)) !== exported(entry)) {
+  throw new Error("short-names: the entry module's exports would change");
 }
 
 const before = bytes.length + Buffer.byteLength(glue) + Buffer.byteLength(entry);

@@ -132,10 +132,11 @@ struct ChurnRun {
     rss_after: Vec<u64>,
     /// The last `rss_after` over `rss_idle_before`.
     after_over_before: f64,
-    /// The anonymous part of `rss_idle_before` (RssAnon: heap and stacks, not code pages).
-    anon_idle_before: u64,
+    /// The anonymous part of `rss_idle_before` (RssAnon: heap and stacks, not code pages),
+    /// where the kernel reports it.
+    anon_idle_before: Option<u64>,
     /// Per cycle: the anonymous part of `rss_after`.
-    anon_after: Vec<u64>,
+    anon_after: Vec<Option<u64>>,
 }
 
 /// Wait until the server counts `want` connections (its own view of the disconnects).
@@ -156,6 +157,14 @@ async fn wait_connections(server: &ServerProc, admin: &str, want: u64) -> anyhow
     }
 }
 
+/// An optional RssAnon figure in MiB, `?` where the kernel gave none.
+fn anon_mib(bytes: Option<u64>) -> String {
+    bytes.map_or_else(
+        || "?".to_owned(),
+        |b| format!("{:.2}", b as f64 / 1048576.0),
+    )
+}
+
 /// Connect and disconnect `conns` clients `cycles` times; the server's RSS after each.
 pub async fn churn(args: ChurnArgs, fd_limit: u64) -> anyhow::Result<()> {
     println!(
@@ -168,7 +177,7 @@ pub async fn churn(args: ChurnArgs, fd_limit: u64) -> anyhow::Result<()> {
         let server = ServerProc::start(kind, free_port()?, &args.common.server).await?;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let rss_idle_before = server.rss()?;
-        let anon_idle_before = server.rss_anon()?;
+        let anon_idle_before = server.rss_anon();
         let mut rss_connected = Vec::new();
         let mut rss_after = Vec::new();
         let mut anon_after = Vec::new();
@@ -184,16 +193,16 @@ pub async fn churn(args: ChurnArgs, fd_limit: u64) -> anyhow::Result<()> {
             wait_connections(&server, &admin, 0).await?;
             tokio::time::sleep(Duration::from_millis(args.settle_ms)).await;
             rss_after.push(server.rss()?);
-            anon_after.push(server.rss_anon()?);
+            anon_after.push(server.rss_anon());
             println!(
-                "{:<8} cycle {cycle}: RSS idle {:.1} MiB, {} connected {:.1} MiB, after {:.1} MiB (anonymous {:.2} -> {:.2} MiB)",
+                "{:<8} cycle {cycle}: RSS idle {:.1} MiB, {} connected {:.1} MiB, after {:.1} MiB (anonymous {} -> {} MiB)",
                 kind.name(),
                 rss_idle_before as f64 / 1048576.0,
                 args.conns,
                 rss_connected[cycle] as f64 / 1048576.0,
                 rss_after[cycle] as f64 / 1048576.0,
-                anon_idle_before as f64 / 1048576.0,
-                anon_after[cycle] as f64 / 1048576.0,
+                anon_mib(anon_idle_before),
+                anon_mib(anon_after[cycle]),
             );
         }
         server.stop().await?;

@@ -183,11 +183,11 @@ impl ServerProc {
         self.status_bytes("VmRSS:")
     }
 
-    /// The resident memory that is the process's own (RssAnon: heap, stacks), in bytes:
-    /// VmRSS less the pages of its binary and libraries it has touched (RssFile), which
-    /// the kernel can drop and read back.
-    pub fn rss_anon(&self) -> anyhow::Result<u64> {
-        self.status_bytes("RssAnon:")
+    /// The anonymous part of the resident memory (RssAnon: heap, stacks), in bytes; VmRSS
+    /// is RssAnon + RssFile (pages of the binary and libraries, which the kernel can drop
+    /// and read back) + RssShmem. `None` where the kernel does not say (before 4.5).
+    pub fn rss_anon(&self) -> Option<u64> {
+        self.status_bytes("RssAnon:").ok()
     }
 
     /// A `kB` line of `/proc/PID/status`, in bytes.

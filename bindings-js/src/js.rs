@@ -358,8 +358,10 @@ fn make_builder(
 }
 
 /// The dispatcher: every SDK event to the `on` handlers, each channel message to the
-/// handlers of its channel (`subscribe`), and a save after each. A payload is made once,
-/// and only if a handler listens for it.
+/// handlers of its channel (`subscribe`), and a save after each. A channel handler that a
+/// handler adds hears the next message, not this one. A payload is made only if a handler
+/// listens for it, once for all the handlers of one kind or one channel (they share the
+/// object, as the handlers of one `on` kind always did).
 async fn dispatch(client: SdkClient, listeners: SharedListeners, persist: Option<Rc<Persist>>) {
     let mut events = client.events();
     while let Some(item) = events.next().await {
@@ -367,22 +369,27 @@ async fn dispatch(client: SdkClient, listeners: SharedListeners, persist: Option
             Ok(event) => convert::deliveries(event),
             Err(Lagged { missed }) => vec![convert::lagged(*missed)],
         };
-        // A payload is made only if a handler listens for it.
+        // The channel's handlers are taken first: one that an `on` handler adds for this
+        // message's channel must not hear the message that came before it.
+        let channel = match &item {
+            Ok(Event::Message(frame)) => frame.message.channel().map(|c| {
+                let name = c.name();
+                let listening = handlers(&listeners, &name, true);
+                (name, listening, frame)
+            }),
+            _ => None,
+        };
         for (kind, payload) in deliveries {
             let listening = handlers(&listeners, kind, false);
             if !listening.is_empty() {
                 call_all(listening, kind, &to_js(&payload));
             }
         }
-        if let Ok(Event::Message(frame)) = &item
-            && let Some(channel) = frame.message.channel()
+        if let Some((name, listening, frame)) = channel
+            && !listening.is_empty()
         {
-            let name = channel.name();
-            let listening = handlers(&listeners, &name, true);
-            if !listening.is_empty() {
-                let payload = to_js(&convert::message_payload(&frame.message));
-                call_all(listening, &name, &payload);
-            }
+            let payload = to_js(&convert::message_payload(&frame.message));
+            call_all(listening, &name, &payload);
         }
         save_now(&client, &persist);
     }

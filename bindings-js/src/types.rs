@@ -768,7 +768,11 @@ export interface Client {
   on<K extends keyof ClientEventMap>(type: K, handler: (payload: ClientEventMap[K]) => void): () => void;
   /** Listen to a message type this version does not name (its `data`). */
   on(type: string, handler: (payload: unknown) => void): () => void;
-  /** Subscribe to a channel; the handler gets the `data` of its messages. Returns the unsubscribe function. */
+  /**
+   * Subscribe to a channel; the handler gets the `data` of its messages. Returns the unsubscribe
+   * function; the server is told once the last handler of the channel is gone. The handlers of
+   * one channel get the same object: treat it as read-only.
+   */
   subscribe(channel: `pitch:${number}`, handler: (stats: PitchStats) => void): () => void;
   subscribe(channel: `presence:${number}`, handler: (presence: Presence) => void): () => void;
   subscribe(channel: `conversation:${number}`, handler: (typing: UserTyping) => void): () => void;

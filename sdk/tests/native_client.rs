@@ -753,6 +753,29 @@ async fn a_joined_channel_arrives_on_the_event_stream_until_its_guard_drops() {
 }
 
 #[tokio::test]
+async fn dropping_a_guard_keeps_a_subscription_of_the_same_channel() {
+    let server = server().await;
+    let alice = connected_client(&server, 1).await;
+    let bob = connected_client(&server, 2).await;
+    let mut stats = alice.pitch_stats(79).unwrap();
+    drop(alice.join(Channel::Pitch(79)).unwrap());
+    // Acked in order after the guard's release: an unsubscribe would have been applied.
+    alice
+        .send_confirmed(ClientMessage::PitchView(PitchView { pitch_id: 1003 }))
+        .await
+        .unwrap();
+    bob.send_confirmed(ClientMessage::PitchView(PitchView { pitch_id: 79 }))
+        .await
+        .unwrap();
+    loop {
+        if next(&mut stats).await.view_count >= 1 {
+            break;
+        }
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_graceful_server_shutdown_makes_the_client_reconnect() {
     let server = server().await;
     let addr = server.local_addr();

@@ -21,8 +21,8 @@
 //! [`Client::send_confirmed`] and the streams.
 //!
 //! One task per client owns the socket and the core. A [`Client`] is a cheap handle to it:
-//! clone it freely; when the last handle, subscription and draft are dropped, the task
-//! closes the socket and ends.
+//! clone it freely; when the last handle, subscription, channel guard and draft are
+//! dropped, the task closes the socket and ends.
 //!
 //! Everything here is runtime-agnostic: the task, its timer and its socket come from the
 //! three traits of [`platform`] ([`ClientBuilder::build_with`]). [`ClientBuilder::build`]
@@ -384,6 +384,10 @@ impl Client {
     /// [`Client::events`] with every other event, for apps that route events from one
     /// place. The guard unsubscribes when dropped (once no other handle holds the
     /// channel). Re-subscribed after every reconnect, like [`Client::subscribe`].
+    ///
+    /// Open the [`EventStream`] first: one opened after `join` can miss the channel's
+    /// first messages. A stream that falls behind reports what it skipped as
+    /// [`Lagged`], channel messages included.
     pub fn join(&self, channel: Channel) -> Result<ChannelGuard, ClientError> {
         let counted = channel.clone();
         self.call(move |conn, now| conn.subscribe(counted, now))

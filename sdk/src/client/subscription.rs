@@ -100,6 +100,7 @@ channel_message! {
 /// messages arrive on [`Client::events`], for apps that route every event from one place
 /// (the JS bindings' dispatcher). Dropping it unsubscribes (when no other handle holds the
 /// same channel).
+#[must_use = "dropping the guard unsubscribes"]
 pub struct ChannelGuard {
     channel: Channel,
     client: Client,
