@@ -8,7 +8,7 @@
 // into the .wasm or is called from it. So each becomes `$` plus a short base-36 number, in
 // the .wasm's import and export sections and, as the same identifier, in the glue, the
 // entry module and the .wasm's .d.ts. Names a person might read (`memory`, the classes)
-// stay.
+// stay. The `producers` and `target_features` custom sections are dropped on the way.
 //
 // wasm-opt's `--minify-imports-and-exports` does not do this here: it leaves imports of a
 // named JS module alone, and it cannot rewrite the glue.
@@ -29,6 +29,9 @@ const files = {
   types: path.join(dist, `${NAME}_bg.wasm.d.ts`),
 };
 const GLUE_MODULE = `./${NAME}_bg.js`;
+/** Custom sections dropped on the way: which compilers made the module, and the features
+ * it was built for (`wasm-opt -g` builds keep them; no runtime or bundler reads them). */
+const DROPPED_CUSTOM = new Set(["producers", "target_features"]);
 
 // ---- reading and writing the binary format -------------------------------------------
 
@@ -191,6 +194,8 @@ while (r.at < bytes.length) {
     if (r.at !== end) throw new Error("short-names: export section size mismatch");
     const body = Buffer.concat(parts);
     out.push(Buffer.from([id]), u32(body.length), body);
+  } else if (id === 0 && DROPPED_CUSTOM.has(r.name())) {
+    // Tool metadata no runtime reads.
   } else {
     if (end > bytes.length) throw new Error("short-names: truncated section");
     out.push(bytes.subarray(header, end));
