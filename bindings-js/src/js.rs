@@ -1,7 +1,9 @@
 //! The classes exported to JavaScript (wasm32 only): `Client` and `Draft`.
 //!
 //! Each `Client` runs the SDK's client task (`spawn_local`) plus one dispatcher task that
-//! reads the SDK's event stream, calls the `on(...)` handlers and, with `persistKey`, saves
+//! reads the SDK's event stream, calls the `on(...)` and `subscribe(...)` handlers (a
+//! subscription is a channel guard of the SDK, `Client::join`, plus a handler: no task of
+//! its own) and, with `persistKey`, saves
 //! the SDK's snapshot to `localStorage` whenever its persist revision changes.
 //!
 //! Nothing here decides anything about the protocol: requests go to the SDK as they are,
