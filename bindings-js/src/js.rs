@@ -3,8 +3,8 @@
 //! Each `Client` runs the SDK's client task (`spawn_local`) plus one dispatcher task that
 //! reads the SDK's event stream, calls the `on(...)` and `subscribe(...)` handlers (a
 //! subscription is a channel guard of the SDK, `Client::join`, plus a handler: no task of
-//! its own) and, with `persistKey`, saves
-//! the SDK's snapshot to `localStorage` whenever its persist revision changes.
+//! its own) and, with `persistKey`, saves the SDK's snapshot to `localStorage` whenever
+//! its persist revision changes.
 //!
 //! Nothing here decides anything about the protocol: requests go to the SDK as they are,
 //! and results come back converted by [`crate::convert`].
