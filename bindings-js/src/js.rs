@@ -165,6 +165,20 @@ enum Route {
     /// The messages of a channel (`subscribe`), by its name; the guard keeps the channel
     /// subscribed while the handler is registered.
     Channel { name: String, _guard: ChannelGuard },
+    /// The events of a draft (`draft.on`), registered by the `Draft` object `owner`
+    /// (which removes its handlers when it is closed or freed).
+    Draft { id: String, owner: u64 },
+}
+
+/// What an event is looked up by in [`handlers`].
+#[derive(Clone, Copy)]
+enum Key<'a> {
+    /// An `on` event kind.
+    Kind(&'a str),
+    /// A channel name.
+    Channel(&'a str),
+    /// A draft id.
+    Draft(&'a str),
 }
 
 #[derive(Default)]
@@ -198,14 +212,15 @@ fn add_listener(listeners: &SharedListeners, route: Route, handler: Function) ->
     })
 }
 
-/// The handlers listening to the `on` event `kind`, or (`channel`) to the messages of the
-/// channel named `kind`. Copied out: a handler may add or remove handlers.
-fn handlers(listeners: &SharedListeners, kind: &str, channel: bool) -> Vec<Function> {
+/// The handlers listening for `key`. Copied out: a handler may add or remove handlers.
+fn handlers(listeners: &SharedListeners, key: Key<'_>) -> Vec<Function> {
     let mut found = Vec::new();
     for (_, route, handler) in &listeners.borrow().list {
-        let listens = match route {
-            Route::Kind(k) => !channel && k == kind,
-            Route::Channel { name, .. } => channel && name == kind,
+        let listens = match (route, key) {
+            (Route::Kind(k), Key::Kind(kind)) => k == kind,
+            (Route::Channel { name, .. }, Key::Channel(channel)) => name == channel,
+            (Route::Draft { id, .. }, Key::Draft(draft)) => id == draft,
+            _ => false,
         };
         if listens {
             found.push(handler.clone());
@@ -225,7 +240,7 @@ fn call_all(handlers: Vec<Function>, kind: &str, payload: &JsValue) {
 
 /// Call every `on(kind)` handler with `payload`.
 fn emit(listeners: &SharedListeners, kind: &str, payload: &JsValue) {
-    call_all(handlers(listeners, kind, false), kind, payload);
+    call_all(handlers(listeners, Key::Kind(kind)), kind, payload);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -376,15 +391,25 @@ async fn dispatch(client: SdkClient, listeners: SharedListeners, persist: Option
         let channel = match &item {
             Ok(Event::Message(frame)) => frame.message.channel().map(|c| {
                 let name = c.name();
-                let listening = handlers(&listeners, &name, true);
+                let listening = handlers(&listeners, Key::Channel(&name));
                 (name, listening, frame)
             }),
             _ => None,
         };
         for (kind, payload) in deliveries {
-            let listening = handlers(&listeners, kind, false);
+            let listening = handlers(&listeners, Key::Kind(kind));
             if !listening.is_empty() {
                 call_all(listening, kind, &to_js(&payload));
+            }
+        }
+        if let Ok(event) = &item
+            && let Some(id) = event.draft_id()
+        {
+            let listening = handlers(&listeners, Key::Draft(id));
+            if !listening.is_empty()
+                && let Some(e) = convert::draft_event(event)
+            {
+                call_all(listening, "draft", &to_js(&e));
             }
         }
         if let Some((name, listening, frame)) = channel
@@ -650,8 +675,8 @@ pub struct Draft {
     client: Rc<Inner>,
     /// `None` once closed.
     open: RefCell<Option<SdkDraft>>,
-    listeners: SharedListeners,
-    stop_events: RefCell<Option<oneshot::Sender<()>>>,
+    /// Tells this object's `draft.on` handlers apart in the client's listeners.
+    owner: u64,
 }
 
 impl Draft {
@@ -685,28 +710,32 @@ impl Draft {
             .client
             .draft(id.clone(), config)
             .map_err(|e| client_error(&e))?;
-        // Pass this draft's events to `draft.on` handlers.
-        let listeners = SharedListeners::default();
-        let (stop_tx, stop_rx) = oneshot::channel();
-        let mut events = draft.events();
-        let events_listeners = listeners.clone();
-        spawn_until_stopped(
-            async move {
-                while let Some(Ok(event)) = events.next().await {
-                    if let Some(e) = convert::draft_event(&event) {
-                        emit(&events_listeners, "draft", &to_js(&e));
-                    }
-                }
-            },
-            stop_rx,
-        );
+        // `draft.on` handlers are the client's dispatcher's, under this number.
+        let owner = {
+            let mut l = client.listeners.borrow_mut();
+            l.next_id += 1;
+            l.next_id
+        };
         Ok(Draft {
             id,
             client,
             open: RefCell::new(Some(draft)),
-            listeners,
-            stop_events: RefCell::new(Some(stop_tx)),
+            owner,
         })
+    }
+
+    /// Remove this object's `draft.on` handlers (a later draft of the same id starts
+    /// without them).
+    fn forget_handlers(&self) {
+        let removed: Vec<_> = {
+            let mut l = self.client.listeners.borrow_mut();
+            let (mine, others) = std::mem::take(&mut l.list).into_iter().partition(
+                |(_, route, _)| matches!(route, Route::Draft { owner, .. } if *owner == self.owner),
+            );
+            l.list = others;
+            mine
+        };
+        drop(removed);
     }
 
     /// Run `f` on the open draft; its result as a settled promise.
@@ -803,12 +832,27 @@ impl Draft {
         &self,
         #[wasm_bindgen(unchecked_param_type = "(event: DraftEvent) => void")] handler: Function,
     ) -> Function {
-        add_listener(&self.listeners, Route::Kind("draft".to_owned()), handler)
+        if self.open.borrow().is_none() {
+            // A closed draft has no events to hear.
+            return once_fn(|| {});
+        }
+        let route = Route::Draft {
+            id: self.id.clone(),
+            owner: self.owner,
+        };
+        add_listener(&self.client.listeners, route, handler)
     }
 
     /// Stop tracking the draft (a save already queued still goes out).
     pub fn close(&self) {
         self.open.borrow_mut().take();
-        self.stop_events.borrow_mut().take();
+        self.forget_handlers();
+    }
+}
+
+impl Drop for Draft {
+    /// Freed from JS (`free()` or garbage collection): its handlers go with it.
+    fn drop(&mut self) {
+        self.forget_handlers();
     }
 }

@@ -282,7 +282,8 @@ test("drafts: update + save is acked; state reflects it", async () => {
   const r = await page.evaluate(async ({ wsUrl, token }) => {
     const c = new Client({ url: wsUrl, token });
     await c.connect();
-    const d = c.openDraft(`e2e_${Date.now()}`, { draftType: "pitch", initial: { title: "" }, autoSaveIntervalMs: 60000, conflictResolution: "ask", validate: (x) => !!x.title });
+    const id = `e2e_${Date.now()}`;
+    const d = c.openDraft(id, { draftType: "pitch", initial: { title: "" }, autoSaveIntervalMs: 60000, conflictResolution: "ask", validate: (x) => !!x.title });
     const events = [];
     d.on((e) => events.push(e.type));
     await d.update({ title: "hello" });
@@ -298,8 +299,20 @@ test("drafts: update + save is acked; state reflects it", async () => {
     } catch (e) {
       closed = e.name;
     }
-    return { dirty, events, after: s, closed };
+    // The same draft opened again: its handlers hear its events, the closed one's do not.
+    const heardBefore = events.length;
+    const again = c.openDraft(id, { draftType: "pitch", initial: s.content, baseVersion: s.baseVersion, autoSaveIntervalMs: 60000 });
+    const fresh = [];
+    again.on((e) => fresh.push(e.type));
+    await again.update({ title: "hello again" });
+    await again.save();
+    const t1 = Date.now();
+    while (!fresh.includes("saved") && Date.now() - t1 < 10000) await new Promise((r) => setTimeout(r, 20));
+    again.close();
+    return { dirty, events, after: s, closed, fresh, oldHeard: events.length - heardBefore };
   }, { wsUrl, token });
+  assert(r.fresh.includes("saved"), `the reopened draft's events: ${r.fresh}`);
+  assert(r.oldHeard === 0, `a closed draft's handler heard ${r.oldHeard} more events`);
   assert(r.dirty === true, "dirty after update");
   assert(r.events.includes("saved"), `draft events: ${r.events}`);
   assert(r.after.isDirty === false && typeof r.after.lastSaved === "number", `state: ${JSON.stringify(r.after)}`);

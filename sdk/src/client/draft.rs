@@ -116,16 +116,6 @@ impl DraftEvents {
     }
 }
 
-fn draft_of(event: &Event) -> Option<&str> {
-    match event {
-        Event::DraftSaved { draft_id, .. }
-        | Event::DraftUpdated { draft_id, .. }
-        | Event::DraftConflict { draft_id, .. }
-        | Event::DraftSaveFailed { draft_id, .. } => Some(draft_id),
-        _ => None,
-    }
-}
-
 impl Stream for DraftEvents {
     type Item = Result<Event, Lagged>;
 
@@ -133,7 +123,7 @@ impl Stream for DraftEvents {
         let this = &mut *self;
         let id = this.id.as_str();
         poll_pick(&mut this.events, cx, |event| {
-            (draft_of(event) == Some(id)).then(|| Event::clone(event))
+            (event.draft_id() == Some(id)).then(|| Event::clone(event))
         })
     }
 }

@@ -308,3 +308,17 @@ pub enum Event {
         reason: SendFailure,
     },
 }
+
+impl Event {
+    /// The draft this event is about, for the draft events (saved, updated, conflict, save
+    /// failed); `None` for the others.
+    pub fn draft_id(&self) -> Option<&str> {
+        match self {
+            Event::DraftSaved { draft_id, .. }
+            | Event::DraftUpdated { draft_id, .. }
+            | Event::DraftConflict { draft_id, .. }
+            | Event::DraftSaveFailed { draft_id, .. } => Some(draft_id),
+            _ => None,
+        }
+    }
+}
