@@ -437,32 +437,29 @@ impl Client {
             Some(key) => Some(Rc::new(Persist::new(key.clone())?)),
             None => None,
         };
-        let snapshot = persist.as_ref().and_then(|p| p.load());
-        let client = match snapshot {
-            Some(snapshot) => {
-                match make_builder(&parsed, provider.clone())?
-                    .restore(snapshot)
-                    .build()
-                {
-                    Ok(c) => c,
-                    Err(ClientError::Snapshot(e)) => {
-                        web_sys::console::warn_1(&JsValue::from_str(
-                            &[
-                                "@pitchey/realtime: saved messages not restored: ",
-                                &e.message(),
-                            ]
-                            .concat(),
-                        ));
-                        make_builder(&parsed, provider)?
-                            .build()
-                            .map_err(|e| client_error(&e))?
-                    }
-                    Err(e) => return Err(client_error(&e)),
+        let mut snapshot = persist.as_ref().and_then(|p| p.load());
+        // One build, or a second without the saved messages if they cannot be restored.
+        let client = loop {
+            let builder = make_builder(&parsed, provider.clone())?;
+            let restoring = snapshot.take();
+            let retry = restoring.is_some();
+            let builder = match restoring {
+                Some(saved) => builder.restore(saved),
+                None => builder,
+            };
+            match builder.build() {
+                Ok(c) => break c,
+                Err(ClientError::Snapshot(e)) if retry => {
+                    web_sys::console::warn_1(&JsValue::from_str(
+                        &[
+                            "@pitchey/realtime: saved messages not restored: ",
+                            &e.message(),
+                        ]
+                        .concat(),
+                    ));
                 }
+                Err(e) => return Err(client_error(&e)),
             }
-            None => make_builder(&parsed, provider)?
-                .build()
-                .map_err(|e| client_error(&e))?,
         };
         let listeners = SharedListeners::default();
         let (stop_tx, stop_rx) = oneshot::channel();
