@@ -185,6 +185,8 @@ enum Key<'a> {
 struct Listeners {
     next_id: u64,
     list: Vec<(u64, Route, Function)>,
+    /// The `resolve` functions of the `close()` promises, called once the state is stopped.
+    closers: Vec<Function>,
 }
 
 type SharedListeners = Rc<RefCell<Listeners>>;
@@ -311,8 +313,8 @@ impl Persist {
     }
 }
 
-/// Save once the current JS task ends: a burst of `send`s in one task is written once
-/// (the later saves find the revision already written).
+/// Save once the current JS task ends: a burst of sends in one task is written once (the
+/// later saves find the revision already written).
 fn schedule_save(client: &SdkClient, persist: &Option<Rc<Persist>>) {
     if let Some(p) = persist {
         let (client, p) = (client.clone(), p.clone());
@@ -419,6 +421,11 @@ async fn dispatch(client: SdkClient, listeners: SharedListeners, persist: Option
             call_all(listening, &name, &payload);
         }
         save_now(&client, &persist);
+        let stopped = matches!(&item, Ok(Event::StateChanged(s)) if s.is_stopped());
+        if !listeners.borrow().closers.is_empty() && (stopped || client.state().is_stopped()) {
+            let closers = std::mem::take(&mut listeners.borrow_mut().closers);
+            call_all(closers, "close", &JsValue::UNDEFINED);
+        }
     }
 }
 
@@ -501,16 +508,17 @@ impl Client {
         let Some(timeout) = timeout else {
             return Promise::reject(&invalid("timeoutMs must be a number >= 0"));
         };
-        let persist = self.inner.persist.clone();
-        let c = self.inner.client.clone();
-        to_promise(
-            async move {
-                c.close(timeout).await.map_err(|e| client_error(&e))?;
-                save_now(&c, &persist);
-                Ok(JsValue::UNDEFINED)
-            }
-            .boxed_local(),
-        )
+        let client = &self.inner.client;
+        if let Err(e) = client.begin_close(timeout) {
+            return Promise::reject(&client_error(&e));
+        }
+        if client.state().is_stopped() {
+            save_now(client, &self.inner.persist);
+            return Promise::resolve(&JsValue::UNDEFINED);
+        }
+        // Resolved by the dispatcher once the state is stopped, after its save.
+        let listeners = &self.inner.listeners;
+        Promise::new(&mut |resolve, _| listeners.borrow_mut().closers.push(resolve))
     }
 
     /// Reconnect now instead of after the backoff delay (done by itself on `online` and
@@ -529,21 +537,20 @@ impl Client {
     }
 
     /// Send a durable message; resolves with its id once the server acked it.
+    /// Queued now (so later calls, `close()` included, come after it), confirmed later.
     fn send_confirmed(&self, message: ClientMessage) -> Promise {
-        let c = self.inner.client.clone();
-        let promise = to_promise(
+        let confirmation = match self.inner.client.send_tracked(message) {
+            Ok(c) => c,
+            Err(e) => return Promise::reject(&client_error(&e)),
+        };
+        schedule_save(&self.inner.client, &self.inner.persist);
+        to_promise(
             async move {
-                let id = c
-                    .send_confirmed(message)
-                    .await
-                    .map_err(|e| client_error(&e))?;
+                let id = confirmation.wait().await.map_err(|e| client_error(&e))?;
                 Ok(JsValue::from_str(id.as_str()))
             }
             .boxed_local(),
-        );
-        // After the send above reached the client task: the queued message is saved.
-        schedule_save(&self.inner.client, &self.inner.persist);
-        promise
+        )
     }
 
     /// Report that the user viewed a pitch; resolves with the message id once acked.

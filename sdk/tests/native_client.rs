@@ -18,7 +18,7 @@ use pitchey_realtime::core::{
 };
 use pitchey_realtime::protocol::{
     Channel, ClientMessage, DraftSynced, Notification, PitchView, Presence, PresenceStatus,
-    ServerFrame, ServerMessage, UploadStatus,
+    ServerFrame, ServerMessage, SetPresence, UploadStatus,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -772,6 +772,28 @@ async fn dropping_a_guard_keeps_a_subscription_of_the_same_channel() {
             break;
         }
     }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_tracked_send_is_queued_before_a_close_that_follows_it() {
+    let server = server().await;
+    let alice = connected_client(&server, 1).await;
+    // Queued at once: the close right after delivers it before closing.
+    let confirmation = alice
+        .send_tracked(ClientMessage::PitchView(PitchView { pitch_id: 80 }))
+        .unwrap();
+    let id = confirmation.id().clone();
+    alice.close(WAIT).await.unwrap();
+    assert_eq!(confirmation.wait().await.unwrap(), id);
+    assert_eq!(alice.metrics().unwrap().queue_depth, 0);
+    // Ephemeral messages are never acked: refused, not queued.
+    assert!(matches!(
+        alice.send_tracked(ClientMessage::SetPresence(SetPresence {
+            status: PresenceStatus::Away
+        })),
+        Err(ClientError::NotDurable(_))
+    ));
     server.shutdown().await;
 }
 

@@ -205,6 +205,33 @@ test("subscribe: every handler of a channel hears it; removing one leaves the ot
   await page.close();
 });
 
+test("close(timeoutMs) delivers what is queued, then resolves closed; close() of an idle client resolves at once", async () => {
+  const page = await newPage();
+  const r = await page.evaluate(async ({ wsUrl, token }) => {
+    const idle = new Client({ url: wsUrl, token });
+    await idle.close(1000);
+    const idleStatus = idle.status;
+    const c = new Client({ url: wsUrl, token });
+    const states = [];
+    c.on("state", (s) => states.push(s.status));
+    await c.connect();
+    const t0 = Date.now();
+    while (c.status !== "connected" && Date.now() - t0 < 10000) await new Promise((r) => setTimeout(r, 20));
+    let acked = null;
+    const view = c.sendPitchView(77).then((id) => (acked = id));
+    await c.close(5000);
+    const status = c.status;
+    await view;
+    const m = await c.metrics();
+    return { idleStatus, status, acked, states, queued: m.queueDepth };
+  }, { wsUrl, token });
+  assert(r.idleStatus === "closed", `an idle client after close(): ${r.idleStatus}`);
+  assert(r.status === "closed", `status once close() resolved: ${r.status} (${r.states})`);
+  assert(typeof r.acked === "string", "the view queued before close() was acked");
+  assert(r.queued === 0, `queue after close: ${r.queued}`);
+  await page.close();
+});
+
 test("a full queue rejects with name QueueFull; typed errors", async () => {
   const page = await newPage();
   const r = await page.evaluate(async ({ wsUrl, token }) => {

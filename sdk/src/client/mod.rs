@@ -29,6 +29,7 @@
 //! picks tokio (feature `native`) or the browser (feature `web`, on `wasm32`). The
 //! channels are `tokio::sync`'s, which need no tokio runtime and run in a browser.
 
+mod confirmation;
 mod draft;
 mod driver;
 mod error;
@@ -40,6 +41,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use confirmation::Confirmation;
 pub use draft::{Draft, DraftConfig, DraftEvents, Validator};
 pub use error::ClientError;
 pub use subscription::{
@@ -47,7 +49,7 @@ pub use subscription::{
 };
 
 use crate::core::{
-    Config, Connection, Event, Instant, MessageId, Metrics, Snapshot, SnapshotError, State,
+    Config, Connection, Instant, MessageId, Metrics, Snapshot, SnapshotError, State,
 };
 use crate::protocol::{
     Channel, ClientMessage, DashboardMetrics, Message as _, Notification, PitchStats, PitchView,
@@ -233,13 +235,21 @@ impl Client {
         self.call(|conn, now| conn.disconnect(now))
     }
 
+    /// [`Client::close`] without the wait: start delivering what is queued (for at most
+    /// `timeout`), then close; returns at once. The close is done when [`Client::state`]
+    /// is stopped ([`State::is_stopped`]), with its
+    /// [`Event::StateChanged`](crate::core::Event::StateChanged).
+    pub fn begin_close(&self, timeout: Duration) -> Result<(), ClientError> {
+        self.call(move |conn, now| conn.close_gracefully(timeout, now))
+    }
+
     /// Deliver what is queued (for at most `timeout`), then close with 1000 and stop
     /// reconnecting. Returns once closed; what could not be delivered stays queued (see
     /// [`Client::export`]).
     pub async fn close(&self, timeout: Duration) -> Result<(), ClientError> {
         let mut changes = self.shared.state.clone();
         changes.mark_unchanged();
-        self.call(move |conn, now| conn.close_gracefully(timeout, now))?;
+        self.begin_close(timeout)?;
         loop {
             if changes.borrow_and_update().is_stopped() {
                 return Ok(());
@@ -322,30 +332,20 @@ impl Client {
     /// (the message stays queued for the next `connect`), and refuses ephemeral messages
     /// ([`ClientError::NotDurable`]), which are never acked.
     pub async fn send_confirmed(&self, message: ClientMessage) -> Result<MessageId, ClientError> {
+        self.send_tracked(message)?.wait().await
+    }
+
+    /// Queue a durable message now and get its [`Confirmation`], to await later: what
+    /// [`Client::send_confirmed`] does, with the queueing done before the first `await`
+    /// (calls made after it are applied after it).
+    pub fn send_tracked(&self, message: ClientMessage) -> Result<Confirmation, ClientError> {
         if !crate::core::is_durable(&message) {
             return Err(ClientError::NotDurable(message.kind().to_owned()));
         }
         // Listen before sending so the ack cannot slip past.
-        let mut events = self.events();
+        let events = self.events();
         let id = self.send(message)?;
-        loop {
-            match events.recv().await {
-                Some(Ok(Event::Acked(acked))) if acked == id => return Ok(id),
-                Some(Ok(Event::SendFailed(failed, why))) if failed == id => {
-                    return Err(ClientError::Failed(failed, why));
-                }
-                Some(Ok(Event::StateChanged(
-                    stopped @ (State::AuthFailed { .. } | State::Closed),
-                ))) => {
-                    return Err(ClientError::Stopped(stopped));
-                }
-                Some(Ok(_)) => {}
-                Some(Err(Lagged { missed })) => {
-                    return Err(ClientError::Unconfirmed { id, missed });
-                }
-                None => return Err(ClientError::DriverGone),
-            }
-        }
+        Ok(Confirmation::new(id, events))
     }
 
     /// Report that the user viewed a pitch (durable).
