@@ -20,9 +20,9 @@ use futures_util::stream::StreamExt;
 use js_sys::{Function, Promise, Reflect};
 use pitchey_realtime::client::{
     ChannelGuard, Client as SdkClient, ClientBuilder, ClientError, Draft as SdkDraft, DraftConfig,
-    Lagged, Validator,
+    Lagged, Validator, confirmation,
 };
-use pitchey_realtime::core::{Event, Snapshot};
+use pitchey_realtime::core::{Event, MessageId, Snapshot};
 use pitchey_realtime::protocol::jsvalue::ToTree;
 use pitchey_realtime::protocol::{
     Channel, ClientMessage, Message as _, PitchView, PresenceStatus, jsvalue,
@@ -31,7 +31,7 @@ use pitchey_realtime::transport::web::{LifecycleGuard, watch_lifecycle};
 use serde_json::Value;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{JsFuture, future_to_promise, spawn_local};
+use wasm_bindgen_futures::{JsFuture, spawn_local};
 
 use crate::convert::{self, client_error_info, error_info};
 use crate::types::{ClientOptions, DraftOpenOptions, ErrorInfo, RealtimeErrorName as N};
@@ -124,15 +124,11 @@ async fn until_stopped(f: LocalBoxFuture<'static, ()>, stop: oneshot::Receiver<(
     select(f, stop).await;
 }
 
-/// Every task and promise goes through these two with a boxed future, so that
-/// wasm-bindgen-futures' task and promise code is compiled once, not once per method.
+/// Every task goes through here with a boxed future, so that wasm-bindgen-futures' task
+/// code is compiled once, not once per caller. (No promise is made from a future: the
+/// dispatcher settles the ones that wait.)
 fn spawn_task(f: LocalBoxFuture<'static, ()>) {
     spawn_local(f);
-}
-
-/// See [`spawn_task`].
-fn to_promise(f: LocalBoxFuture<'static, Result<JsValue, JsValue>>) -> Promise {
-    future_to_promise(f)
 }
 
 /// A promise already settled with `result`: for the calls that never wait (the SDK applies
@@ -187,6 +183,8 @@ struct Listeners {
     list: Vec<(u64, Route, Function)>,
     /// The `resolve` functions of the `close()` promises, called once the state is stopped.
     closers: Vec<Function>,
+    /// The durable sends waiting for their ack: id, `resolve`, `reject`.
+    pending: Vec<(MessageId, Function, Function)>,
 }
 
 type SharedListeners = Rc<RefCell<Listeners>>;
@@ -420,12 +418,43 @@ async fn dispatch(client: SdkClient, listeners: SharedListeners, persist: Option
             let payload = to_js(&convert::message_payload(&frame.message));
             call_all(listening, &name, &payload);
         }
+        settle_pending(&listeners, &item);
         save_now(&client, &persist);
         let stopped = matches!(&item, Ok(Event::StateChanged(s)) if s.is_stopped());
         if !listeners.borrow().closers.is_empty() && (stopped || client.state().is_stopped()) {
             let closers = std::mem::take(&mut listeners.borrow_mut().closers);
             call_all(closers, "close", &JsValue::UNDEFINED);
         }
+    }
+}
+
+/// Settle the durable sends that `item` acks or fails (the SDK's rule,
+/// `confirmation::settle`); a lag fails them all, since their ack may be what was missed.
+fn settle_pending(listeners: &SharedListeners, item: &Result<Event, Lagged>) {
+    if listeners.borrow().pending.is_empty() {
+        return;
+    }
+    let mut settled = Vec::new();
+    listeners
+        .borrow_mut()
+        .pending
+        .retain(|(id, resolve, reject)| {
+            let outcome = match item {
+                Ok(event) => confirmation::settle(id, event),
+                Err(Lagged { missed }) => Some(Err(ClientError::Unconfirmed {
+                    id: id.clone(),
+                    missed: *missed,
+                })),
+            };
+            match outcome {
+                Some(Ok(())) => settled.push((resolve.clone(), JsValue::from_str(id.as_str()))),
+                Some(Err(e)) => settled.push((reject.clone(), client_error(&e))),
+                None => return true,
+            }
+            false
+        });
+    for (settle, value) in settled {
+        let _ = settle.call1(&JsValue::NULL, &value);
     }
 }
 
@@ -537,20 +566,21 @@ impl Client {
     }
 
     /// Send a durable message; resolves with its id once the server acked it.
-    /// Queued now (so later calls, `close()` included, come after it), confirmed later.
+    /// Queued now (so later calls, `close()` included, come after it); the promise is
+    /// settled by the dispatcher when the ack (or the failure) comes.
     fn send_confirmed(&self, message: ClientMessage) -> Promise {
-        let confirmation = match self.inner.client.send_tracked(message) {
-            Ok(c) => c,
+        let id = match self.inner.client.send_durable(message) {
+            Ok(id) => id,
             Err(e) => return Promise::reject(&client_error(&e)),
         };
         schedule_save(&self.inner.client, &self.inner.persist);
-        to_promise(
-            async move {
-                let id = confirmation.wait().await.map_err(|e| client_error(&e))?;
-                Ok(JsValue::from_str(id.as_str()))
-            }
-            .boxed_local(),
-        )
+        let listeners = &self.inner.listeners;
+        Promise::new(&mut |resolve, reject| {
+            listeners
+                .borrow_mut()
+                .pending
+                .push((id.clone(), resolve, reject));
+        })
     }
 
     /// Report that the user viewed a pitch; resolves with the message id once acked.

@@ -32,16 +32,11 @@ impl Confirmation {
     pub async fn wait(mut self) -> Result<MessageId, ClientError> {
         loop {
             match self.events.recv().await {
-                Some(Ok(Event::Acked(acked))) if acked == self.id => return Ok(self.id),
-                Some(Ok(Event::SendFailed(failed, why))) if failed == self.id => {
-                    return Err(ClientError::Failed(failed, why));
-                }
-                Some(Ok(Event::StateChanged(
-                    stopped @ (State::AuthFailed { .. } | State::Closed),
-                ))) => {
-                    return Err(ClientError::Stopped(stopped));
-                }
-                Some(Ok(_)) => {}
+                Some(Ok(event)) => match settle(&self.id, &event) {
+                    Some(Ok(())) => return Ok(self.id),
+                    Some(Err(e)) => return Err(e),
+                    None => {}
+                },
                 Some(Err(Lagged { missed })) => {
                     return Err(ClientError::Unconfirmed {
                         id: self.id,
@@ -54,10 +49,54 @@ impl Confirmation {
     }
 }
 
+/// What `event` settles about the durable message `id`: `Some(Ok)` once it is acked,
+/// `Some(Err)` once it will not be delivered or the client stopped first (it stays queued
+/// for the next `connect`), `None` while it is open. [`Confirmation::wait`] applies it to
+/// every event after the send; so can an app that routes the client's events itself.
+pub fn settle(id: &MessageId, event: &Event) -> Option<Result<(), ClientError>> {
+    match event {
+        Event::Acked(acked) if acked == id => Some(Ok(())),
+        Event::SendFailed(failed, why) if failed == id => {
+            Some(Err(ClientError::Failed(failed.clone(), why.clone())))
+        }
+        Event::StateChanged(stopped @ (State::AuthFailed { .. } | State::Closed)) => {
+            Some(Err(ClientError::Stopped(stopped.clone())))
+        }
+        _ => None,
+    }
+}
+
 impl std::fmt::Debug for Confirmation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Confirmation")
             .field("id", &self.id)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::SendFailure;
+
+    #[test]
+    fn only_its_own_ack_or_failure_or_a_stop_settles_a_message() {
+        let id = MessageId("c-1".to_owned());
+        let other = MessageId("c-2".to_owned());
+        assert!(settle(&id, &Event::Acked(other.clone())).is_none());
+        assert!(settle(&id, &Event::SendFailed(other, SendFailure::TooManyAttempts)).is_none());
+        assert!(settle(&id, &Event::StateChanged(State::Connecting)).is_none());
+        assert!(matches!(
+            settle(&id, &Event::Acked(id.clone())),
+            Some(Ok(()))
+        ));
+        assert!(matches!(
+            settle(&id, &Event::SendFailed(id.clone(), SendFailure::TooManyAttempts)),
+            Some(Err(ClientError::Failed(failed, SendFailure::TooManyAttempts))) if failed == id
+        ));
+        assert!(matches!(
+            settle(&id, &Event::StateChanged(State::Closed)),
+            Some(Err(ClientError::Stopped(State::Closed)))
+        ));
     }
 }

@@ -29,7 +29,7 @@
 //! picks tokio (feature `native`) or the browser (feature `web`, on `wasm32`). The
 //! channels are `tokio::sync`'s, which need no tokio runtime and run in a browser.
 
-mod confirmation;
+pub mod confirmation;
 mod draft;
 mod driver;
 mod error;
@@ -339,13 +339,20 @@ impl Client {
     /// [`Client::send_confirmed`] does, with the queueing done before the first `await`
     /// (calls made after it are applied after it).
     pub fn send_tracked(&self, message: ClientMessage) -> Result<Confirmation, ClientError> {
+        // Listen before sending so the ack cannot slip past.
+        let events = self.events();
+        let id = self.send_durable(message)?;
+        Ok(Confirmation::new(id, events))
+    }
+
+    /// [`Client::send`] for a message that must be acked: ephemeral ones, which never are,
+    /// are refused ([`ClientError::NotDurable`]). For apps that follow the ack on their own
+    /// event stream ([`confirmation::settle`]).
+    pub fn send_durable(&self, message: ClientMessage) -> Result<MessageId, ClientError> {
         if !crate::core::is_durable(&message) {
             return Err(ClientError::NotDurable(message.kind().to_owned()));
         }
-        // Listen before sending so the ack cannot slip past.
-        let events = self.events();
-        let id = self.send(message)?;
-        Ok(Confirmation::new(id, events))
+        self.send(message)
     }
 
     /// Report that the user viewed a pitch (durable).
