@@ -20,9 +20,9 @@ use futures_util::stream::StreamExt;
 use js_sys::{Function, Promise, Reflect};
 use pitchey_realtime::client::{
     ChannelGuard, Client as SdkClient, ClientBuilder, ClientError, Draft as SdkDraft, DraftConfig,
-    Lagged, Validator, confirmation,
+    EventStream, Lagged, Validator,
 };
-use pitchey_realtime::core::{Event, MessageId, Snapshot};
+use pitchey_realtime::core::{Event, Snapshot};
 use pitchey_realtime::protocol::jsvalue::ToTree;
 use pitchey_realtime::protocol::{
     Channel, ClientMessage, Message as _, PitchView, PresenceStatus, jsvalue,
@@ -31,7 +31,7 @@ use pitchey_realtime::transport::web::{LifecycleGuard, watch_lifecycle};
 use serde_json::Value;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{JsFuture, spawn_local};
+use wasm_bindgen_futures::{JsFuture, future_to_promise, spawn_local};
 
 use crate::convert::{self, client_error_info, error_info};
 use crate::types::{ClientOptions, DraftOpenOptions, ErrorInfo, RealtimeErrorName as N};
@@ -124,11 +124,15 @@ async fn until_stopped(f: LocalBoxFuture<'static, ()>, stop: oneshot::Receiver<(
     select(f, stop).await;
 }
 
-/// Every task goes through here with a boxed future, so that wasm-bindgen-futures' task
-/// code is compiled once, not once per caller. (No promise is made from a future: the
-/// dispatcher settles the ones that wait.)
+/// Every task and promise goes through these two with a boxed future, so that
+/// wasm-bindgen-futures' task and promise code is compiled once, not once per method.
 fn spawn_task(f: LocalBoxFuture<'static, ()>) {
     spawn_local(f);
+}
+
+/// See [`spawn_task`].
+fn to_promise(f: LocalBoxFuture<'static, Result<JsValue, JsValue>>) -> Promise {
+    future_to_promise(f)
 }
 
 /// A promise already settled with `result`: for the calls that never wait (the SDK applies
@@ -181,10 +185,6 @@ enum Key<'a> {
 struct Listeners {
     next_id: u64,
     list: Vec<(u64, Route, Function)>,
-    /// The `resolve` functions of the `close()` promises, called once the state is stopped.
-    closers: Vec<Function>,
-    /// The durable sends waiting for their ack: id, `resolve`, `reject`.
-    pending: Vec<(MessageId, Function, Function)>,
 }
 
 type SharedListeners = Rc<RefCell<Listeners>>;
@@ -379,8 +379,12 @@ fn make_builder(
 /// handler adds hears the next message, not this one. A payload is made only if a handler
 /// listens for it, once for all the handlers of one kind or one channel (they share the
 /// object, as the handlers of one `on` kind always did).
-async fn dispatch(client: SdkClient, listeners: SharedListeners, persist: Option<Rc<Persist>>) {
-    let mut events = client.events();
+async fn dispatch(
+    mut events: EventStream,
+    client: SdkClient,
+    listeners: SharedListeners,
+    persist: Option<Rc<Persist>>,
+) {
     while let Some(item) = events.next().await {
         let deliveries = match &item {
             Ok(event) => convert::deliveries(event),
@@ -418,43 +422,7 @@ async fn dispatch(client: SdkClient, listeners: SharedListeners, persist: Option
             let payload = to_js(&convert::message_payload(&frame.message));
             call_all(listening, &name, &payload);
         }
-        settle_pending(&listeners, &item);
         save_now(&client, &persist);
-        let stopped = matches!(&item, Ok(Event::StateChanged(s)) if s.is_stopped());
-        if !listeners.borrow().closers.is_empty() && (stopped || client.state().is_stopped()) {
-            let closers = std::mem::take(&mut listeners.borrow_mut().closers);
-            call_all(closers, "close", &JsValue::UNDEFINED);
-        }
-    }
-}
-
-/// Settle the durable sends that `item` acks or fails (the SDK's rule,
-/// `confirmation::settle`); a lag fails them all, since their ack may be what was missed.
-fn settle_pending(listeners: &SharedListeners, item: &Result<Event, Lagged>) {
-    if listeners.borrow().pending.is_empty() {
-        return;
-    }
-    let mut settled = Vec::new();
-    listeners
-        .borrow_mut()
-        .pending
-        .retain(|(id, resolve, reject)| {
-            let outcome = match item {
-                Ok(event) => confirmation::settle(id, event),
-                Err(Lagged { missed }) => Some(Err(ClientError::Unconfirmed {
-                    id: id.clone(),
-                    missed: *missed,
-                })),
-            };
-            match outcome {
-                Some(Ok(())) => settled.push((resolve.clone(), JsValue::from_str(id.as_str()))),
-                Some(Err(e)) => settled.push((reject.clone(), client_error(&e))),
-                None => return true,
-            }
-            false
-        });
-    for (settle, value) in settled {
-        let _ = settle.call1(&JsValue::NULL, &value);
     }
 }
 
@@ -500,7 +468,14 @@ impl Client {
         let listeners = SharedListeners::default();
         let (stop_tx, stop_rx) = oneshot::channel();
         spawn_until_stopped(
-            dispatch(client.clone(), listeners.clone(), persist.clone()),
+            // The stream is opened here, not at the task's first poll: the client's own
+            // task may publish (a `connect()` right after `new Client`) before that.
+            dispatch(
+                client.events(),
+                client.clone(),
+                listeners.clone(),
+                persist.clone(),
+            ),
             stop_rx,
         );
         let lifecycle = watch_lifecycle(&client);
@@ -537,17 +512,16 @@ impl Client {
         let Some(timeout) = timeout else {
             return Promise::reject(&invalid("timeoutMs must be a number >= 0"));
         };
-        let client = &self.inner.client;
-        if let Err(e) = client.begin_close(timeout) {
-            return Promise::reject(&client_error(&e));
-        }
-        if client.state().is_stopped() {
-            save_now(client, &self.inner.persist);
-            return Promise::resolve(&JsValue::UNDEFINED);
-        }
-        // Resolved by the dispatcher once the state is stopped, after its save.
-        let listeners = &self.inner.listeners;
-        Promise::new(&mut |resolve, _| listeners.borrow_mut().closers.push(resolve))
+        let persist = self.inner.persist.clone();
+        let c = self.inner.client.clone();
+        to_promise(
+            async move {
+                c.close(timeout).await.map_err(|e| client_error(&e))?;
+                save_now(&c, &persist);
+                Ok(JsValue::UNDEFINED)
+            }
+            .boxed_local(),
+        )
     }
 
     /// Reconnect now instead of after the backoff delay (done by itself on `online` and
@@ -566,21 +540,21 @@ impl Client {
     }
 
     /// Send a durable message; resolves with its id once the server acked it.
-    /// Queued now (so later calls, `close()` included, come after it); the promise is
-    /// settled by the dispatcher when the ack (or the failure) comes.
+    /// Queued now (so later calls, `close()` included, come after it), confirmed later: the
+    /// `Confirmation` reads the events from its send on, so no earlier event settles it.
     fn send_confirmed(&self, message: ClientMessage) -> Promise {
-        let id = match self.inner.client.send_durable(message) {
-            Ok(id) => id,
+        let confirmation = match self.inner.client.send_tracked(message) {
+            Ok(c) => c,
             Err(e) => return Promise::reject(&client_error(&e)),
         };
         schedule_save(&self.inner.client, &self.inner.persist);
-        let listeners = &self.inner.listeners;
-        Promise::new(&mut |resolve, reject| {
-            listeners
-                .borrow_mut()
-                .pending
-                .push((id.clone(), resolve, reject));
-        })
+        to_promise(
+            async move {
+                let id = confirmation.wait().await.map_err(|e| client_error(&e))?;
+                Ok(JsValue::from_str(id.as_str()))
+            }
+            .boxed_local(),
+        )
     }
 
     /// Report that the user viewed a pitch; resolves with the message id once acked.

@@ -787,6 +787,21 @@ async fn a_tracked_send_is_queued_before_a_close_that_follows_it() {
     alice.close(WAIT).await.unwrap();
     assert_eq!(confirmation.wait().await.unwrap(), id);
     assert_eq!(alice.metrics().unwrap().queue_depth, 0);
+
+    // A close right after `connect()`, before the client's task has run: the core is
+    // connecting, not idle, so the close waits for the message instead of returning.
+    let bob = client_for(&server, 2);
+    bob.connect().unwrap();
+    let view = bob
+        .send_tracked(ClientMessage::PitchView(PitchView { pitch_id: 81 }))
+        .unwrap();
+    timeout(WAIT, bob.close(WAIT)).await.unwrap().unwrap();
+    assert_eq!(
+        bob.metrics().unwrap().queue_depth,
+        0,
+        "closed with the view delivered"
+    );
+    assert!(view.wait().await.is_ok());
     // Ephemeral messages are never acked: refused, not queued.
     assert!(matches!(
         alice.send_tracked(ClientMessage::SetPresence(SetPresence {

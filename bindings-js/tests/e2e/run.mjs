@@ -223,8 +223,20 @@ test("close(timeoutMs) delivers what is queued, then resolves closed; close() of
     const status = c.status;
     await view;
     const m = await c.metrics();
-    return { idleStatus, status, acked, states, queued: m.queueDepth };
+    // After a close, a new connection's send is acked (the old close's events settle nothing).
+    c.connect();
+    const again = await c.sendPitchView(78);
+    await c.close(5000);
+    // A close right after a connect() that was not awaited still delivers what is queued.
+    const quick = new Client({ url: wsUrl, token });
+    quick.connect();
+    const quickView = quick.sendPitchView(79);
+    await quick.close(5000);
+    const quickId = await quickView;
+    return { idleStatus, status, acked, states, queued: m.queueDepth, again, quickId };
   }, { wsUrl, token });
+  assert(typeof r.again === "string", `a send after close + connect was acked: ${r.again}`);
+  assert(typeof r.quickId === "string", `a view queued just after connect() was acked before close: ${r.quickId}`);
   assert(r.idleStatus === "closed", `an idle client after close(): ${r.idleStatus}`);
   assert(r.status === "closed", `status once close() resolved: ${r.status} (${r.states})`);
   assert(typeof r.acked === "string", "the view queued before close() was acked");

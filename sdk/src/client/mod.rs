@@ -235,23 +235,21 @@ impl Client {
         self.call(|conn, now| conn.disconnect(now))
     }
 
-    /// [`Client::close`] without the wait: start delivering what is queued (for at most
-    /// `timeout`), then close; returns at once. The close is done when [`Client::state`]
-    /// is stopped ([`State::is_stopped`]), with its
-    /// [`Event::StateChanged`](crate::core::Event::StateChanged).
-    pub fn begin_close(&self, timeout: Duration) -> Result<(), ClientError> {
-        self.call(move |conn, now| conn.close_gracefully(timeout, now))
-    }
-
     /// Deliver what is queued (for at most `timeout`), then close with 1000 and stop
     /// reconnecting. Returns once closed; what could not be delivered stays queued (see
     /// [`Client::export`]).
     pub async fn close(&self, timeout: Duration) -> Result<(), ClientError> {
         let mut changes = self.shared.state.clone();
-        changes.mark_unchanged();
-        self.begin_close(timeout)?;
+        self.call(move |conn, now| conn.close_gracefully(timeout, now))?;
         loop {
-            if changes.borrow_and_update().is_stopped() {
+            // Ask the core, not the watch: the driver publishes a change later, and a
+            // client whose `connect()` it has not seen yet still shows `Idle` there.
+            changes.mark_unchanged();
+            let stopped = self
+                .shared
+                .read_core(|conn| conn.state().is_stopped())
+                .ok_or(ClientError::DriverGone)?;
+            if stopped {
                 return Ok(());
             }
             changes
@@ -335,9 +333,11 @@ impl Client {
         self.send_tracked(message)?.wait().await
     }
 
-    /// Queue a durable message now and get its [`Confirmation`], to await later: what
+    /// Queue a durable message now and get its [`Confirmation`], to await soon: what
     /// [`Client::send_confirmed`] does, with the queueing done before the first `await`
-    /// (calls made after it are applied after it).
+    /// (calls made after it are applied after it). The confirmation reads the client's
+    /// events from the send on; left unawaited while more than the event buffer (256
+    /// by default) passes, it reports [`ClientError::Unconfirmed`].
     pub fn send_tracked(&self, message: ClientMessage) -> Result<Confirmation, ClientError> {
         // Listen before sending so the ack cannot slip past.
         let events = self.events();
@@ -346,8 +346,7 @@ impl Client {
     }
 
     /// [`Client::send`] for a message that must be acked: ephemeral ones, which never are,
-    /// are refused ([`ClientError::NotDurable`]). For apps that follow the ack on their own
-    /// event stream ([`confirmation::settle`]).
+    /// are refused ([`ClientError::NotDurable`]).
     pub fn send_durable(&self, message: ClientMessage) -> Result<MessageId, ClientError> {
         if !crate::core::is_durable(&message) {
             return Err(ClientError::NotDurable(message.kind().to_owned()));
