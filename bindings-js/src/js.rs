@@ -1,10 +1,10 @@
 //! The classes exported to JavaScript (wasm32 only): `Client` and `Draft`.
 //!
 //! Each `Client` runs the SDK's client task (`spawn_local`) plus one dispatcher task that
-//! reads the SDK's event stream, calls the `on(...)` and `subscribe(...)` handlers (a
-//! subscription is a channel guard of the SDK, `Client::join`, plus a handler: no task of
-//! its own) and, with `persistKey`, saves the SDK's snapshot to `localStorage` whenever
-//! its persist revision changes.
+//! reads the SDK's event stream, calls the `on(...)`, `subscribe(...)` and `draft.on(...)`
+//! handlers (a subscription is a channel guard of the SDK, `Client::join`, plus a handler;
+//! neither it nor a draft has a task of its own) and, with `persistKey`, saves the SDK's
+//! snapshot to `localStorage` whenever its persist revision changes.
 //!
 //! Nothing here decides anything about the protocol: requests go to the SDK as they are,
 //! and results come back converted by [`crate::convert`].
@@ -375,7 +375,8 @@ fn make_builder(
 }
 
 /// The dispatcher: every SDK event to the `on` handlers, each channel message to the
-/// handlers of its channel (`subscribe`), and a save after each. A channel handler that a
+/// handlers of its channel (`subscribe`), each draft event to its draft's handlers
+/// (`draft.on`), and a save after each. A channel handler that a
 /// handler adds hears the next message, not this one. A payload is made only if a handler
 /// listens for it, once for all the handlers of one kind or one channel (they share the
 /// object, as the handlers of one `on` kind always did).
