@@ -51,10 +51,9 @@ impl Confirmation {
 
 /// What `event` settles about the durable message `id`: `Some(Ok)` once it is acked,
 /// `Some(Err)` once it will not be delivered or the client stopped first (it stays queued
-/// for the next `connect`), `None` while it is open. [`Confirmation::wait`] applies it to
-/// the events published after the send, and only to those: an earlier stop says nothing
-/// about a message queued after it.
-pub fn settle(id: &MessageId, event: &Event) -> Option<Result<(), ClientError>> {
+/// for the next `connect`), `None` while it is open. Only for events published after the
+/// send: an earlier stop says nothing about a message queued after it.
+fn settle(id: &MessageId, event: &Event) -> Option<Result<(), ClientError>> {
     match event {
         Event::Acked(acked) if acked == id => Some(Ok(())),
         Event::SendFailed(failed, why) if failed == id => {

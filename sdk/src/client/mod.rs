@@ -29,7 +29,7 @@
 //! picks tokio (feature `native`) or the browser (feature `web`, on `wasm32`). The
 //! channels are `tokio::sync`'s, which need no tokio runtime and run in a browser.
 
-pub mod confirmation;
+mod confirmation;
 mod draft;
 mod driver;
 mod error;
@@ -208,24 +208,37 @@ impl Client {
     /// first ([`State::AuthFailed`] or [`State::Closed`]). Calls made before this one
     /// (`connect`, `set_token`) are taken into account.
     pub async fn connected(&self) -> Result<(), ClientError> {
+        self.until_state(|state| match state {
+            State::Connected => Some(Ok(())),
+            State::AuthFailed { .. } | State::Closed => {
+                Some(Err(ClientError::Stopped(state.clone())))
+            }
+            _ => None,
+        })
+        .await?
+    }
+
+    /// Wait until `settled` returns a value for the core's state, asked again at every
+    /// state change. The core, not the watch, is asked: the driver publishes a change
+    /// later, and a `connect()` it has not seen yet must count.
+    async fn until_state<T>(
+        &self,
+        mut settled: impl FnMut(&State) -> Option<T>,
+    ) -> Result<T, ClientError> {
         let mut changes = self.shared.state.clone();
         loop {
-            // Ask the driver, not the watch: a `connect()` posted just before must count.
             changes.mark_unchanged();
             let state = self
                 .shared
                 .read_core(|conn| conn.state().clone())
                 .ok_or(ClientError::DriverGone)?;
-            match state {
-                State::Connected => return Ok(()),
-                stopped @ (State::AuthFailed { .. } | State::Closed) => {
-                    return Err(ClientError::Stopped(stopped));
-                }
-                _ => changes
-                    .changed()
-                    .await
-                    .map_err(|_| ClientError::DriverGone)?,
+            if let Some(value) = settled(&state) {
+                return Ok(value);
             }
+            changes
+                .changed()
+                .await
+                .map_err(|_| ClientError::DriverGone)?;
         }
     }
 
@@ -239,24 +252,9 @@ impl Client {
     /// reconnecting. Returns once closed; what could not be delivered stays queued (see
     /// [`Client::export`]).
     pub async fn close(&self, timeout: Duration) -> Result<(), ClientError> {
-        let mut changes = self.shared.state.clone();
         self.call(move |conn, now| conn.close_gracefully(timeout, now))?;
-        loop {
-            // Ask the core, not the watch: the driver publishes a change later, and a
-            // client whose `connect()` it has not seen yet still shows `Idle` there.
-            changes.mark_unchanged();
-            let stopped = self
-                .shared
-                .read_core(|conn| conn.state().is_stopped())
-                .ok_or(ClientError::DriverGone)?;
-            if stopped {
-                return Ok(());
-            }
-            changes
-                .changed()
-                .await
-                .map_err(|_| ClientError::DriverGone)?;
-        }
+        self.until_state(|state| state.is_stopped().then_some(()))
+            .await
     }
 
     /// The network came back or the app came to the foreground: reconnect now instead of
@@ -339,19 +337,13 @@ impl Client {
     /// events from the send on; left unawaited while more than the event buffer (256
     /// by default) passes, it reports [`ClientError::Unconfirmed`].
     pub fn send_tracked(&self, message: ClientMessage) -> Result<Confirmation, ClientError> {
-        // Listen before sending so the ack cannot slip past.
-        let events = self.events();
-        let id = self.send_durable(message)?;
-        Ok(Confirmation::new(id, events))
-    }
-
-    /// [`Client::send`] for a message that must be acked: ephemeral ones, which never are,
-    /// are refused ([`ClientError::NotDurable`]).
-    pub fn send_durable(&self, message: ClientMessage) -> Result<MessageId, ClientError> {
         if !crate::core::is_durable(&message) {
             return Err(ClientError::NotDurable(message.kind().to_owned()));
         }
-        self.send(message)
+        // Listen before sending so the ack cannot slip past.
+        let events = self.events();
+        let id = self.send(message)?;
+        Ok(Confirmation::new(id, events))
     }
 
     /// Report that the user viewed a pitch (durable).
