@@ -74,7 +74,7 @@ impl Backoff {
     pub(crate) fn next_delay(&mut self, rng: &mut Pcg32) -> Duration {
         self.failures = self.failures.saturating_add(1);
         let bound = self.config.max_delay(self.failures);
-        let bound_ms = u64::try_from(bound.as_millis()).unwrap_or(u64::MAX);
+        let bound_ms = super::time::millis(bound);
         if bound_ms == 0 {
             return Duration::ZERO;
         }

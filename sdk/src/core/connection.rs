@@ -16,6 +16,7 @@ use super::rate_limit::RateLimiter;
 use super::resume::{SeqTracker, SeqVerdict};
 use super::subscriptions::{Control, Subscriptions};
 use super::text;
+use super::time::millis;
 use super::{
     Action, AttemptId, Config, ConfigError, DraftOptions, DraftState, Event, FrameText, Input,
     Instant, MessageId, Metrics, Resolution, SendError, SendFailure, State,
@@ -1076,11 +1077,9 @@ impl Connection {
     fn epoch_ms(&self, at: Instant) -> u64 {
         match self.wall_clock {
             Some((epoch, then)) if at >= then => {
-                epoch.saturating_add(at.saturating_duration_since(then).as_millis() as u64)
+                epoch.saturating_add(millis(at.saturating_duration_since(then)))
             }
-            Some((epoch, then)) => {
-                epoch.saturating_sub(then.saturating_duration_since(at).as_millis() as u64)
-            }
+            Some((epoch, then)) => epoch.saturating_sub(millis(then.saturating_duration_since(at))),
             None => at.as_millis(),
         }
     }
@@ -1149,7 +1148,7 @@ impl Connection {
             ServerMessage::Ping(hb) => {
                 // Only the latest pong matters: while sending is paused they must not pile up.
                 self.subs.pending.retain(|c| !matches!(c, Control::Pong(_)));
-                self.subs.pending.push_back(Control::Pong(hb.ts));
+                self.subs.pending.push(Control::Pong(hb.ts));
                 return;
             }
             ServerMessage::Pong(hb) => {
@@ -1293,7 +1292,7 @@ impl Connection {
             // server skips the echo of a session's own draft saves, so gaps are normal).
             Some(last) if self.supports(Feature::Resume) && self.supports(Feature::Ack) => {
                 debug!(last, "seq gap: resuming");
-                self.subs.pending.push_back(Control::Resume(last));
+                self.subs.pending.push(Control::Resume(last));
             }
             _ => {
                 info!("seq gap did not fill: continuity lost");
@@ -1429,11 +1428,11 @@ impl Connection {
                 return;
             }
             // Control frames first: they set up what the app's messages rely on.
-            if let Some(control) = self.subs.pending.front().cloned() {
+            if !self.subs.pending.is_empty() {
                 if !self.limiter.try_take(now) {
                     return;
                 }
-                self.subs.pending.pop_front();
+                let control = self.subs.pending.remove(0);
                 self.retried_controls = self.retried_controls.saturating_sub(1);
                 self.write_control(control);
                 continue;

@@ -165,7 +165,7 @@ mod sorted_map;
 mod state;
 mod subscriptions;
 pub(crate) mod text;
-mod time;
+pub(crate) mod time;
 
 pub use config::{BackoffConfig, Config, ConflictStrategy, DraftOptions};
 pub use connection::Connection;

@@ -84,7 +84,8 @@ struct Ephemeral {
 pub(crate) struct Outbox {
     capacity: usize,
     durable: VecDeque<Durable>,
-    ephemeral: VecDeque<Ephemeral>,
+    /// A `Vec`: at most one entry per key (presence, a few conversations).
+    ephemeral: Vec<Ephemeral>,
     /// Bumped whenever the set of durable messages changes (for persistence).
     revision: u64,
     /// Durable messages in `Status::InFlight`, kept as they change: asked on every flush.
@@ -107,7 +108,7 @@ impl Outbox {
         Outbox {
             capacity,
             durable: VecDeque::new(),
-            ephemeral: VecDeque::new(),
+            ephemeral: Vec::new(),
             revision: 0,
             in_flight: 0,
         }
@@ -170,7 +171,7 @@ impl Outbox {
         if self.len() >= self.capacity {
             return Err(Full);
         }
-        self.ephemeral.push_back(Ephemeral {
+        self.ephemeral.push(Ephemeral {
             key,
             text,
             queued_at: now,
@@ -223,7 +224,10 @@ impl Outbox {
     }
 
     pub(crate) fn pop_ephemeral(&mut self) -> Option<FrameText> {
-        self.ephemeral.pop_front().map(|e| e.text)
+        if self.ephemeral.is_empty() {
+            return None;
+        }
+        Some(self.ephemeral.remove(0).text)
     }
 
     /// Mark a durable message written; returns its frame (shared, not copied) and attempt

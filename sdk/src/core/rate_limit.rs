@@ -63,7 +63,7 @@ impl RateLimiter {
         // Keep what was spent, not what was left: a server announcing a bigger bucket
         // than our default must not be used as if its bucket were as small as ours.
         self.tokens = self.capacity.saturating_sub(spent);
-        let allowance_ms = u64::try_from(self.allowance.as_millis()).unwrap_or(u64::MAX);
+        let allowance_ms = super::time::millis(self.allowance);
         // Never more than a quarter of the bucket (and at least one token usable): against
         // a fast-refilling server, `refill * allowance` would otherwise hold back almost
         // the whole bucket and throttle the client to one frame per refill tick (the load
@@ -77,7 +77,7 @@ impl RateLimiter {
 
     fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.last);
-        let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+        let ms = super::time::millis(elapsed);
         if ms == 0 {
             return;
         }

@@ -73,8 +73,7 @@ impl State {
             State::Connecting => String::from("connecting"),
             State::Connected => String::from("connected"),
             State::Reconnecting { attempt, delay } => {
-                // As u64: no delay that can happen needs `u128`.
-                let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+                let ms = super::time::millis(*delay);
                 fill(
                     "reconnecting (attempt {} in {} ms)",
                     &[&decimal(u64::from(*attempt)), &decimal(ms)],

@@ -1,8 +1,6 @@
 //! The subscribed channels, and the control frames (`subscribe`, `unsubscribe`, `resume`,
 //! `pong`) waiting to be written on the current connection.
 
-use std::collections::VecDeque;
-
 use super::sorted_map::SortedMap;
 use crate::protocol::Channel;
 
@@ -21,8 +19,9 @@ pub(crate) struct Subscriptions {
     /// Each channel with how many holders want it (one per app handle): several
     /// components watching one pitch share one server subscription.
     channels: SortedMap<Channel, usize>,
-    /// Control frames for the current connection, oldest first.
-    pub(crate) pending: VecDeque<Control>,
+    /// Control frames for the current connection, oldest first. A `Vec`: a few entries
+    /// (at most one per channel), and one queue type fewer in the browser package.
+    pub(crate) pending: Vec<Control>,
 }
 
 impl Subscriptions {
@@ -52,7 +51,7 @@ impl Subscriptions {
             if let Some(i) = self.pending.iter().position(|c| *c == cancel) {
                 self.pending.remove(i);
             } else {
-                self.pending.push_back(Control::Subscribe(channel));
+                self.pending.push(Control::Subscribe(channel));
             }
         }
         true
@@ -76,8 +75,7 @@ impl Subscriptions {
             if let Some(i) = self.pending.iter().position(|c| *c == cancel) {
                 self.pending.remove(i);
             } else {
-                self.pending
-                    .push_back(Control::Unsubscribe(channel.clone()));
+                self.pending.push(Control::Unsubscribe(channel.clone()));
             }
         }
         true
@@ -97,11 +95,11 @@ impl Subscriptions {
     pub(crate) fn on_connected(&mut self, resume: Option<u64>, subscribe: bool) {
         self.pending.clear();
         if let Some(last_seq) = resume {
-            self.pending.push_back(Control::Resume(last_seq));
+            self.pending.push(Control::Resume(last_seq));
         }
         if subscribe {
             for c in self.channels.keys() {
-                self.pending.push_back(Control::Subscribe(c.clone()));
+                self.pending.push(Control::Subscribe(c.clone()));
             }
         }
     }

@@ -34,7 +34,7 @@ impl Instant {
 
     /// Whole milliseconds since the origin (saturating at `u64::MAX`).
     pub fn as_millis(self) -> u64 {
-        u64::try_from(self.0.as_millis()).unwrap_or(u64::MAX)
+        millis(self.0)
     }
 
     /// `self - earlier`, or zero when `earlier` is later.
@@ -69,6 +69,21 @@ impl Sub<Instant> for Instant {
     }
 }
 
+/// Whole milliseconds in `d`, saturating at `u64::MAX`. `Duration::as_millis` returns a
+/// `u128`, and its division links a 128-bit division routine (about 1.7 KB of the browser
+/// package); no delay or instant the SDK meets needs more than 64 bits of milliseconds.
+pub fn millis(d: Duration) -> u64 {
+    d.as_secs()
+        .saturating_mul(1_000)
+        .saturating_add(u64::from(d.subsec_millis()))
+}
+
+/// [`millis`], rounded up to the next whole millisecond.
+#[cfg(any(feature = "web", test))]
+pub fn millis_ceil(d: Duration) -> u64 {
+    millis(d).saturating_add(u64::from(d.subsec_nanos() % 1_000_000 != 0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +96,25 @@ mod tests {
         assert_eq!(b - a, Duration::from_millis(500));
         assert_eq!(a - b, Duration::ZERO);
         assert!(a < b);
+    }
+
+    #[test]
+    fn milliseconds_match_std_without_u128() {
+        for d in [
+            Duration::ZERO,
+            Duration::from_nanos(1),
+            Duration::from_micros(999),
+            Duration::from_millis(1),
+            Duration::from_nanos(1_000_001),
+            Duration::from_millis(123_456_789),
+            Duration::new(u64::MAX / 1_000, 999_999_999),
+        ] {
+            let cap = u128::from(u64::MAX);
+            assert_eq!(u128::from(millis(d)), d.as_millis().min(cap), "{d:?}");
+            let ceil = d.as_nanos().div_ceil(1_000_000).min(cap);
+            assert_eq!(u128::from(millis_ceil(d)), ceil, "{d:?}");
+        }
+        assert_eq!(millis(Duration::MAX), u64::MAX);
+        assert_eq!(millis_ceil(Duration::MAX), u64::MAX);
     }
 }

@@ -73,7 +73,7 @@ impl Timer for TokioTimer {
     fn epoch_ms(&self) -> u64 {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .map_or(0, crate::core::time::millis)
     }
 
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {

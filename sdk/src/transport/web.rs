@@ -120,7 +120,7 @@ impl Timer for BrowserTimer {
 
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
         // Round up: waking before the deadline would only make the driver sleep again.
-        let mut left_ms = u64::try_from(duration.as_micros().div_ceil(1_000)).unwrap_or(u64::MAX);
+        let mut left_ms = crate::core::time::millis_ceil(duration);
         Box::pin(async move {
             // `Duration::MAX` is about 5.8e11 years of 24.8-day timeouts: it never fires.
             loop {
