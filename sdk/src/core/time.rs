@@ -81,7 +81,7 @@ pub fn millis(d: Duration) -> u64 {
 /// [`millis`], rounded up to the next whole millisecond.
 #[cfg(any(feature = "web", test))]
 pub fn millis_ceil(d: Duration) -> u64 {
-    millis(d).saturating_add(u64::from(d.subsec_nanos() % 1_000_000 != 0))
+    millis(d).saturating_add(u64::from(!d.subsec_nanos().is_multiple_of(1_000_000)))
 }
 
 #[cfg(test)]
