@@ -808,30 +808,15 @@ impl Draft {
     #[wasm_bindgen(unchecked_return_type = "Promise<DraftState>")]
     pub fn state(&self) -> Promise {
         let client = &self.client.client;
+        let now_epoch = js_sys::Date::now();
+        let now = client.now();
         self.with(|d| {
-            let s = d.state()?;
-            let now_epoch = js_sys::Date::now();
-            let now = client.now();
-            let last_saved = s
-                .last_saved
-                .map(|at| now_epoch - convert::millis(now.saturating_duration_since(at)));
-            let state = crate::types::DraftState {
-                draft_id: s.draft_id,
-                draft_type: s.draft_type,
-                content: s.content,
-                base_version: s.base_version,
-                is_dirty: s.dirty,
-                is_valid: s.valid,
-                is_saving: s.saving,
-                conflict: s.conflict.map(|k| crate::types::DraftConflict {
-                    base: k.base,
-                    local: k.local,
-                    remote: k.remote,
-                    remote_version: k.remote_version,
-                }),
-                last_saved,
-            };
-            Ok(to_js(&state))
+            d.read_state(|state| {
+                let last_saved = state
+                    .last_saved
+                    .map(|at| now_epoch - convert::millis(now.saturating_duration_since(at)));
+                to_js(&crate::writers::DraftStateView { state, last_saved })
+            })
         })
     }
 

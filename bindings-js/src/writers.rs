@@ -5,10 +5,12 @@
 
 use pitchey_realtime::protocol::jsvalue::{ObjWriter, Sink, ToTree};
 
+use pitchey_realtime::core::DraftConflictInfo;
+
 use crate::convert::{Payload, status_str};
 use crate::types::{
-    ConnectionStatus, DraftConflict, DraftEvent, DraftState, ErrorInfo, LaggedInfo, Metrics,
-    RealtimeErrorName, SendFailed, StateInfo, SubscriptionInfo,
+    ConnectionStatus, DraftEvent, ErrorInfo, LaggedInfo, Metrics, RealtimeErrorName, SendFailed,
+    StateInfo, SubscriptionInfo,
 };
 
 impl ToTree for Payload<'_> {
@@ -71,28 +73,45 @@ impl ToTree for Metrics {
     }
 }
 
-impl ToTree for DraftConflict {
+/// `draft.state()`: the shape of [`DraftState`](crate::types::DraftState), written straight
+/// from the core's state while the SDK lends it (`Draft::read_state`): no copy of the
+/// contents, and no mirror struct built only to be written.
+// Used by `js.rs` (wasm32 only) and the tests.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub(crate) struct DraftStateView<'a> {
+    /// The core's state of the draft.
+    pub(crate) state: &'a pitchey_realtime::core::DraftState,
+    /// `state.last_saved` as ms since the Unix epoch.
+    pub(crate) last_saved: Option<f64>,
+}
+
+/// A conflict, as [`DraftConflict`](crate::types::DraftConflict).
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+struct ConflictView<'a>(&'a DraftConflictInfo);
+
+impl ToTree for ConflictView<'_> {
     fn to_tree<K: Sink>(&self) -> K::Node {
         let mut o = ObjWriter::<K>::default();
-        o.field("base", &self.base)
-            .field("local", &self.local)
-            .field("remote", &self.remote)
-            .opt("remoteVersion", &self.remote_version);
+        o.field("base", &self.0.base)
+            .field("local", &self.0.local)
+            .field("remote", &self.0.remote)
+            .opt("remoteVersion", &self.0.remote_version);
         o.end()
     }
 }
 
-impl ToTree for DraftState {
+impl ToTree for DraftStateView<'_> {
     fn to_tree<K: Sink>(&self) -> K::Node {
+        let s = self.state;
         let mut o = ObjWriter::<K>::default();
-        o.field("draftId", &self.draft_id)
-            .opt("draftType", &self.draft_type)
-            .field("content", &self.content)
-            .opt("baseVersion", &self.base_version)
-            .field("isDirty", &self.is_dirty)
-            .field("isValid", &self.is_valid)
-            .field("isSaving", &self.is_saving)
-            .opt("conflict", &self.conflict)
+        o.field("draftId", &s.draft_id)
+            .opt("draftType", &s.draft_type)
+            .field("content", &s.content)
+            .opt("baseVersion", &s.base_version)
+            .field("isDirty", &s.dirty)
+            .field("isValid", &s.valid)
+            .field("isSaving", &s.saving)
+            .opt("conflict", &s.conflict.as_ref().map(ConflictView))
             .opt("lastSaved", &self.last_saved);
         o.end()
     }
@@ -180,6 +199,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::types::{DraftConflict, DraftState};
 
     /// Every number as a float (JS has one number type).
     fn floats(v: Value) -> Value {
@@ -245,23 +265,56 @@ mod tests {
             ..Metrics::default()
         });
         same(&Metrics::default());
-        let conflict = DraftConflict {
+        // `draft.state()` writes the core's state as the `DraftState` type says.
+        let core_state = |conflict: Option<DraftConflictInfo>, draft_type: Option<&str>| {
+            pitchey_realtime::core::DraftState {
+                draft_id: "d".into(),
+                draft_type: draft_type.map(Into::into),
+                content: json!({"t": "x", "n": null}),
+                base_version: Some(3),
+                base_content: json!("not shown"),
+                dirty: true,
+                valid: false,
+                saving: true,
+                conflict,
+                last_saved: None,
+                options: Default::default(),
+            }
+        };
+        let info = DraftConflictInfo {
             base: json!({"a": 1}),
             local: json!([1, 2.5]),
             remote: Value::Null,
             remote_version: Some(4),
         };
-        same(&DraftState {
-            draft_id: "d".into(),
-            draft_type: None,
-            content: json!({"t": "x", "n": null}),
-            base_version: Some(3),
-            is_dirty: true,
-            is_valid: false,
-            is_saving: true,
-            conflict: Some(conflict),
-            last_saved: Some(1.5e12),
-        });
+        for (conflict, draft_type, last_saved) in [
+            (Some(info), None, Some(1.5e12)),
+            (None, Some("pitch"), None),
+        ] {
+            let state = core_state(conflict, draft_type);
+            let mirror = DraftState {
+                draft_id: state.draft_id.clone(),
+                draft_type: state.draft_type.clone(),
+                content: state.content.clone(),
+                base_version: state.base_version,
+                is_dirty: state.dirty,
+                is_valid: state.valid,
+                is_saving: state.saving,
+                conflict: state.conflict.as_ref().map(|k| DraftConflict {
+                    base: k.base.clone(),
+                    local: k.local.clone(),
+                    remote: k.remote.clone(),
+                    remote_version: k.remote_version,
+                }),
+                last_saved,
+            };
+            let by_serde = floats(serde_json::to_value(&mirror).expect("serializes"));
+            let view = DraftStateView {
+                state: &state,
+                last_saved,
+            };
+            assert_eq!(write_tree::<JsonSink, _>(&view), by_serde);
+        }
         for event in [
             DraftEvent::Saved { version: Some(2) },
             DraftEvent::Saved { version: None },

@@ -80,9 +80,16 @@ impl Draft {
 
     /// A snapshot: content, base version, dirty, saving, conflict, last saved.
     pub fn state(&self) -> Result<DraftState, ClientError> {
-        let id = self.id.clone();
+        self.read_state(DraftState::clone)
+    }
+
+    /// Read the state in place, without copying it: `f` runs under the client's lock, so
+    /// it must be quick and must not call the client.
+    pub fn read_state<R>(&self, f: impl FnOnce(&DraftState) -> R) -> Result<R, ClientError> {
         self.client
-            .call(move |conn, _| conn.draft_state(&id).cloned())?
+            .shared
+            .read_core(|conn| conn.draft_state(&self.id).map(f))
+            .ok_or(ClientError::DriverGone)?
             .ok_or_else(|| ClientError::Send(crate::core::SendError::UnknownDraft(self.id.clone())))
     }
 
