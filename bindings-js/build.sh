@@ -66,7 +66,9 @@ fi
 
 echo "build.sh: wasm-bindgen --target bundler"
 rm -rf "$PKG"
-wasm-bindgen --target bundler --out-dir "$PKG" --out-name "$NAME" \
+# `--keep-debug` keeps the function names for wasm-opt's `--reorder-functions-by-name`
+# (below), which strips them after.
+wasm-bindgen --keep-debug --target bundler --out-dir "$PKG" --out-name "$NAME" \
   "$TARGET_DIR/wasm32-unknown-unknown/release-wasm/$NAME.wasm"
 
 if [ -z "${PITCHEY_JS_SKIP_OPT:-}" ]; then
@@ -77,8 +79,11 @@ if [ -z "${PITCHEY_JS_SKIP_OPT:-}" ]; then
   # `--flatten --rereloop` first: rebuilding the control flow from scratch lets the -Oz
   # passes after it fold more (about 900 B gzipped here; 5 s more).
   # `--converge` repeats the passes until the module stops shrinking (160 B; 8 s more).
-  echo "build.sh: wasm-opt -ocimfs=15 --flatten --rereloop -Oz -Oz --converge"
-  wasm-opt -ocimfs=15 --flatten --rereloop -Oz -Oz --converge --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  # `--reorder-functions-by-name` last: the instances of one generic function, and the
+  # functions of one module, sit next to each other, where gzip finds what they have in
+  # common (1.2 KB gzipped); `--strip-debug` then drops the names.
+  echo "build.sh: wasm-opt -ocimfs=15 --flatten --rereloop -Oz -Oz --converge --reorder-functions-by-name --strip-debug"
+  wasm-opt -ocimfs=15 --flatten --rereloop -Oz -Oz --converge --reorder-functions-by-name --strip-debug --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-reference-types --enable-multivalue \
     "$PKG/${NAME}_bg.wasm" -o "$PKG/${NAME}_bg.opt.wasm"
   mv "$PKG/${NAME}_bg.opt.wasm" "$PKG/${NAME}_bg.wasm"
