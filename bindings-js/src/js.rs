@@ -10,12 +10,10 @@
 //! and results come back converted by [`crate::convert`].
 
 use std::cell::{Cell, RefCell};
-use std::future::Future;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
-use futures_channel::oneshot;
-use futures_util::future::{FutureExt, LocalBoxFuture, select};
+use futures_util::future::{FutureExt, LocalBoxFuture};
 use futures_util::stream::StreamExt;
 use js_sys::{Function, Promise, Reflect};
 use pitchey_realtime::client::{
@@ -112,16 +110,6 @@ fn once_fn(f: impl FnOnce() + 'static) -> Function {
     })
     .into_js_value()
     .unchecked_into()
-}
-
-/// Run `f` until it ends or `stop` fires (or its sender is dropped); `f` is dropped then.
-/// Spawned as a task.
-fn spawn_until_stopped(f: impl Future<Output = ()> + 'static, stop: oneshot::Receiver<()>) {
-    spawn_task(until_stopped(f.boxed_local(), stop).boxed_local());
-}
-
-async fn until_stopped(f: LocalBoxFuture<'static, ()>, stop: oneshot::Receiver<()>) {
-    select(f, stop).await;
 }
 
 /// Every task and promise goes through these two with a boxed future, so that
@@ -335,8 +323,6 @@ struct Inner {
     client: SdkClient,
     listeners: SharedListeners,
     persist: Option<Rc<Persist>>,
-    /// Dropped with the client: ends the dispatcher.
-    _stop_dispatch: oneshot::Sender<()>,
     _lifecycle: LifecycleGuard,
 }
 
@@ -380,13 +366,16 @@ fn make_builder(
 /// handler adds hears the next message, not this one. A payload is made only if a handler
 /// listens for it, once for all the handlers of one kind or one channel (they share the
 /// object, as the handlers of one `on` kind always did).
-async fn dispatch(
-    mut events: EventStream,
-    client: SdkClient,
-    listeners: SharedListeners,
-    persist: Option<Rc<Persist>>,
-) {
+///
+/// It holds the client weakly: once the JS `Client` is freed there is no handler to call,
+/// and the SDK client's last handle is gone, so its driver closes the socket and ends,
+/// which ends this stream too.
+async fn dispatch(mut events: EventStream, client: Weak<Inner>) {
     while let Some(item) = events.next().await {
+        let Some(inner) = client.upgrade() else {
+            return;
+        };
+        let listeners = &inner.listeners;
         let deliveries = match &item {
             Ok(event) => convert::deliveries(event),
             Err(Lagged { missed }) => vec![convert::lagged(*missed)],
@@ -396,13 +385,13 @@ async fn dispatch(
         let channel = match &item {
             Ok(Event::Message(frame)) => frame.message.channel().map(|c| {
                 let name = c.name();
-                let listening = handlers(&listeners, Key::Channel(&name));
+                let listening = handlers(listeners, Key::Channel(&name));
                 (name, listening, frame)
             }),
             _ => None,
         };
         for (kind, payload) in deliveries {
-            let listening = handlers(&listeners, Key::Kind(kind));
+            let listening = handlers(listeners, Key::Kind(kind));
             if !listening.is_empty() {
                 call_all(listening, kind, &to_js(&payload));
             }
@@ -410,7 +399,7 @@ async fn dispatch(
         if let Ok(event) = &item
             && let Some(id) = event.draft_id()
         {
-            let listening = handlers(&listeners, Key::Draft(id));
+            let listening = handlers(listeners, Key::Draft(id));
             if !listening.is_empty()
                 && let Some(e) = convert::draft_event(event)
             {
@@ -423,7 +412,7 @@ async fn dispatch(
             let payload = to_js(&convert::message_payload(&frame.message));
             call_all(listening, &name, &payload);
         }
-        save_now(&client, &persist);
+        save_now(&inner.client, &inner.persist);
     }
 }
 
@@ -466,29 +455,20 @@ impl Client {
                 Err(e) => return Err(client_error(&e)),
             }
         };
-        let listeners = SharedListeners::default();
-        let (stop_tx, stop_rx) = oneshot::channel();
-        spawn_until_stopped(
-            // The stream is opened here, not at the task's first poll: the client's own
-            // task may publish (a `connect()` right after `new Client`) before that.
-            dispatch(
-                client.events(),
-                client.clone(),
-                listeners.clone(),
-                persist.clone(),
-            ),
-            stop_rx,
-        );
+        // The stream is opened here, not at the task's first poll: the client's own task
+        // may publish (a `connect()` right after `new Client`) before that.
+        let events = client.events();
         let lifecycle = watch_lifecycle(&client);
-        Ok(Client {
-            inner: Rc::new(Inner {
+        let inner = Rc::new_cyclic(|weak| {
+            spawn_task(dispatch(events, weak.clone()).boxed_local());
+            Inner {
                 client,
-                listeners,
+                listeners: SharedListeners::default(),
                 persist,
-                _stop_dispatch: stop_tx,
                 _lifecycle: lifecycle,
-            }),
-        })
+            }
+        });
+        Ok(Client { inner })
     }
 
     /// Start connecting, and keep reconnecting until `disconnect()`. Resolves once the
