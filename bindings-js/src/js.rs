@@ -459,6 +459,8 @@ impl Client {
         // may publish (a `connect()` right after `new Client`) before that.
         let events = client.events();
         let lifecycle = watch_lifecycle(&client);
+        // The task only queues here (it first runs after this call returns, and then
+        // waits for an event), so the client exists by the time it upgrades its `Weak`.
         let inner = Rc::new_cyclic(|weak| {
             spawn_task(dispatch(events, weak.clone()).boxed_local());
             Inner {
