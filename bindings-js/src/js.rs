@@ -367,9 +367,9 @@ fn make_builder(
 /// listens for it, once for all the handlers of one kind or one channel (they share the
 /// object, as the handlers of one `on` kind always did).
 ///
-/// It holds the client weakly: once the JS `Client` is freed there is no handler to call,
-/// and the SDK client's last handle is gone, so its driver closes the socket and ends,
-/// which ends this stream too.
+/// It holds the client weakly: once the JS `Client` and its `Draft`s (which hold it too)
+/// are freed, there is no handler to call, and the SDK client's last handle is gone, so
+/// its driver closes the socket and ends, which ends this stream too.
 async fn dispatch(mut events: EventStream, client: Weak<Inner>) {
     while let Some(item) = events.next().await {
         let Some(inner) = client.upgrade() else {
@@ -793,6 +793,10 @@ impl Draft {
         let now_epoch = js_sys::Date::now();
         let now = client.now();
         self.with(|d| {
+            // Written while the SDK lends the state (under the client's lock): no copy of
+            // the content. Writing makes plain objects and arrays only; a page that patched
+            // `Object.prototype` setters to call the client from them would stop the module (the
+            // lock is not re-entrant).
             d.read_state(|state| {
                 let last_saved = state
                     .last_saved

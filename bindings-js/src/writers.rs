@@ -287,11 +287,17 @@ mod tests {
             remote: Value::Null,
             remote_version: Some(4),
         };
-        for (conflict, draft_type, last_saved) in [
-            (Some(info), None, Some(1.5e12)),
-            (None, Some("pitch"), None),
+        let unversioned = DraftConflictInfo {
+            remote_version: None,
+            ..info.clone()
+        };
+        for (conflict, draft_type, last_saved, base_version) in [
+            (Some(info), None, Some(1.5e12), Some(3)),
+            (Some(unversioned), None, None, None),
+            (None, Some("pitch"), None, Some(3)),
         ] {
-            let state = core_state(conflict, draft_type);
+            let mut state = core_state(conflict, draft_type);
+            state.base_version = base_version;
             let mirror = DraftState {
                 draft_id: state.draft_id.clone(),
                 draft_type: state.draft_type.clone(),

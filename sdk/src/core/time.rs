@@ -79,7 +79,7 @@ pub fn millis(d: Duration) -> u64 {
 }
 
 /// [`millis`], rounded up to the next whole millisecond.
-#[cfg(any(feature = "web", test))]
+#[cfg(any(all(feature = "web", target_arch = "wasm32"), test))]
 pub fn millis_ceil(d: Duration) -> u64 {
     millis(d).saturating_add(u64::from(!d.subsec_nanos().is_multiple_of(1_000_000)))
 }
