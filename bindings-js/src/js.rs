@@ -794,9 +794,9 @@ impl Draft {
         let now = client.now();
         self.with(|d| {
             // Written while the SDK lends the state (under the client's lock): no copy of
-            // the content. Writing makes plain objects and arrays only; a page that patched
-            // `Object.prototype` setters to call the client from them would stop the module (the
-            // lock is not re-entrant).
+            // the content. Writing makes plain objects and arrays only; a page that made
+            // `Object.prototype` setters call the client would stop the module (the lock is
+            // not re-entrant).
             d.read_state(|state| {
                 let last_saved = state
                     .last_saved

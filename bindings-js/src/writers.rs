@@ -3,9 +3,8 @@
 //! derives. Same names and optional fields as the types' `#[serde(...)]` attributes (which
 //! also generate the `.d.ts`); the tests below compare each with `serde_json::to_value`.
 
-use pitchey_realtime::protocol::jsvalue::{ObjWriter, Sink, ToTree};
-
 use pitchey_realtime::core::DraftConflictInfo;
+use pitchey_realtime::protocol::jsvalue::{ObjWriter, Sink, ToTree};
 
 use crate::convert::{Payload, status_str};
 use crate::types::{
