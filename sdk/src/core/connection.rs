@@ -1364,8 +1364,10 @@ impl Connection {
             let channel = channel.clone();
             self.control_in_flight.remove(i);
             warn!(%channel, code = %e.code, message = %e.message, "subscription refused");
-            // Forgotten for good: it would be refused again after every reconnect.
-            self.subs.forget(&channel);
+            // Forgotten for good: it would be refused again after every reconnect. Retries
+            // of its frames leave the front of the queue with it: a later retry must still
+            // go right behind the remaining ones (a subscribe ahead of its unsubscribe).
+            self.retried_controls = self.subs.forget(&channel, self.retried_controls);
             self.events.push_back(Event::SubscriptionFailed {
                 channel,
                 code: e.code.clone(),

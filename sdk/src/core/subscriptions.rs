@@ -82,12 +82,19 @@ impl Subscriptions {
     }
 
     /// Forget `channel` whatever its holders (the server refused it), with anything pending
-    /// for it.
-    pub(crate) fn forget(&mut self, channel: &Channel) {
+    /// for it. `retried` is how many pending frames at the front are retries (refused by a
+    /// rate limit, written again first); returns how many are left of them, so that the
+    /// next retry goes right behind them and not behind a newer frame.
+    pub(crate) fn forget(&mut self, channel: &Channel, retried: usize) -> usize {
         self.channels.remove(channel);
-        self.pending.retain(
-            |c| !matches!(c, Control::Subscribe(ch) | Control::Unsubscribe(ch) if ch == channel),
-        );
+        let of_channel = |c: &Control| matches!(c, Control::Subscribe(ch) | Control::Unsubscribe(ch) if ch == channel);
+        let retried = retried.min(self.pending.len());
+        let dropped = self.pending[..retried]
+            .iter()
+            .filter(|c| of_channel(c))
+            .count();
+        self.pending.retain(|c| !of_channel(c));
+        retried - dropped
     }
 
     /// A new connection: drop what was pending for the old one, then queue `resume`
@@ -124,6 +131,29 @@ mod tests {
                 Control::Subscribe(Channel::Pitch(42)),
             ]
         );
+    }
+
+    #[test]
+    fn forgetting_a_channel_keeps_the_count_of_retries_in_front() {
+        let mut s = Subscriptions {
+            pending: vec![
+                Control::Subscribe(Channel::Pitch(1)),
+                Control::Subscribe(Channel::Pitch(2)),
+                Control::Unsubscribe(Channel::Pitch(3)),
+            ],
+            ..Subscriptions::default()
+        };
+        // The first two are retries; the channel of the first is refused for good.
+        assert_eq!(s.forget(&Channel::Pitch(1), 2), 1);
+        assert_eq!(
+            s.pending,
+            vec![
+                Control::Subscribe(Channel::Pitch(2)),
+                Control::Unsubscribe(Channel::Pitch(3)),
+            ]
+        );
+        // A count past the queue is clamped; a channel with nothing pending drops nothing.
+        assert_eq!(s.forget(&Channel::Pitch(9), 5), 2);
     }
 
     #[test]
