@@ -5,8 +5,10 @@
 #      codegen unit, panic=abort: see the root Cargo.toml), by the pinned nightly with std
 #      rebuilt for immediate-abort panics (scripts/tools.sh PITCHEY_NIGHTLY);
 #   2. wasm-bindgen --target bundler (the JS glue and the .d.ts, with the tsify types);
-#   3. wasm-opt -ocimfs=15 --flatten --rereloop -Oz -Oz --converge (npm binaryen: Debian's is too old for this wasm-bindgen), the JS
-#      glue minified by esbuild, and the names between the two shortened (short-names.mjs);
+#   3. wasm-opt -ocimfs=15 --flatten --rereloop -Oz -Oz --converge (npm binaryen: Debian's
+#      is too old for this wasm-bindgen), functions ordered by likeness
+#      (order-functions.mjs), the JS glue minified by esbuild, and the names between the
+#      two shortened (short-names.mjs);
 #   4. the React entry (react/index.tsx) compiled by tsc into dist/react/;
 #   5. dist/package.json from bindings-js/package.json without its devDependencies.
 #

@@ -265,12 +265,12 @@ mod tests {
         });
         same(&Metrics::default());
         // `draft.state()` writes the core's state as the `DraftState` type says.
-        let core_state = |conflict: Option<DraftConflictInfo>, draft_type: Option<&str>| {
-            pitchey_realtime::core::DraftState {
+        let core_state =
+            |conflict, draft_type: Option<&str>, base_version| pitchey_realtime::core::DraftState {
                 draft_id: "d".into(),
                 draft_type: draft_type.map(Into::into),
                 content: json!({"t": "x", "n": null}),
-                base_version: Some(3),
+                base_version,
                 base_content: json!("not shown"),
                 dirty: true,
                 valid: false,
@@ -278,8 +278,7 @@ mod tests {
                 conflict,
                 last_saved: None,
                 options: Default::default(),
-            }
-        };
+            };
         let info = DraftConflictInfo {
             base: json!({"a": 1}),
             local: json!([1, 2.5]),
@@ -295,8 +294,7 @@ mod tests {
             (Some(unversioned), None, None, None),
             (None, Some("pitch"), None, Some(3)),
         ] {
-            let mut state = core_state(conflict, draft_type);
-            state.base_version = base_version;
+            let state = core_state(conflict, draft_type, base_version);
             let mirror = DraftState {
                 draft_id: state.draft_id.clone(),
                 draft_type: state.draft_type.clone(),
