@@ -87,8 +87,10 @@ pub struct Connection {
     /// The last thing the server said while refusing us (close reason, `error` message).
     refusal_reason: Option<String>,
     /// Frames of this link waiting for [`Input::Written`], oldest first: `Some` for a
-    /// durable message (done on a server without acks once its write is confirmed).
-    unconfirmed: VecDeque<Option<MessageId>>,
+    /// durable message (done on a server without acks once its write is confirmed). A
+    /// `Vec`, as `actions` and the outbox: a few entries, and one queue type fewer in the
+    /// browser package (README "Size").
+    unconfirmed: Vec<Option<MessageId>>,
     /// The smallest frame a server refused with close 4009; larger ones are refused by
     /// `send` instead of being sent into another close.
     refused_size: Option<usize>,
@@ -116,7 +118,10 @@ pub struct Connection {
     /// Sockets that reported `Opened`.
     sockets_opened: u64,
     session: Option<Connected>,
-    actions: VecDeque<Action>,
+    /// Drained at once after each input.
+    actions: Vec<Action>,
+    /// A `VecDeque`, unlike `actions`: the client's fan-out queues events in one too, and
+    /// a second queue type for them costs more than it saves.
     pub(super) events: VecDeque<Event>,
     pub(super) outbox: Outbox,
     limiter: RateLimiter,
@@ -160,7 +165,7 @@ impl Connection {
             early_closes: 0,
             suspected_at_generation: None,
             refusal_reason: None,
-            unconfirmed: VecDeque::new(),
+            unconfirmed: Vec::new(),
             refused_size: None,
             retried_controls: 0,
             wall_clock: None,
@@ -176,7 +181,7 @@ impl Connection {
             ever_connected: false,
             sockets_opened: 0,
             session: None,
-            actions: VecDeque::new(),
+            actions: Vec::new(),
             events: VecDeque::new(),
             outbox: Outbox::new(config.outbox_capacity),
             limiter: RateLimiter::new(config.rate_limit, config.rate_limit_latency_allowance, now),
@@ -470,7 +475,7 @@ impl Connection {
 
     /// The next thing the driver must do.
     pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        (!self.actions.is_empty()).then(|| self.actions.remove(0))
     }
 
     /// The next event for the app.
@@ -481,7 +486,7 @@ impl Connection {
     /// Every pending action, in order: [`Connection::poll_action`] until `None`, as one
     /// exact-size iterator (collecting it allocates once, without growing).
     pub fn drain_actions(&mut self) -> impl ExactSizeIterator<Item = Action> + '_ {
-        PopFront(&mut self.actions)
+        std::mem::take(&mut self.actions).into_iter()
     }
 
     /// Every pending event, in order: [`Connection::poll_event`] until `None`, as one
@@ -806,7 +811,7 @@ impl Connection {
         self.metrics.connect_attempts += 1;
         self.attempt_token_generation = self.token_generation;
         self.attempt = AttemptId(self.attempt.0 + 1);
-        self.actions.push_back(Action::Connect {
+        self.actions.push(Action::Connect {
             attempt: self.attempt,
             url,
             token,
@@ -839,7 +844,7 @@ impl Connection {
     }
 
     fn push_close(&mut self, reason: &str) {
-        self.actions.push_back(Action::Close {
+        self.actions.push(Action::Close {
             attempt: self.attempt,
             code: CLIENT_CLOSE,
             reason: reason.into(),
@@ -1088,10 +1093,12 @@ impl Connection {
     fn on_written(&mut self, n: usize, now: Instant) {
         let ack = self.supports(Feature::Ack);
         for _ in 0..n {
-            let Some(sent) = self.unconfirmed.pop_front() else {
+            if self.unconfirmed.is_empty() {
                 warn!("transport confirmed more writes than were asked for");
                 return;
-            };
+            }
+            // A `Vec`: a handful of frames are unconfirmed at a time.
+            let sent = self.unconfirmed.remove(0);
             if let Some(id) = sent
                 && !ack
                 && let Some(entry) = self.outbox.remove(id.as_str())
@@ -1413,8 +1420,8 @@ impl Connection {
     /// without acks when the transport confirms the write.
     fn write(&mut self, text: FrameText, durable: Option<MessageId>) {
         self.metrics.frames_sent += 1;
-        self.unconfirmed.push_back(durable);
-        self.actions.push_back(Action::Send(text));
+        self.unconfirmed.push(durable);
+        self.actions.push(Action::Send(text));
     }
 
     /// Write whatever the rate limit and the in-flight window allow.

@@ -1,7 +1,6 @@
 //! The offline queue: durable messages in order until acked, ephemeral ones coalesced.
 
 use crate::protocol::ClientMessage;
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::{FrameText, Instant, MessageId};
@@ -83,7 +82,8 @@ struct Ephemeral {
 #[derive(Debug)]
 pub(crate) struct Outbox {
     capacity: usize,
-    durable: VecDeque<Durable>,
+    /// A `Vec`: acks remove from anywhere, and at most `capacity` (100) entries.
+    durable: Vec<Durable>,
     /// A `Vec`: at most one entry per key (presence, a few conversations).
     ephemeral: Vec<Ephemeral>,
     /// Bumped whenever the set of durable messages changes (for persistence).
@@ -107,7 +107,7 @@ impl Outbox {
     pub(crate) fn new(capacity: usize) -> Self {
         Outbox {
             capacity,
-            durable: VecDeque::new(),
+            durable: Vec::new(),
             ephemeral: Vec::new(),
             revision: 0,
             in_flight: 0,
@@ -151,7 +151,7 @@ impl Outbox {
         if self.len() >= self.capacity {
             return Err(Full);
         }
-        self.durable.push_back(Durable::new(id, text, draft_id));
+        self.durable.push(Durable::new(id, text, draft_id));
         self.revision += 1;
         Ok(())
     }
@@ -254,7 +254,7 @@ impl Outbox {
     pub(crate) fn remove(&mut self, id: &str) -> Option<Durable> {
         let i = self.durable.iter().position(|d| d.id.as_str() == id)?;
         self.revision += 1;
-        let d = self.durable.remove(i)?;
+        let d = self.durable.remove(i);
         if matches!(d.status, Status::InFlight(_)) {
             self.in_flight -= 1;
         }
@@ -273,9 +273,7 @@ impl Outbox {
 
     /// Put restored messages ahead of everything queued (they were sent first).
     pub(crate) fn restore_front(&mut self, messages: Vec<Durable>) {
-        for d in messages.into_iter().rev() {
-            self.durable.push_front(d);
-        }
+        self.durable.splice(0..0, messages);
         self.revision += 1;
     }
 
@@ -326,7 +324,7 @@ impl Outbox {
             .iter()
             .position(|d| d.status == Status::Queued && d.expires_at.is_some_and(|t| now >= t))?;
         self.revision += 1;
-        self.durable.remove(i)
+        Some(self.durable.remove(i))
     }
 
     /// The largest durable message written at least once and not acked, with its size.
