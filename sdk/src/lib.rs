@@ -21,9 +21,11 @@
 //!   wasm32 the core checks `ws`/`wss` URLs itself and rewrites their query
 //!   (`core/endpoint.rs`, tested against the `url` crate): the `url` crate's IDNA tables
 //!   were over half of the browser package, and the browser parses the URL anyway.
-//! - `tokio`, `tokio-tungstenite`, `futures-util`, `tokio-stream` (feature `native`): the
-//!   native driver's runtime, WebSocket, sink/stream traits, and the broadcast-backed
-//!   subscription streams.
+//! - `futures-util` (feature `client`): the `Stream` trait and future combinators of the
+//!   async client. Its event and state streams run on its own fan-out queue
+//!   (`client/fanout.rs`), with no runtime's channels, so the browser needs no tokio code.
+//! - `tokio`, `tokio-tungstenite` (feature `native`): the native driver's runtime and
+//!   WebSocket.
 //! - `rustls` (feature `tls`, default; `ring` provider, webpki roots): `wss://` without
 //!   OpenSSL or a C toolchain beyond `cc`.
 //! - `wasm-bindgen` (pinned `=`: the generated glue must match the `wasm-bindgen` CLI),

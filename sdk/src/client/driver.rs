@@ -10,11 +10,10 @@ use std::time::Duration;
 
 use futures_util::task::AtomicWaker;
 use futures_util::{FutureExt, StreamExt};
-use tokio::sync::watch;
 
 use super::platform::{BoxFuture, Connect, ConnectError, Socket, SocketEvent, Spawn, Timer};
 use super::{TokenProvider, fanout};
-use crate::core::{Action, AttemptId, Connection, Event, FrameText, Input, Instant, State};
+use crate::core::{Action, AttemptId, Connection, Event, FrameText, Input, Instant};
 
 /// How long one write may block the driver. A server that stops reading fills the TCP
 /// buffer and would otherwise stall the loop, and with it the heartbeat that is there to
@@ -43,8 +42,8 @@ pub(super) struct Shared {
     /// The driver task has ended (its runtime shut down, or every handle gone).
     driver_gone: AtomicBool,
     pub(super) timer: Arc<dyn Timer>,
+    /// Makes event readers; holds the state last published too.
     pub(super) events: fanout::Subscriber,
-    pub(super) state: watch::Receiver<State>,
 }
 
 /// Lock, ignoring poisoning: a panic in an app callback must not wedge the connection.
@@ -110,7 +109,6 @@ pub(super) struct Driver {
     pub(super) shared: Arc<Shared>,
     pub(super) platform: Arc<Platform>,
     pub(super) events: fanout::Sender,
-    pub(super) state: watch::Sender<State>,
     pub(super) token_provider: Option<Arc<TokenProvider>>,
 }
 
@@ -139,8 +137,7 @@ pub(super) fn new(
     event_buffer: usize,
     token_provider: Option<Arc<TokenProvider>>,
 ) -> (Arc<Shared>, Driver) {
-    let events = fanout::Sender::new(event_buffer);
-    let (state_tx, state) = watch::channel(conn.state().clone());
+    let events = fanout::Sender::new(event_buffer, conn.state().clone());
     let shared = Arc::new(Shared {
         core: Mutex::new(conn),
         nudged: AtomicBool::new(false),
@@ -149,13 +146,11 @@ pub(super) fn new(
         driver_gone: AtomicBool::new(false),
         timer: platform.timer.clone(),
         events: events.subscriber(),
-        state,
     });
     let driver = Driver {
         shared: shared.clone(),
         platform,
         events,
-        state: state_tx,
         token_provider,
     };
     (shared, driver)
@@ -376,17 +371,12 @@ impl Driver {
     }
 
     fn publish_events(&mut self, events: Vec<Event>) {
-        for event in events.iter() {
-            match event {
-                Event::StateChanged(state) => {
-                    self.state.send_replace(state.clone());
-                }
-                Event::TokenNeeded => self.ask_for_token(),
-                _ => {}
-            }
+        for _ in events.iter().filter(|e| matches!(e, Event::TokenNeeded)) {
+            self.ask_for_token();
         }
-        // One lock and one wake per reader for the whole batch; no receiver is fine.
-        self.events.send_all(events.into_iter());
+        // One lock and one wake per reader for the whole batch; no receiver is fine. A
+        // state change among them becomes `Client::state`.
+        self.events.send_all(events);
     }
 
     fn ask_for_token(&self) {

@@ -1,5 +1,6 @@
 //! The driver's fan-out of events to every stream of a client (subscriptions, drafts,
-//! [`EventStream`](super::EventStream)s).
+//! [`EventStream`](super::EventStream)s, [`StateStream`](super::StateStream)s), and the
+//! connection state it last published.
 //!
 //! A bounded queue with one cursor per reader: an event stays queued until every reader has
 //! taken it, and a reader more than `capacity` events behind skips the oldest and is told
@@ -16,7 +17,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use crate::core::Event;
+use crate::core::{Event, State};
 
 /// What a reader gets.
 pub(super) enum Recv<T> {
@@ -52,6 +53,12 @@ struct Queue {
     /// Readers by slot; `None` for a free slot.
     readers: Vec<Option<Reader>>,
     closed: bool,
+    /// The state of the last `Event::StateChanged` sent (kept with or without readers):
+    /// what `Client::state` returns, and what a lagged state stream resumes from. Here,
+    /// under the queue's lock, it never disagrees with the events a reader has seen. Not a
+    /// `tokio::sync::watch` beside the queue: one mechanism for both, and in the browser
+    /// package the watch was about 4 KB of code.
+    state: State,
 }
 
 impl Queue {
@@ -128,8 +135,8 @@ fn lock(queue: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
 }
 
 impl Sender {
-    /// A fan-out keeping at most `capacity` unread events per reader.
-    pub(super) fn new(capacity: usize) -> Self {
+    /// A fan-out keeping at most `capacity` unread events per reader, starting in `state`.
+    pub(super) fn new(capacity: usize, state: State) -> Self {
         Sender {
             queue: Arc::new(Mutex::new(Queue {
                 events: VecDeque::new(),
@@ -137,6 +144,7 @@ impl Sender {
                 capacity: capacity.max(1),
                 readers: Vec::new(),
                 closed: false,
+                state,
             })),
         }
     }
@@ -151,14 +159,21 @@ impl Sender {
     /// Queue `event` for every current reader (dropped if there is none).
     #[cfg(test)]
     pub(super) fn send(&self, event: Event) {
-        self.send_all(std::iter::once(event));
+        self.send_all(vec![event]);
     }
 
     /// Queue `events`, in order, for every current reader (dropped if there is none),
-    /// under one lock, and wake each waiting reader once for all of them.
-    pub(super) fn send_all(&self, events: impl ExactSizeIterator<Item = Event>) {
+    /// under one lock, and wake each waiting reader once for all of them. The last state
+    /// change among them becomes the published state.
+    pub(super) fn send_all(&self, events: Vec<Event>) {
         let mut q = lock(&self.queue);
-        if events.len() == 0 || q.readers.iter().all(Option::is_none) {
+        if let Some(state) = events.iter().rev().find_map(|e| match e {
+            Event::StateChanged(state) => Some(state),
+            _ => None,
+        }) {
+            q.state = state.clone();
+        }
+        if events.is_empty() || q.readers.iter().all(Option::is_none) {
             return;
         }
         // Room for the batch at once (up to the cap), not by doubling as it comes.
@@ -200,8 +215,19 @@ pub(super) struct Subscriber {
 }
 
 impl Subscriber {
+    /// The state last published.
+    pub(super) fn state(&self) -> State {
+        lock(&self.queue).state.clone()
+    }
+
     /// A reader of every event sent from now on.
     pub(super) fn subscribe(&self) -> Receiver {
+        self.subscribe_with_state().0
+    }
+
+    /// A reader of every event sent from now on, and the state published when it started
+    /// (no change can fall between the two).
+    pub(super) fn subscribe_with_state(&self) -> (Receiver, State) {
         let mut q = lock(&self.queue);
         let reader = Reader {
             cursor: q.end(),
@@ -217,10 +243,11 @@ impl Subscriber {
                 q.readers.len() - 1
             }
         };
-        Receiver {
+        let receiver = Receiver {
             queue: self.queue.clone(),
             slot,
-        }
+        };
+        (receiver, q.state.clone())
     }
 }
 
@@ -231,6 +258,25 @@ pub(super) struct Receiver {
 }
 
 impl Receiver {
+    /// The state last published.
+    #[cfg(test)]
+    pub(super) fn state(&self) -> State {
+        lock(&self.queue).state.clone()
+    }
+
+    /// Skip every event queued and return the state last published: where a state reader
+    /// that lagged goes on from (the changes it skipped led there; reading the ones still
+    /// queued after it would show older states after the latest).
+    pub(super) fn catch_up(&mut self) -> State {
+        let mut q = lock(&self.queue);
+        let end = q.end();
+        if let Some(Some(reader)) = q.readers.get_mut(self.slot) {
+            reader.cursor = end;
+        }
+        q.trim();
+        q.state.clone()
+    }
+
     /// Show `pick` the next events in place, under the lock (one it skips costs nothing),
     /// until it takes one (returns true; it keeps what it wants of it): `Recv::Event(())`.
     /// `Lagged`, or `None` once the driver is gone and all is read. A `dyn` picker: one
@@ -320,9 +366,93 @@ mod tests {
         }
     }
 
+    fn changed(state: State) -> Event {
+        Event::StateChanged(state)
+    }
+
+    /// The state stream the app reads (`Client::state_changes`), on this fan-out.
+    fn next_state(s: &mut super::super::StateStream) -> Option<Option<State>> {
+        use futures_util::Stream;
+        let mut cx = Context::from_waker(Waker::noop());
+        match std::pin::Pin::new(s).poll_next(&mut cx) {
+            Poll::Ready(v) => Some(v),
+            Poll::Pending => None,
+        }
+    }
+
+    #[test]
+    fn the_last_state_sent_is_published_with_or_without_readers() {
+        let tx = Sender::new(4, State::Idle);
+        let sub = tx.subscriber();
+        tx.send_all(vec![
+            changed(State::Connecting),
+            ev(1),
+            changed(State::Connected),
+        ]);
+        assert_eq!(
+            sub.state(),
+            State::Connected,
+            "no reader: published all the same"
+        );
+        assert!(lock(&tx.queue).events.is_empty(), "and no event kept");
+        tx.send(ev(2));
+        assert_eq!(sub.state(), State::Connected, "other events leave it");
+        let (mut r, state) = sub.subscribe_with_state();
+        assert_eq!(state, State::Connected);
+        tx.send(changed(State::Closed));
+        assert_eq!(r.state(), State::Closed);
+        assert!(matches!(
+            next(&mut r),
+            Some(Some(Recv::Event(Event::StateChanged(State::Closed))))
+        ));
+    }
+
+    #[test]
+    fn a_state_stream_starts_with_the_state_then_every_change_and_a_lag_gives_the_latest() {
+        let tx = Sender::new(2, State::Idle);
+        let sub = tx.subscriber();
+        tx.send(changed(State::Connecting));
+        let mut states = super::super::StateStream::new(&sub);
+        assert_eq!(
+            next_state(&mut states),
+            Some(Some(State::Connecting)),
+            "the current one"
+        );
+        assert_eq!(next_state(&mut states), None, "then nothing until a change");
+        tx.send_all(vec![ev(1), changed(State::Connected), ev(2)]);
+        assert_eq!(
+            next_state(&mut states),
+            Some(Some(State::Connected)),
+            "other events skipped"
+        );
+        assert_eq!(next_state(&mut states), None);
+        // Five changes into a buffer of two: the stream lags, and goes on from the latest.
+        for state in [
+            State::Connecting,
+            State::Connected,
+            State::Connecting,
+            State::Connected,
+        ] {
+            tx.send(changed(state));
+        }
+        tx.send(changed(State::Closed));
+        assert_eq!(
+            next_state(&mut states),
+            Some(Some(State::Closed)),
+            "the latest after a lag"
+        );
+        drop(tx);
+        let rest: Vec<_> = std::iter::from_fn(|| next_state(&mut states).flatten()).collect();
+        assert!(
+            rest.iter().all(|s| *s == State::Closed),
+            "what is left is the last: {rest:?}"
+        );
+        assert_eq!(next_state(&mut states), Some(None), "ends with the driver");
+    }
+
     #[test]
     fn every_reader_gets_every_event_and_read_events_are_freed() {
-        let tx = Sender::new(4);
+        let tx = Sender::new(4, State::Idle);
         let sub = tx.subscriber();
         let mut a = sub.subscribe();
         let mut b = sub.subscribe();
@@ -344,7 +474,7 @@ mod tests {
 
     #[test]
     fn picking_readers_skip_in_place_and_the_last_reader_takes_the_event() {
-        let tx = Sender::new(8);
+        let tx = Sender::new(8, State::Idle);
         let sub = tx.subscriber();
         let mut all = sub.subscribe();
         let mut odd = sub.subscribe();
@@ -371,7 +501,7 @@ mod tests {
 
     #[test]
     fn a_slow_reader_is_told_how_many_it_missed() {
-        let tx = Sender::new(2);
+        let tx = Sender::new(2, State::Idle);
         let mut a = tx.subscriber().subscribe();
         for n in 1..=5 {
             tx.send(ev(n));
@@ -383,7 +513,7 @@ mod tests {
 
     #[test]
     fn no_reader_no_memory_and_late_readers_see_only_new_events() {
-        let tx = Sender::new(8);
+        let tx = Sender::new(8, State::Idle);
         tx.send(ev(1));
         assert!(lock(&tx.queue).events.is_empty());
         let mut a = tx.subscriber().subscribe();
@@ -397,7 +527,7 @@ mod tests {
 
     #[test]
     fn a_dropped_reader_releases_what_it_held() {
-        let tx = Sender::new(8);
+        let tx = Sender::new(8, State::Idle);
         let sub = tx.subscriber();
         let mut a = sub.subscribe();
         let b = sub.subscribe();

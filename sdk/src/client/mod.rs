@@ -26,8 +26,9 @@
 //!
 //! Everything here is runtime-agnostic: the task, its timer and its socket come from the
 //! three traits of [`platform`] ([`ClientBuilder::build_with`]). [`ClientBuilder::build`]
-//! picks tokio (feature `native`) or the browser (feature `web`, on `wasm32`). The
-//! channels are `tokio::sync`'s, which need no tokio runtime and run in a browser.
+//! picks tokio (feature `native`) or the browser (feature `web`, on `wasm32`). Events and
+//! state reach the app through the client's own fan-out queue (`fanout.rs`), which needs
+//! no runtime.
 
 mod confirmation;
 mod draft;
@@ -49,7 +50,7 @@ pub use subscription::{
 };
 
 use crate::core::{
-    Config, Connection, Instant, MessageId, Metrics, Snapshot, SnapshotError, State,
+    Config, Connection, Event, Instant, MessageId, Metrics, Snapshot, SnapshotError, State,
 };
 use crate::protocol::{
     Channel, ClientMessage, DashboardMetrics, Message as _, Notification, PitchStats, PitchView,
@@ -170,7 +171,7 @@ pub struct Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("state", &*self.shared.state.borrow())
+            .field("state", &self.shared.events.state())
             .finish_non_exhaustive()
     }
 }
@@ -219,15 +220,15 @@ impl Client {
     }
 
     /// Wait until `settled` returns a value for the core's state, asked again at every
-    /// state change. The core, not the watch, is asked: the driver publishes a change
-    /// later, and a `connect()` it has not seen yet must count.
+    /// state change the driver publishes. The core, not the published state, is asked: the
+    /// driver publishes a change later, and a `connect()` it has not seen yet must count.
+    /// The reader is opened before the core is first asked, so no change falls between.
     async fn until_state<T>(
         &self,
         mut settled: impl FnMut(&State) -> Option<T>,
     ) -> Result<T, ClientError> {
-        let mut changes = self.shared.state.clone();
+        let mut changes = self.shared.events.subscribe();
         loop {
-            changes.mark_unchanged();
             let state = self
                 .shared
                 .read_core(|conn| conn.state().clone())
@@ -235,10 +236,14 @@ impl Client {
             if let Some(value) = settled(&state) {
                 return Ok(value);
             }
-            changes
-                .changed()
-                .await
-                .map_err(|_| ClientError::DriverGone)?;
+            // The next state change, or a lag (which may have skipped one): ask again.
+            let changed = std::future::poll_fn(|cx| {
+                changes.poll_pick(cx, &mut |e| matches!(e, Event::StateChanged(_)))
+            })
+            .await;
+            if changed.is_none() {
+                return Err(ClientError::DriverGone);
+            }
         }
     }
 
@@ -456,12 +461,12 @@ impl Client {
 
     /// The current connection state.
     pub fn state(&self) -> State {
-        self.shared.state.borrow().clone()
+        self.shared.events.state()
     }
 
     /// The connection state now and at every change (a stream; the current state first).
     pub fn state_changes(&self) -> StateStream {
-        StateStream::new(self.shared.state.clone())
+        StateStream::new(&self.shared.events)
     }
 
     /// Queue depth, tokens left, round-trip time, reconnects and more.

@@ -5,8 +5,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_util::Stream;
-use tokio::sync::watch;
-use tokio_stream::wrappers::WatchStream;
 
 use super::fanout::{self, Recv};
 
@@ -218,15 +216,20 @@ impl Stream for EventStream {
 }
 
 /// The connection state: the current one first, then every change (intermediate states
-/// may be skipped by a slow consumer; the latest is never missed).
+/// may be skipped by a consumer more than the event buffer behind; the latest is never
+/// missed).
 pub struct StateStream {
-    inner: WatchStream<State>,
+    events: Fanout,
+    /// The state when the stream was opened, until it is read.
+    first: Option<State>,
 }
 
 impl StateStream {
-    pub(super) fn new(state: watch::Receiver<State>) -> Self {
+    pub(super) fn new(events: &fanout::Subscriber) -> Self {
+        let (events, state) = events.subscribe_with_state();
         StateStream {
-            inner: WatchStream::new(state),
+            events,
+            first: Some(state),
         }
     }
 
@@ -240,6 +243,18 @@ impl Stream for StateStream {
     type Item = State;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<State>> {
-        Pin::new(&mut self.inner).poll_next(cx)
+        if let Some(state) = self.first.take() {
+            return Poll::Ready(Some(state));
+        }
+        let this = &mut *self;
+        let polled = poll_pick(&mut this.events, cx, |event| match event {
+            Event::StateChanged(state) => Some(state.clone()),
+            _ => None,
+        });
+        polled.map(|item| match item? {
+            Ok(state) => Some(state),
+            // Skipped changes: the one published last is where they led.
+            Err(Lagged { .. }) => Some(this.events.catch_up()),
+        })
     }
 }
