@@ -38,8 +38,6 @@
 //!   are the codec there (`protocol/json.rs`), Rust types read from and written to JS values
 //!   by hand-written readers and writers (`protocol/jsvalue`), so neither `serde_json`'s
 //!   parser and writer nor any serde visitor is in the browser package.
-//! - `futures-channel` (feature `web`): runtime-free channels from the socket's JS
-//!   handlers to its stream (unbounded, so reading is cancel-safe) and for `open`.
 
 #![warn(missing_docs)]
 

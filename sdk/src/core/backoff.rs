@@ -30,9 +30,11 @@ impl BackoffConfig {
         if !bound.is_finite() || bound >= self.max.as_secs_f64() {
             self.max
         } else {
-            // `bound` is finite and below `max`; the checked form leaves the panic
-            // message (and its error's Display) out of the browser build.
-            Duration::try_from_secs_f64(bound).unwrap_or(self.max)
+            // `bound` is finite, not negative and below `max`: to the nearest nanosecond by
+            // a saturating cast (a `max` over 584 years gets at most that) rather than
+            // `Duration::try_from_secs_f64`, whose exact conversion is bigger code in the
+            // browser package.
+            Duration::from_nanos((bound * 1e9 + 0.5) as u64)
         }
     }
 }
@@ -100,6 +102,31 @@ mod tests {
         assert_eq!(ms(9), 30_000);
         assert_eq!(ms(1_000), 30_000);
         assert_eq!(ms(u32::MAX), 30_000);
+    }
+
+    #[test]
+    fn bounds_are_rounded_to_the_nanosecond() {
+        let c = BackoffConfig {
+            initial: Duration::from_millis(300),
+            multiplier: 1.5,
+            max: Duration::from_secs(10),
+            first_retry_immediate: false,
+            ..BackoffConfig::default()
+        };
+        // 0.3 * 1.5 is 0.44999999999999996 in f64: still 450 ms.
+        assert_eq!(c.max_delay(2), Duration::from_millis(450));
+        assert_eq!(c.max_delay(3), Duration::from_micros(675_000));
+        assert_eq!(c.max_delay(100), Duration::from_secs(10), "capped");
+        let huge = BackoffConfig {
+            max: Duration::MAX,
+            ..c
+        };
+        // 0.3 s * 1.5^62 is about 2.5e10 s: more than `u64` nanoseconds hold.
+        assert_eq!(
+            huge.max_delay(63),
+            Duration::from_nanos(u64::MAX),
+            "saturates"
+        );
     }
 
     #[test]

@@ -18,10 +18,9 @@
 use std::cell::RefCell;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use futures_channel::{mpsc, oneshot};
 use futures_util::Stream;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::{Closure, JsValue};
@@ -201,14 +200,9 @@ impl Connect for Connector {
         // Dropping the future before that closes the socket (`BrowserSocket`'s drop).
         let opened = BrowserSocket::open(url);
         Box::pin(async move {
-            let (socket, opened) = opened?;
-            match opened.await {
-                Ok(Ok(())) => Ok(Box::new(socket) as Box<dyn Socket>),
-                Ok(Err(e)) => Err(e),
-                Err(oneshot::Canceled) => Err(ConnectError::Failed(
-                    "the socket went away before opening".into(),
-                )),
-            }
+            let socket = opened?;
+            std::future::poll_fn(|cx| socket.poll_opened(cx)).await?;
+            Ok(Box::new(socket) as Box<dyn Socket>)
         })
     }
 }
@@ -231,14 +225,37 @@ impl Handlers {
     }
 }
 
-/// How an attempt ended before `open`: set by the first of `open` and `close`.
-type OpenSignal = Rc<RefCell<Option<oneshot::Sender<Result<(), ConnectError>>>>>;
+/// What the socket's JS handlers leave for the driver. A page runs them and the driver on
+/// one thread, so a `RefCell` and a waker do what a channel pair would (futures-channel's
+/// `oneshot` and `mpsc` were 3 KB of the browser package). Unbounded, like the browser's
+/// own buffer of received messages: taking from it is cancel-safe.
+#[derive(Default)]
+struct Inbox {
+    /// How the attempt ended before `open`: set by the first of `open` and `close`.
+    opened: Option<Result<(), ConnectError>>,
+    /// Events not taken yet, oldest first.
+    events: Vec<SocketEvent>,
+    /// `close` came: nothing more is added, and the stream ends once `events` is read.
+    ended: bool,
+    /// The task waiting for any of the above.
+    waker: Option<Waker>,
+}
 
-/// An open browser `WebSocket`: events come from its handlers through an unbounded channel
-/// (so polling the stream is cancel-safe), writes go straight to `send`.
+impl Inbox {
+    fn wake(&mut self) {
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+    }
+}
+
+/// An open browser `WebSocket`: events come from its handlers through an [`Inbox`], writes
+/// go straight to `send`.
 pub struct BrowserSocket {
     ws: WebSocket,
-    events: mpsc::UnboundedReceiver<SocketEvent>,
+    inbox: Rc<RefCell<Inbox>>,
+    /// Events already taken out of the inbox, to hand out one by one.
+    taken: std::vec::IntoIter<SocketEvent>,
     /// `None` once [`Socket::close`] detached them.
     handlers: Option<Handlers>,
 }
@@ -253,55 +270,57 @@ impl std::fmt::Debug for BrowserSocket {
 }
 
 impl BrowserSocket {
-    /// Create the `WebSocket` and its handlers; the receiver completes on `open` (`Ok`)
-    /// or on a `close` that came first.
-    fn open(
-        url: &str,
-    ) -> Result<(Self, oneshot::Receiver<Result<(), ConnectError>>), ConnectError> {
+    /// Create the `WebSocket` and its handlers; [`BrowserSocket::poll_opened`] then says
+    /// when it opened (`Ok`) or closed first.
+    fn open(url: &str) -> Result<Self, ConnectError> {
         let ws = WebSocket::new_with_str(url, SUBPROTOCOL).map_err(|e| {
             ConnectError::Failed(["invalid WebSocket URL: ", &js_error(&e)].concat())
         })?;
         // Binary frames are ignored; as ArrayBuffers they at least cost no Blob.
         ws.set_binary_type(BinaryType::Arraybuffer);
 
-        let (open_tx, open_rx) = oneshot::channel();
-        let open_signal: OpenSignal = Rc::new(RefCell::new(Some(open_tx)));
-        let (events_tx, events) = mpsc::unbounded();
+        let inbox = Rc::new(RefCell::new(Inbox::default()));
 
         let on_open = {
-            let signal = open_signal.clone();
+            let inbox = inbox.clone();
             Closure::<dyn FnMut(Event)>::new(move |_: Event| {
-                if let Some(tx) = signal.borrow_mut().take() {
-                    let _ = tx.send(Ok(()));
-                }
+                let mut inbox = inbox.borrow_mut();
+                inbox.opened.get_or_insert(Ok(()));
+                inbox.wake();
             })
         };
         let on_message = {
-            let tx = events_tx.clone();
+            let inbox = inbox.clone();
             Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
                 match event.data().as_string() {
                     Some(text) => {
-                        let _ = tx.unbounded_send(SocketEvent::Text(text));
+                        let mut inbox = inbox.borrow_mut();
+                        if !inbox.ended {
+                            inbox.events.push(SocketEvent::Text(text));
+                            inbox.wake();
+                        }
                     }
                     None => tracing::warn!("binary frame ignored: pitchey-v1 is text only"),
                 }
             })
         };
         let on_close = {
-            let signal = open_signal;
+            let inbox = inbox.clone();
             Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
                 let (code, reason) = (event.code(), event.reason());
-                match signal.borrow_mut().take() {
+                let mut inbox = inbox.borrow_mut();
+                if inbox.ended {
+                    return;
+                }
+                if inbox.opened.is_none() {
                     // Closed before it opened: all a browser says of a refused upgrade.
-                    Some(opening) => {
-                        let _ = opening.send(Err(ConnectError::Closed { code, reason }));
-                    }
-                    None => {
-                        let _ = events_tx.unbounded_send(SocketEvent::Closed { code, reason });
-                    }
+                    inbox.opened = Some(Err(ConnectError::Closed { code, reason }));
+                } else {
+                    inbox.events.push(SocketEvent::Closed { code, reason });
                 }
                 // Nothing comes after a close: the stream ends once it is read.
-                events_tx.close_channel();
+                inbox.ended = true;
+                inbox.wake();
             })
         };
         // `error` carries no detail and is always followed by `close`, which reports.
@@ -316,12 +335,25 @@ impl BrowserSocket {
             on_error,
         };
         handlers.attach(&ws);
-        let socket = BrowserSocket {
+        Ok(BrowserSocket {
             ws,
-            events,
+            inbox,
+            taken: Vec::new().into_iter(),
             handlers: Some(handlers),
-        };
-        Ok((socket, open_rx))
+        })
+    }
+
+    /// Ready once the socket opened (`Ok`) or closed before opening.
+    fn poll_opened(&self, cx: &mut Context<'_>) -> Poll<Result<(), ConnectError>> {
+        let mut inbox = self.inbox.borrow_mut();
+        match &inbox.opened {
+            Some(Ok(())) => Poll::Ready(Ok(())),
+            Some(Err(e)) => Poll::Ready(Err(e.clone())),
+            None => {
+                inbox.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
     }
 
     /// Detach and drop the handlers: late events of this socket go nowhere.
@@ -340,7 +372,21 @@ impl Stream for BrowserSocket {
     type Item = SocketEvent;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SocketEvent>> {
-        Pin::new(&mut self.events).poll_next(cx)
+        let this = &mut *self;
+        if let Some(event) = this.taken.next() {
+            return Poll::Ready(Some(event));
+        }
+        let mut inbox = this.inbox.borrow_mut();
+        if !inbox.events.is_empty() {
+            // All at once: one borrow per batch, and no front removal from a `Vec`.
+            this.taken = std::mem::take(&mut inbox.events).into_iter();
+            return Poll::Ready(this.taken.next());
+        }
+        if inbox.ended {
+            return Poll::Ready(None);
+        }
+        inbox.waker = Some(cx.waker().clone());
+        Poll::Pending
     }
 }
 
