@@ -170,7 +170,9 @@ fn global_property<T: JsCast>(name: &str) -> Option<T> {
 /// A readable text for a thrown JS value (an `Error`/`DOMException`: `name: message`).
 fn js_error(value: &JsValue) -> String {
     if let Some(e) = value.dyn_ref::<js_sys::Error>() {
-        [String::from(e.name()), String::from(e.message())].join(": ")
+        let (name, message) = (String::from(e.name()), String::from(e.message()));
+        // Joined as `&str`s, like every other text here: one instance of the join code.
+        [name.as_str(), ": ", &message].concat()
     } else if let Some(s) = value.as_string() {
         s
     } else {
@@ -356,7 +358,8 @@ impl BrowserSocket {
         }
     }
 
-    /// Detach and drop the handlers: late events of this socket go nowhere.
+    /// Detach and drop the handlers: late events of this socket go nowhere, and its
+    /// stream ends once what came before is read.
     fn detach(&mut self) {
         if let Some(handlers) = self.handlers.take() {
             self.ws.set_onopen(None);
@@ -364,6 +367,9 @@ impl BrowserSocket {
             self.ws.set_onclose(None);
             self.ws.set_onerror(None);
             drop(handlers);
+            let mut inbox = self.inbox.borrow_mut();
+            inbox.ended = true;
+            inbox.wake();
         }
     }
 }
