@@ -211,10 +211,14 @@ impl Connect for Connector {
 
 /// The socket's JS event handlers. Kept alive as long as the socket (JS calls into them);
 /// detached from it before they are dropped.
+///
+/// All four take an `Event` (the message and close handlers cast it, as JS gives them a
+/// `MessageEvent` and a `CloseEvent`): each closure signature costs the package its own
+/// call shims.
 struct Handlers {
     on_open: Closure<dyn FnMut(Event)>,
-    on_message: Closure<dyn FnMut(MessageEvent)>,
-    on_close: Closure<dyn FnMut(CloseEvent)>,
+    on_message: Closure<dyn FnMut(Event)>,
+    on_close: Closure<dyn FnMut(Event)>,
     on_error: Closure<dyn FnMut(Event)>,
 }
 
@@ -293,8 +297,8 @@ impl BrowserSocket {
         };
         let on_message = {
             let inbox = inbox.clone();
-            Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-                match event.data().as_string() {
+            Closure::<dyn FnMut(Event)>::new(move |event: Event| {
+                match event.unchecked_into::<MessageEvent>().data().as_string() {
                     Some(text) => {
                         let mut inbox = inbox.borrow_mut();
                         if !inbox.ended {
@@ -308,7 +312,8 @@ impl BrowserSocket {
         };
         let on_close = {
             let inbox = inbox.clone();
-            Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
+            Closure::<dyn FnMut(Event)>::new(move |event: Event| {
+                let event = event.unchecked_into::<CloseEvent>();
                 let (code, reason) = (event.code(), event.reason());
                 let mut inbox = inbox.borrow_mut();
                 if inbox.ended {
