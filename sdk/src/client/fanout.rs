@@ -54,11 +54,15 @@ struct Queue {
     readers: Vec<Option<Reader>>,
     closed: bool,
     /// The state of the last `Event::StateChanged` sent (kept with or without readers):
-    /// what `Client::state` returns, and what a lagged state stream resumes from. Here,
-    /// under the queue's lock, it never disagrees with the events a reader has seen. Not a
-    /// `tokio::sync::watch` beside the queue: one mechanism for both, and in the browser
-    /// package the watch was about 4 KB of code.
+    /// what `Client::state` returns. Here, under the queue's lock, it never disagrees with
+    /// the events a reader has seen. State readers ([`Subscriber::poll_state`]) are not
+    /// event readers: they hold no event and see only the latest state, as a
+    /// `tokio::sync::watch` would (which was about 4 KB of the browser package).
     state: State,
+    /// Bumped at every state change, so that a state reader knows it has not seen it.
+    state_version: u64,
+    /// State readers waiting for the next change.
+    state_wakers: Vec<Waker>,
 }
 
 impl Queue {
@@ -145,6 +149,8 @@ impl Sender {
                 readers: Vec::new(),
                 closed: false,
                 state,
+                state_version: 0,
+                state_wakers: Vec::new(),
             })),
         }
     }
@@ -172,6 +178,10 @@ impl Sender {
             _ => None,
         }) {
             q.state = state.clone();
+            q.state_version += 1;
+            for waker in q.state_wakers.drain(..) {
+                waker.wake();
+            }
         }
         if events.is_empty() || q.readers.iter().all(Option::is_none) {
             return;
@@ -205,6 +215,9 @@ impl Drop for Sender {
                 waker.wake();
             }
         }
+        for waker in q.state_wakers.drain(..) {
+            waker.wake();
+        }
     }
 }
 
@@ -215,19 +228,32 @@ pub(super) struct Subscriber {
 }
 
 impl Subscriber {
-    /// The state last published.
-    pub(super) fn state(&self) -> State {
-        lock(&self.queue).state.clone()
+    /// The state last published, and its version (see [`Subscriber::poll_state`]).
+    pub(super) fn state(&self) -> (State, u64) {
+        let q = lock(&self.queue);
+        (q.state.clone(), q.state_version)
+    }
+
+    /// The state published after version `seen` (which it then becomes): at once if it
+    /// already was, else once it is. Changes in between are skipped, the latest never.
+    /// `None` once the driver is gone.
+    pub(super) fn poll_state(&self, seen: &mut u64, cx: &mut Context<'_>) -> Poll<Option<State>> {
+        let mut q = lock(&self.queue);
+        if q.state_version != *seen {
+            *seen = q.state_version;
+            return Poll::Ready(Some(q.state.clone()));
+        }
+        if q.closed {
+            return Poll::Ready(None);
+        }
+        if !q.state_wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            q.state_wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
     }
 
     /// A reader of every event sent from now on.
     pub(super) fn subscribe(&self) -> Receiver {
-        self.subscribe_with_state().0
-    }
-
-    /// A reader of every event sent from now on, and the state published when it started
-    /// (no change can fall between the two).
-    pub(super) fn subscribe_with_state(&self) -> (Receiver, State) {
         let mut q = lock(&self.queue);
         let reader = Reader {
             cursor: q.end(),
@@ -243,11 +269,10 @@ impl Subscriber {
                 q.readers.len() - 1
             }
         };
-        let receiver = Receiver {
+        Receiver {
             queue: self.queue.clone(),
             slot,
-        };
-        (receiver, q.state.clone())
+        }
     }
 }
 
@@ -258,25 +283,6 @@ pub(super) struct Receiver {
 }
 
 impl Receiver {
-    /// The state last published.
-    #[cfg(test)]
-    pub(super) fn state(&self) -> State {
-        lock(&self.queue).state.clone()
-    }
-
-    /// Skip every event queued and return the state last published: where a state reader
-    /// that lagged goes on from (the changes it skipped led there; reading the ones still
-    /// queued after it would show older states after the latest).
-    pub(super) fn catch_up(&mut self) -> State {
-        let mut q = lock(&self.queue);
-        let end = q.end();
-        if let Some(Some(reader)) = q.readers.get_mut(self.slot) {
-            reader.cursor = end;
-        }
-        q.trim();
-        q.state.clone()
-    }
-
     /// Show `pick` the next events in place, under the lock (one it skips costs nothing),
     /// until it takes one (returns true; it keeps what it wants of it): `Recv::Event(())`.
     /// `Lagged`, or `None` once the driver is gone and all is read. A `dyn` picker: one
@@ -384,23 +390,21 @@ mod tests {
     fn the_last_state_sent_is_published_with_or_without_readers() {
         let tx = Sender::new(4, State::Idle);
         let sub = tx.subscriber();
+        let (_, v0) = sub.state();
         tx.send_all(vec![
             changed(State::Connecting),
             ev(1),
             changed(State::Connected),
         ]);
-        assert_eq!(
-            sub.state(),
-            State::Connected,
-            "no reader: published all the same"
-        );
+        let (state, v1) = sub.state();
+        assert_eq!(state, State::Connected, "no reader: published all the same");
+        assert_ne!(v0, v1, "a new version");
         assert!(lock(&tx.queue).events.is_empty(), "and no event kept");
         tx.send(ev(2));
-        assert_eq!(sub.state(), State::Connected, "other events leave it");
-        let (mut r, state) = sub.subscribe_with_state();
-        assert_eq!(state, State::Connected);
+        assert_eq!(sub.state(), (State::Connected, v1), "other events leave it");
+        let mut r = sub.subscribe();
         tx.send(changed(State::Closed));
-        assert_eq!(r.state(), State::Closed);
+        assert_eq!(sub.state().0, State::Closed);
         assert!(matches!(
             next(&mut r),
             Some(Some(Recv::Event(Event::StateChanged(State::Closed))))
@@ -408,7 +412,7 @@ mod tests {
     }
 
     #[test]
-    fn a_state_stream_starts_with_the_state_then_every_change_and_a_lag_gives_the_latest() {
+    fn a_state_stream_gives_the_state_then_the_latest_change_once_and_holds_no_event() {
         let tx = Sender::new(2, State::Idle);
         let sub = tx.subscriber();
         tx.send(changed(State::Connecting));
@@ -419,35 +423,83 @@ mod tests {
             "the current one"
         );
         assert_eq!(next_state(&mut states), None, "then nothing until a change");
-        tx.send_all(vec![ev(1), changed(State::Connected), ev(2)]);
+        tx.send_all(vec![changed(State::Connected), ev(1)]);
         assert_eq!(
             next_state(&mut states),
             Some(Some(State::Connected)),
             "other events skipped"
         );
         assert_eq!(next_state(&mut states), None);
-        // Five changes into a buffer of two: the stream lags, and goes on from the latest.
-        for state in [
-            State::Connecting,
-            State::Connected,
-            State::Connecting,
-            State::Connected,
-        ] {
+        // Many events, none a state change: nothing to give, nothing kept for it.
+        for n in 0..10 {
+            tx.send(ev(n));
+        }
+        assert_eq!(next_state(&mut states), None, "no state is given twice");
+        assert!(
+            lock(&tx.queue).events.is_empty(),
+            "a state stream holds no event"
+        );
+        // Changes faster than the stream reads: the latest, once.
+        for state in [State::Connecting, State::Connected, State::Closed] {
             tx.send(changed(state));
         }
-        tx.send(changed(State::Closed));
         assert_eq!(
             next_state(&mut states),
             Some(Some(State::Closed)),
-            "the latest after a lag"
+            "the latest"
         );
+        assert_eq!(next_state(&mut states), None, "and no older state after it");
         drop(tx);
-        let rest: Vec<_> = std::iter::from_fn(|| next_state(&mut states).flatten()).collect();
-        assert!(
-            rest.iter().all(|s| *s == State::Closed),
-            "what is left is the last: {rest:?}"
-        );
         assert_eq!(next_state(&mut states), Some(None), "ends with the driver");
+    }
+
+    /// Counts its wakes.
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_waiting_state_reader_is_woken_once_by_a_change_and_by_the_end() {
+        let tx = Sender::new(2, State::Idle);
+        let sub = tx.subscriber();
+        let count = Arc::new(Count(Default::default()));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let (_, mut seen) = sub.state();
+        assert!(sub.poll_state(&mut seen, &mut cx).is_pending());
+        assert!(
+            sub.poll_state(&mut seen, &mut cx).is_pending(),
+            "polled again"
+        );
+        assert_eq!(
+            lock(&tx.queue).state_wakers.len(),
+            1,
+            "one waker kept, not two"
+        );
+        tx.send(ev(1));
+        assert_eq!(
+            count.0.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "not by an event"
+        );
+        tx.send(changed(State::Connecting));
+        assert_eq!(count.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(
+            sub.poll_state(&mut seen, &mut cx),
+            Poll::Ready(Some(State::Connecting))
+        );
+        assert!(sub.poll_state(&mut seen, &mut cx).is_pending());
+        drop(tx);
+        assert_eq!(
+            count.0.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "woken by the end"
+        );
+        assert_eq!(sub.poll_state(&mut seen, &mut cx), Poll::Ready(None));
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub use subscription::{
 };
 
 use crate::core::{
-    Config, Connection, Event, Instant, MessageId, Metrics, Snapshot, SnapshotError, State,
+    Config, Connection, Instant, MessageId, Metrics, Snapshot, SnapshotError, State,
 };
 use crate::protocol::{
     Channel, ClientMessage, DashboardMetrics, Message as _, Notification, PitchStats, PitchView,
@@ -171,7 +171,7 @@ pub struct Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("state", &self.shared.events.state())
+            .field("state", &self.shared.events.state().0)
             .finish_non_exhaustive()
     }
 }
@@ -222,12 +222,14 @@ impl Client {
     /// Wait until `settled` returns a value for the core's state, asked again at every
     /// state change the driver publishes. The core, not the published state, is asked: the
     /// driver publishes a change later, and a `connect()` it has not seen yet must count.
-    /// The reader is opened before the core is first asked, so no change falls between.
+    /// The published version is taken before the core is first asked, so no change falls
+    /// between.
     async fn until_state<T>(
         &self,
         mut settled: impl FnMut(&State) -> Option<T>,
     ) -> Result<T, ClientError> {
-        let mut changes = self.shared.events.subscribe();
+        let states = &self.shared.events;
+        let (_, mut seen) = states.state();
         loop {
             let state = self
                 .shared
@@ -236,14 +238,9 @@ impl Client {
             if let Some(value) = settled(&state) {
                 return Ok(value);
             }
-            // The next state change, or a lag (which may have skipped one): ask again.
-            let changed = std::future::poll_fn(|cx| {
-                changes.poll_pick(cx, &mut |e| matches!(e, Event::StateChanged(_)))
-            })
-            .await;
-            if changed.is_none() {
-                return Err(ClientError::DriverGone);
-            }
+            std::future::poll_fn(|cx| states.poll_state(&mut seen, cx))
+                .await
+                .ok_or(ClientError::DriverGone)?;
         }
     }
 
@@ -461,7 +458,7 @@ impl Client {
 
     /// The current connection state.
     pub fn state(&self) -> State {
-        self.shared.events.state()
+        self.shared.events.state().0
     }
 
     /// The connection state now and at every change (a stream; the current state first).

@@ -215,20 +215,23 @@ impl Stream for EventStream {
     }
 }
 
-/// The connection state: the current one first, then every change (intermediate states
-/// may be skipped by a consumer more than the event buffer behind; the latest is never
-/// missed).
+/// The connection state: the current one first, then every change (a consumer slower than
+/// the changes skips the ones in between; the latest is never missed, and none is given
+/// twice).
 pub struct StateStream {
-    events: Fanout,
+    states: fanout::Subscriber,
+    /// The version of the last state given.
+    seen: u64,
     /// The state when the stream was opened, until it is read.
     first: Option<State>,
 }
 
 impl StateStream {
-    pub(super) fn new(events: &fanout::Subscriber) -> Self {
-        let (events, state) = events.subscribe_with_state();
+    pub(super) fn new(states: &fanout::Subscriber) -> Self {
+        let (state, seen) = states.state();
         StateStream {
-            events,
+            states: states.clone(),
+            seen,
             first: Some(state),
         }
     }
@@ -247,14 +250,6 @@ impl Stream for StateStream {
             return Poll::Ready(Some(state));
         }
         let this = &mut *self;
-        let polled = poll_pick(&mut this.events, cx, |event| match event {
-            Event::StateChanged(state) => Some(state.clone()),
-            _ => None,
-        });
-        polled.map(|item| match item? {
-            Ok(state) => Some(state),
-            // Skipped changes: the one published last is where they led.
-            Err(Lagged { .. }) => Some(this.events.catch_up()),
-        })
+        this.states.poll_state(&mut this.seen, cx)
     }
 }

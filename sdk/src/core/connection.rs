@@ -483,9 +483,10 @@ impl Connection {
         self.events.pop_front()
     }
 
-    /// Every pending action, in order: [`Connection::poll_action`] until `None`, as one
-    /// exact-size iterator (collecting it allocates once, without growing).
-    pub fn drain_actions(&mut self) -> impl ExactSizeIterator<Item = Action> + '_ {
+    /// Every pending action, in order, taken out of the core at once: the caller owns them
+    /// (the iterator holds no borrow of the core), and one it drops unread is not done.
+    /// [`Connection::poll_action`] takes them one at a time instead.
+    pub fn drain_actions(&mut self) -> std::vec::IntoIter<Action> {
         std::mem::take(&mut self.actions).into_iter()
     }
 
@@ -1540,6 +1541,26 @@ impl<T> ExactSizeIterator for PopFront<'_, T> {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn drained_actions_are_handed_over_in_order_and_poll_action_takes_one() {
+        let mut c = Connection::new(Config::new("ws://h/ws").with_token("t"), 1, Instant::ZERO);
+        let close = |code| Action::Close {
+            attempt: c.attempt,
+            code,
+            reason: String::new(),
+        };
+        let actions = [close(4000), close(4001), close(4002)];
+        c.actions.extend(actions.clone());
+        assert_eq!(
+            c.poll_action(),
+            Some(actions[0].clone()),
+            "the oldest first"
+        );
+        let drained = c.drain_actions();
+        assert_eq!(c.poll_action(), None, "all taken at once");
+        assert_eq!(drained.collect::<Vec<_>>(), actions[1..], "in order");
+    }
 
     fn connect_url(url: &str, token: &str) -> String {
         endpoint::connect_url(url, token).expect("valid")

@@ -247,11 +247,16 @@ struct Inbox {
     waker: Option<Waker>,
 }
 
-impl Inbox {
-    fn wake(&mut self) {
-        if let Some(waker) = self.waker.take() {
-            waker.wake();
-        }
+/// Change the inbox, then wake its task after the borrow ends: an executor that polls
+/// in `wake` itself would otherwise find the inbox borrowed.
+fn update(inbox: &RefCell<Inbox>, change: impl FnOnce(&mut Inbox)) {
+    let waker = {
+        let mut inbox = inbox.borrow_mut();
+        change(&mut inbox);
+        inbox.waker.take()
+    };
+    if let Some(waker) = waker {
+        waker.wake();
     }
 }
 
@@ -290,22 +295,20 @@ impl BrowserSocket {
         let on_open = {
             let inbox = inbox.clone();
             Closure::<dyn FnMut(Event)>::new(move |_: Event| {
-                let mut inbox = inbox.borrow_mut();
-                inbox.opened.get_or_insert(Ok(()));
-                inbox.wake();
+                update(&inbox, |inbox| {
+                    inbox.opened.get_or_insert(Ok(()));
+                });
             })
         };
         let on_message = {
             let inbox = inbox.clone();
             Closure::<dyn FnMut(Event)>::new(move |event: Event| {
                 match event.unchecked_into::<MessageEvent>().data().as_string() {
-                    Some(text) => {
-                        let mut inbox = inbox.borrow_mut();
+                    Some(text) => update(&inbox, |inbox| {
                         if !inbox.ended {
                             inbox.events.push(SocketEvent::Text(text));
-                            inbox.wake();
                         }
-                    }
+                    }),
                     None => tracing::warn!("binary frame ignored: pitchey-v1 is text only"),
                 }
             })
@@ -315,19 +318,19 @@ impl BrowserSocket {
             Closure::<dyn FnMut(Event)>::new(move |event: Event| {
                 let event = event.unchecked_into::<CloseEvent>();
                 let (code, reason) = (event.code(), event.reason());
-                let mut inbox = inbox.borrow_mut();
-                if inbox.ended {
-                    return;
-                }
-                if inbox.opened.is_none() {
-                    // Closed before it opened: all a browser says of a refused upgrade.
-                    inbox.opened = Some(Err(ConnectError::Closed { code, reason }));
-                } else {
-                    inbox.events.push(SocketEvent::Closed { code, reason });
-                }
-                // Nothing comes after a close: the stream ends once it is read.
-                inbox.ended = true;
-                inbox.wake();
+                update(&inbox, |inbox| {
+                    if inbox.ended {
+                        return;
+                    }
+                    if inbox.opened.is_none() {
+                        // Closed before it opened: all a browser says of a refused upgrade.
+                        inbox.opened = Some(Err(ConnectError::Closed { code, reason }));
+                    } else {
+                        inbox.events.push(SocketEvent::Closed { code, reason });
+                    }
+                    // Nothing comes after a close: the stream ends once it is read.
+                    inbox.ended = true;
+                });
             })
         };
         // `error` carries no detail and is always followed by `close`, which reports.
@@ -356,6 +359,11 @@ impl BrowserSocket {
         match &inbox.opened {
             Some(Ok(())) => Poll::Ready(Ok(())),
             Some(Err(e)) => Poll::Ready(Err(e.clone())),
+            // Detached before it opened (not reachable through `Connector`, which owns
+            // the socket until then): it never will.
+            None if inbox.ended => Poll::Ready(Err(ConnectError::Failed(
+                "the socket went away before opening".into(),
+            ))),
             None => {
                 inbox.waker = Some(cx.waker().clone());
                 Poll::Pending
@@ -372,9 +380,7 @@ impl BrowserSocket {
             self.ws.set_onclose(None);
             self.ws.set_onerror(None);
             drop(handlers);
-            let mut inbox = self.inbox.borrow_mut();
-            inbox.ended = true;
-            inbox.wake();
+            update(&self.inbox, |inbox| inbox.ended = true);
         }
     }
 }
