@@ -1,6 +1,6 @@
 //! The driver's fan-out of events to every stream of a client (subscriptions, drafts,
-//! [`EventStream`](super::EventStream)s, [`StateStream`](super::StateStream)s), and the
-//! connection state it last published.
+//! [`EventStream`](super::EventStream)s), and the connection state it last published, for
+//! [`StateStream`](super::StateStream)s, `connected()` and `close()`.
 //!
 //! A bounded queue with one cursor per reader: an event stays queued until every reader has
 //! taken it, and a reader more than `capacity` events behind skips the oldest and is told
@@ -61,7 +61,8 @@ struct Queue {
     state: State,
     /// Bumped at every state change, so that a state reader knows it has not seen it.
     state_version: u64,
-    /// State readers waiting for the next change.
+    /// State readers waiting for the next change (one of a reader dropped meanwhile goes
+    /// at that change).
     state_wakers: Vec<Waker>,
 }
 
