@@ -296,7 +296,7 @@ impl Client {
         self.call(|conn, _| conn.persist_revision())
     }
 
-    /// Give the client a fresh token (e.g. after [`Event::TokenNeeded`] when no
+    /// Give the client a fresh token (e.g. after [`Event::TokenNeeded`](crate::core::Event::TokenNeeded) when no
     /// [`ClientBuilder::token_provider`] is set).
     pub fn set_token(&self, token: impl Into<String>) -> Result<(), ClientError> {
         let token = token.into();
