@@ -506,7 +506,8 @@ impl Client {
         })
     }
 
-    /// The connection state: the current one first, then every change (`StateChanged`).
+    /// The connection state: the current one first, then every change (`StateChanged`); a
+    /// listener slower than the changes gets the latest, not each one in between.
     pub fn subscribe_state(
         &self,
         listener: Arc<dyn EventListener>,
