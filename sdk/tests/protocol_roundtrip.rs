@@ -198,6 +198,8 @@ fn channels_parse_and_print() {
         ("presence:3", Channel::Presence(3)),
         ("conversation:12", Channel::Conversation(12)),
         ("draft:pitch_42", Channel::Draft("pitch_42".into())),
+        // Split at the first `:`: a draft id may hold more.
+        ("draft:a:b", Channel::Draft("a:b".into())),
     ] {
         assert_eq!(text.parse::<Channel>(), Ok(channel.clone()));
         assert_eq!(channel.to_string(), text);
@@ -210,6 +212,8 @@ fn channels_parse_and_print() {
         "draft:",
         "weather",
         "presence:1:2",
+        ":1",
+        "pitch",
     ] {
         assert!(bad.parse::<Channel>().is_err(), "{bad} should not parse");
     }
