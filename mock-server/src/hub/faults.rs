@@ -69,9 +69,10 @@ impl Hub {
             .is_some_and(|t| Instant::now() < t)
     }
 
-    /// Expire `user`'s tokens: every token issued before now is refused from now on, and the
+    /// Expire `user`'s tokens: every token issued up to now is refused from now on, and the
     /// user's sessions are closed with 4001. Returns the number of sessions closed. A token
-    /// minted right after the fault works, also in the same second (see [`Hub::is_revoked`]).
+    /// minted after the fault's millisecond works, also in the same second (see
+    /// [`Hub::is_revoked`]).
     pub(crate) fn expire_tokens(&self, user: u64) -> usize {
         self.lock().revoked_before.insert(user, unix_millis());
         let st = self.lock();
@@ -89,8 +90,11 @@ impl Hub {
             .count()
     }
 
-    /// Whether a verified token was expired by [`Hub::expire_tokens`]: issued before the
-    /// fault. With `iatMs` (our tokens) to the millisecond; with `iat` alone, a token of the
+    /// Whether a verified token was expired by [`Hub::expire_tokens`]: issued up to the
+    /// fault. With `iatMs` (our tokens) to the millisecond, the fault's own millisecond
+    /// included: a token minted, used and expired within one millisecond (a fast test
+    /// on a warm machine) was issued before the fault, and a fresh token a client fetches
+    /// after it comes at least one HTTP round trip later. With `iat` alone, a token of the
     /// fault's own second cannot be placed and is let through (refusing it would refuse the
     /// fresh token a client fetches right after); without `iat`, refused.
     pub(crate) fn is_revoked(&self, user: &AuthUser) -> bool {
@@ -98,7 +102,7 @@ impl Hub {
             return false;
         };
         match (user.issued_at_ms, user.issued_at) {
-            (Some(ms), _) => ms < before_ms,
+            (Some(ms), _) => ms <= before_ms,
             (None, Some(secs)) => secs < before_ms / 1000,
             (None, None) => true,
         }
@@ -150,5 +154,39 @@ impl Hub {
             })
             .filter(|told| *told)
             .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::hub::test_support::{small_hub, user};
+
+    #[test]
+    fn expire_token_refuses_tokens_up_to_its_millisecond() {
+        let hub = small_hub();
+        let at = |ms: u64| {
+            let mut u = user(1);
+            u.issued_at = Some(ms / 1000);
+            u.issued_at_ms = Some(ms);
+            u
+        };
+        assert!(!hub.is_revoked(&at(1)), "nothing expired yet");
+        hub.expire_tokens(1);
+        let before = hub.lock().revoked_before[&1];
+        assert!(hub.is_revoked(&at(before - 1)), "minted before the fault");
+        // Minted, used and expired within one millisecond: still before the fault.
+        assert!(
+            hub.is_revoked(&at(before)),
+            "minted in the fault's millisecond"
+        );
+        assert!(!hub.is_revoked(&at(before + 1)), "minted after it");
+        assert!(!hub.is_revoked(&user(2)), "other users are unaffected");
+        // `iat` alone: the fault's own second is let through, earlier seconds are not.
+        let mut secs = user(1);
+        secs.issued_at = Some(before / 1000);
+        assert!(!hub.is_revoked(&secs));
+        secs.issued_at = Some(before / 1000 - 1);
+        assert!(hub.is_revoked(&secs));
+        assert!(hub.is_revoked(&user(1)), "no `iat` at all: refused");
     }
 }

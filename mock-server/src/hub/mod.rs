@@ -131,7 +131,7 @@ struct HubState {
     shutting_down: bool,
     /// Fault injection: upgrades are refused (503) until then.
     refuse_connects_until: Option<Instant>,
-    /// Fault injection: tokens of a user issued before this Unix millisecond are refused.
+    /// Fault injection: tokens of a user issued up to this Unix millisecond are refused.
     revoked_before: HashMap<u64, u64>,
     /// Sessions per user, counted from the upgrade (see [`SessionSlot`]).
     session_slots: HashMap<u64, usize>,
