@@ -460,7 +460,20 @@ async fn fault(
         "rate-limit" => hub.inject(body.user_id, SessionFault::Throttle(ms)),
         "delay" => hub.inject(body.user_id, SessionFault::Delay(ms)),
         "expire-token" => match body.user_id {
-            Some(user) => hub.expire_tokens(user),
+            Some(user) => {
+                let (sessions, at_ms) = hub.expire_tokens(user);
+                // Answer once the fault's millisecond is over: tokens of that millisecond
+                // are refused (they may have been minted just before it), so one minted
+                // after this answer must carry a later one. A few tries at most, in case
+                // the wall clock is stepped back meanwhile.
+                for _ in 0..5 {
+                    if crate::time::unix_millis() > at_ms {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                sessions
+            }
             None => return Err(ApiError::BadRequest("expire-token needs userId".into())),
         },
         "refuse-connects" => {

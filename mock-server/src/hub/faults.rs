@@ -70,13 +70,16 @@ impl Hub {
     }
 
     /// Expire `user`'s tokens: every token issued up to now is refused from now on, and the
-    /// user's sessions are closed with 4001. Returns the number of sessions closed. A token
-    /// minted after the fault's millisecond works, also in the same second (see
-    /// [`Hub::is_revoked`]).
-    pub(crate) fn expire_tokens(&self, user: u64) -> usize {
-        self.lock().revoked_before.insert(user, unix_millis());
+    /// user's sessions are closed with 4001. Returns the number of sessions closed and the
+    /// Unix millisecond of the fault. A token minted after that millisecond works, also in
+    /// the same second (see [`Hub::is_revoked`]; the HTTP handler answers only once that
+    /// millisecond is over).
+    pub(crate) fn expire_tokens(&self, user: u64) -> (usize, u64) {
+        let at_ms = unix_millis();
+        self.lock().revoked_before.insert(user, at_ms);
         let st = self.lock();
-        st.sessions
+        let sessions = st
+            .sessions
             .values()
             .filter(|e| e.user == user)
             .filter(|e| {
@@ -87,14 +90,15 @@ impl Hub {
                 })))
                 .is_ok()
             })
-            .count()
+            .count();
+        (sessions, at_ms)
     }
 
     /// Whether a verified token was expired by [`Hub::expire_tokens`]: issued up to the
     /// fault. With `iatMs` (our tokens) to the millisecond, the fault's own millisecond
-    /// included: a token minted, used and expired within one millisecond (a fast test
-    /// on a warm machine) was issued before the fault, and a fresh token a client fetches
-    /// after it comes at least one HTTP round trip later. With `iat` alone, a token of the
+    /// included: a token minted, used and expired within one millisecond (a fast test on a
+    /// warm machine) was issued before the fault, and the fault's answer waits for the next
+    /// millisecond, so a token minted after it is never refused. With `iat` alone, a token of the
     /// fault's own second cannot be placed and is let through (refusing it would refuse the
     /// fresh token a client fetches right after); without `iat`, refused.
     pub(crate) fn is_revoked(&self, user: &AuthUser) -> bool {
@@ -171,8 +175,8 @@ mod tests {
             u
         };
         assert!(!hub.is_revoked(&at(1)), "nothing expired yet");
-        hub.expire_tokens(1);
-        let before = hub.lock().revoked_before[&1];
+        let (_, before) = hub.expire_tokens(1);
+        assert_eq!(hub.lock().revoked_before[&1], before);
         assert!(hub.is_revoked(&at(before - 1)), "minted before the fault");
         // Minted, used and expired within one millisecond: still before the fault.
         assert!(
