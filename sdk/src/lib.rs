@@ -14,9 +14,10 @@
 //! - `serde` / `serde_json`: the wire format is JSON text frames.
 //! - `thiserror`: one error enum per boundary, with variants a caller can act on.
 //! - `tracing`: structured logs that the host application routes where it wants.
-//! - `rand` (no default features, `small_rng` only): the core's seeded RNG for backoff
-//!   jitter and message-id prefixes; seeded from the config so runs replay exactly, and no
-//!   `getrandom`, so the core builds for wasm32 without a JS shim.
+//! - `rand` and `rand_pcg` (no default features): the core's seeded RNG (Pcg32) for
+//!   backoff jitter and message-id prefixes; seeded by the driver so runs replay exactly,
+//!   the same sequence on every target, and no `getrandom`, so the core builds for wasm32
+//!   without a JS shim.
 //! - `url` (not on wasm32): endpoint URLs checked and their `token` parameter set. On
 //!   wasm32 the core checks `ws`/`wss` URLs itself and rewrites their query
 //!   (`core/endpoint.rs`, tested against the `url` crate): the `url` crate's IDNA tables
