@@ -12,8 +12,9 @@
 //
 // The order: start with the biggest function, then repeatedly take the function whose
 // 4-byte sequences overlap most (cosine of the two sets) with the last one taken.
-// Deterministic: ties go to the lower index. What a function does does not change: only where it sits, and with
-// that the indices that refer to it (a few hundred bytes more raw, LEB-encoded).
+// Deterministic: ties go to the lower index. What a function does does not change: only
+// where it sits, and with that the indices that refer to it (a few hundred bytes more raw,
+// LEB-encoded).
 //
 // The module is checked as it is read (sizes within their section, one body per declared
 // function); anything unexpected fails the build rather than name the wrong functions.

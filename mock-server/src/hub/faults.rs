@@ -76,8 +76,9 @@ impl Hub {
     /// millisecond is over).
     pub(crate) fn expire_tokens(&self, user: u64) -> (usize, u64) {
         let at_ms = unix_millis();
-        self.lock().revoked_before.insert(user, at_ms);
-        let st = self.lock();
+        // One lock: no session of the user registers between the expiry and the closes.
+        let mut st = self.lock();
+        st.revoked_before.insert(user, at_ms);
         let sessions = st
             .sessions
             .values()
