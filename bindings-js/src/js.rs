@@ -14,7 +14,6 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
 use futures_util::future::{FutureExt, LocalBoxFuture};
-use futures_util::stream::StreamExt;
 use js_sys::{Function, Promise, Reflect};
 use pitchey_realtime::client::{
     ChannelGuard, Client as SdkClient, ClientBuilder, ClientError, Draft as SdkDraft, DraftConfig,
@@ -31,7 +30,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise, spawn_local};
 
-use crate::convert::{self, client_error_info, error_info};
+use crate::convert::{self, Payload, client_error_info, error_info};
 use crate::types::{ClientOptions, DraftOpenOptions, ErrorInfo, RealtimeErrorName as N};
 
 // ---------------------------------------------------------------------------------------
@@ -360,56 +359,80 @@ fn make_builder(
     Ok(builder)
 }
 
+/// One event's handler calls: for each `on` kind, draft or channel with handlers, its
+/// name (for a handler's error report), its handlers and the payload they share.
+type Calls = Vec<(String, Vec<Function>, JsValue)>;
+
+/// Add the call of the `on(kind)` handlers, if any, with `payload`.
+fn kind_call(calls: &mut Calls, listeners: &SharedListeners, kind: &str, payload: &Payload<'_>) {
+    let listening = handlers(listeners, Key::Kind(kind));
+    if !listening.is_empty() {
+        calls.push((kind.to_owned(), listening, to_js(payload)));
+    }
+}
+
+/// The calls `event` makes, prepared while the SDK shows it in place (so the event is
+/// never copied). Every handler list is taken before any handler runs: a handler that
+/// another adds hears the next event, not this one.
+fn calls(listeners: &SharedListeners, event: &Event) -> Calls {
+    let mut calls = Calls::new();
+    for (kind, payload) in convert::deliveries(event) {
+        kind_call(&mut calls, listeners, kind, &payload);
+    }
+    if let Some(id) = event.draft_id() {
+        let listening = handlers(listeners, Key::Draft(id));
+        if !listening.is_empty()
+            && let Some(e) = convert::draft_event(event)
+        {
+            calls.push(("draft".to_owned(), listening, to_js(&e)));
+        }
+    }
+    if let Event::Message(frame) = event
+        && let Some(channel) = frame.message.channel()
+    {
+        let name = channel.name();
+        let listening = handlers(listeners, Key::Channel(&name));
+        if !listening.is_empty() {
+            let payload = to_js(&convert::message_payload(&frame.message));
+            calls.push((name, listening, payload));
+        }
+    }
+    calls
+}
+
 /// The dispatcher: every SDK event to the `on` handlers, each channel message to the
 /// handlers of its channel (`subscribe`), each draft event to its draft's handlers
-/// (`draft.on`), and a save after each. A channel handler that a
-/// handler adds hears the next message, not this one. A payload is made only if a handler
-/// listens for it, once for all the handlers of one kind or one channel (they share the
-/// object, as the handlers of one `on` kind always did).
+/// (`draft.on`), and a save after each. A payload is made only if a handler listens for
+/// it, once for all the handlers of one kind or one channel (they share the object, as
+/// the handlers of one `on` kind always did).
 ///
 /// It holds the client weakly: once the JS `Client` and its `Draft`s (which hold it too)
 /// are freed, there is no handler to call, and the SDK client's last handle is gone, so
 /// its driver closes the socket and ends, which ends this stream too.
 async fn dispatch(mut events: EventStream, client: Weak<Inner>) {
-    while let Some(item) = events.next().await {
-        let Some(inner) = client.upgrade() else {
-            return;
-        };
-        let listeners = &inner.listeners;
-        let deliveries = match &item {
-            Ok(event) => convert::deliveries(event),
-            Err(Lagged { missed }) => vec![convert::lagged(*missed)],
-        };
-        // The channel's handlers are taken first: one that an `on` handler adds for this
-        // message's channel must not hear the message that came before it.
-        let channel = match &item {
-            Ok(Event::Message(frame)) => frame.message.channel().map(|c| {
-                let name = c.name();
-                let listening = handlers(listeners, Key::Channel(&name));
-                (name, listening, frame)
-            }),
-            _ => None,
-        };
-        for (kind, payload) in deliveries {
-            let listening = handlers(listeners, Key::Kind(kind));
-            if !listening.is_empty() {
-                call_all(listening, kind, &to_js(&payload));
+    loop {
+        let item = events
+            .recv_with(|event| {
+                let inner = client.upgrade()?;
+                let calls = calls(&inner.listeners, event);
+                Some((inner, calls))
+            })
+            .await;
+        let (inner, calls) = match item {
+            Some(Ok(Some(found))) => found,
+            Some(Err(Lagged { missed })) => {
+                let Some(inner) = client.upgrade() else {
+                    return;
+                };
+                let mut calls = Calls::new();
+                let (kind, payload) = convert::lagged(missed);
+                kind_call(&mut calls, &inner.listeners, kind, &payload);
+                (inner, calls)
             }
-        }
-        if let Ok(event) = &item
-            && let Some(id) = event.draft_id()
-        {
-            let listening = handlers(listeners, Key::Draft(id));
-            if !listening.is_empty()
-                && let Some(e) = convert::draft_event(event)
-            {
-                call_all(listening, "draft", &to_js(&e));
-            }
-        }
-        if let Some((name, listening, frame)) = channel
-            && !listening.is_empty()
-        {
-            let payload = to_js(&convert::message_payload(&frame.message));
+            // The stream ended, or the client is gone.
+            None | Some(Ok(None)) => return,
+        };
+        for (name, listening, payload) in calls {
             call_all(listening, &name, &payload);
         }
         save_now(&inner.client, &inner.persist);

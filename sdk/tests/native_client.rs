@@ -1038,3 +1038,65 @@ async fn connected_after_a_disconnect_and_a_new_connect_waits_for_the_new_link()
         .expect("connected again");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn recv_with_looks_at_the_events_in_place_and_reports_a_lag_without_a_look() {
+    let server = server().await;
+    let client = Client::builder(server.ws_url())
+        .token(server.token(4))
+        .event_buffer(2)
+        .build()
+        .expect("client builds");
+    let mut looker = client.events();
+    let mut taker = client.events();
+    client.connect().expect("driver running");
+    let taken = timeout(WAIT, taker.recv())
+        .await
+        .expect("an event in time")
+        .expect("open")
+        .expect("not lagged");
+    let seen = timeout(WAIT, looker.recv_with(|e| e.clone()))
+        .await
+        .expect("an event in time")
+        .expect("open")
+        .expect("not lagged");
+    assert_eq!(seen, taken, "both readers get the first event");
+
+    // Neither reads while more events than the buffer holds go by.
+    for _ in 0..3 {
+        client.report_pitch_view(1).expect("queued");
+    }
+    timeout(WAIT, async {
+        while client.metrics().expect("running").queue_depth > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("all acked in time");
+    let mut looks = 0;
+    let lag = timeout(WAIT, looker.recv_with(|_| looks += 1))
+        .await
+        .expect("in time")
+        .expect("open");
+    assert!(
+        matches!(lag, Err(Lagged { missed }) if missed > 0),
+        "{lag:?}"
+    );
+    assert_eq!(looks, 0, "a lag is not an event to look at");
+    // After the lag: the events still kept, the same for both readers.
+    let lag = timeout(WAIT, taker.recv())
+        .await
+        .expect("in time")
+        .expect("open");
+    assert!(matches!(lag, Err(Lagged { .. })), "{lag:?}");
+    let taken = timeout(WAIT, taker.recv())
+        .await
+        .expect("in time")
+        .expect("open");
+    let seen = timeout(WAIT, looker.recv_with(|e| e.clone()))
+        .await
+        .expect("in time")
+        .expect("open");
+    assert_eq!(seen.expect("an event"), taken.expect("an event"));
+    server.shutdown().await;
+}

@@ -31,12 +31,12 @@ impl Confirmation {
     /// so far behind the client's events that it cannot tell ([`ClientError::Unconfirmed`]).
     pub async fn wait(mut self) -> Result<MessageId, ClientError> {
         loop {
-            match self.events.recv().await {
-                Some(Ok(event)) => match settle(&self.id, &event) {
-                    Some(Ok(())) => return Ok(self.id),
-                    Some(Err(e)) => return Err(e),
-                    None => {}
-                },
+            // In place: a waiter copies no event, not even the one that settles it.
+            let id = &self.id;
+            match self.events.recv_with(|event| settle(id, event)).await {
+                Some(Ok(Some(Ok(())))) => return Ok(self.id),
+                Some(Ok(Some(Err(e)))) => return Err(e),
+                Some(Ok(None)) => {}
                 Some(Err(Lagged { missed })) => {
                     return Err(ClientError::Unconfirmed {
                         id: self.id,

@@ -205,6 +205,24 @@ impl EventStream {
     pub async fn recv(&mut self) -> Option<Result<Event, Lagged>> {
         std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
+
+    /// What `look` makes of the next event, which it sees in place: the event is never
+    /// copied, however many other readers the client has (`recv` copies it while another
+    /// reader has yet to take it). `None` when the client is gone; `look` is not called for
+    /// a lag.
+    ///
+    /// `look` runs under the lock of the client's event queue: it must not call the
+    /// client, and should only take what it needs out of the event.
+    pub async fn recv_with<T>(
+        &mut self,
+        look: impl FnOnce(&Event) -> T,
+    ) -> Option<Result<T, Lagged>> {
+        let mut look = Some(look);
+        std::future::poll_fn(|cx| {
+            poll_pick(&mut self.events, cx, |event| look.take().map(|f| f(event)))
+        })
+        .await
+    }
 }
 
 impl Stream for EventStream {
