@@ -34,7 +34,7 @@
 //!   `crypto` and events, called from Rust.
 //! - `wasm-bindgen-futures` (feature `web`): `spawn_local` runs the client's task in the
 //!   browser's event loop.
-//! - `gloo-timers` (feature `web`, `futures`): `setTimeout` as a future, the browser timer.
+//! - `gloo-timers` (feature `web`): `setTimeout`, cleared on drop: the browser timer.
 //! - No JSON crate's text code in the browser (feature `web`): `JSON.parse`/`JSON.stringify`
 //!   are the codec there (`protocol/json.rs`), Rust types read from and written to JS values
 //!   by hand-written readers and writers (`protocol/jsvalue`), so neither `serde_json`'s

@@ -16,6 +16,7 @@
 //! reconnects at once instead of after the backoff delay.
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
@@ -119,19 +120,71 @@ impl Timer for BrowserTimer {
 
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
         // Round up: waking before the deadline would only make the driver sleep again.
-        let mut left_ms = crate::core::time::millis_ceil(duration);
-        Box::pin(async move {
-            // `Duration::MAX` is about 5.8e11 years of 24.8-day timeouts: it never fires.
-            loop {
-                let step = left_ms.min(MAX_TIMEOUT_MS);
-                gloo_timers::future::TimeoutFuture::new(u32::try_from(step).unwrap_or(u32::MAX))
-                    .await;
-                left_ms -= step;
-                if left_ms == 0 {
-                    return;
-                }
-            }
+        Box::pin(Sleep {
+            left_ms: crate::core::time::millis_ceil(duration),
+            timeout: None,
+            fired: Rc::default(),
         })
+    }
+}
+
+/// A sleep made of `setTimeout`s of at most [`MAX_TIMEOUT_MS`] (at least one, so that even
+/// a zero sleep lets the page's event loop run): gloo-timers' callback `Timeout`, which
+/// clears its timeout when dropped, and a flag with a waker that its callback sets
+/// (gloo-timers' future form adds a `futures-channel` `oneshot` to each sleep).
+/// `Duration::MAX` is about 5.8e11 years of 24.8-day timeouts: it never ends.
+struct Sleep {
+    /// Milliseconds still to wait once the current timeout fires.
+    left_ms: u64,
+    timeout: Option<gloo_timers::callback::Timeout>,
+    fired: Rc<RefCell<Fired>>,
+}
+
+/// Whether the current timeout fired, and the task to wake when it does.
+#[derive(Default)]
+struct Fired {
+    fired: bool,
+    waker: Option<Waker>,
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        if this.timeout.is_some() {
+            let mut fired = this.fired.borrow_mut();
+            if !fired.fired {
+                fired.waker = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            fired.fired = false;
+            drop(fired);
+            this.timeout = None;
+            if this.left_ms == 0 {
+                return Poll::Ready(());
+            }
+        }
+        let step = this.left_ms.min(MAX_TIMEOUT_MS);
+        this.left_ms -= step;
+        let fired = this.fired.clone();
+        this.timeout = Some(gloo_timers::callback::Timeout::new(
+            u32::try_from(step).unwrap_or(u32::MAX),
+            move || {
+                // The waker is called after the borrow ends (see `update`).
+                let waker = {
+                    let mut fired = fired.borrow_mut();
+                    fired.fired = true;
+                    fired.waker.take()
+                };
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+            },
+        ));
+        // Not fired yet: no browser callback runs during a poll.
+        this.fired.borrow_mut().waker = Some(cx.waker().clone());
+        Poll::Pending
     }
 }
 
