@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_pcg::Pcg32;
 use serde_json::Value;
 use tracing::{debug, info, trace, warn};
@@ -150,7 +150,10 @@ impl Connection {
     /// messages dropped as duplicates. Tests pass a fixed seed to replay a run exactly;
     /// the generator (Pcg32) gives the same sequence on every target.
     pub fn new(config: Config, rng_seed: u64, now: Instant) -> Self {
-        let mut rng = Pcg32::seed_from_u64(rng_seed);
+        // The seed is the generator's state as is (`seed_from_u64` first stirs it through
+        // a second generator: code the browser package would carry for nothing, as the
+        // seed is already random). The stream is rand_pcg's documented default.
+        let mut rng = Pcg32::new(rng_seed, 0x0a02_bdbf_7bb3_c0a7);
         // Ids must not collide with another client's or an earlier run's that the server
         // still remembers: 64 random bits.
         let id_prefix = text::hex16(rng.random::<u64>());
