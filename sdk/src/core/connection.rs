@@ -1324,7 +1324,7 @@ impl Connection {
                     self.draft_on_saved(&draft_id, &entry.id, version, now);
                 }
             }
-        } else if let Some(i) = self.control_in_flight.iter().position(|(c, _)| c == id) {
+        } else if let Some(i) = self.in_flight_at(id) {
             let (_, control) = self.control_in_flight.remove(i);
             match control {
                 Control::Resume(_) => {
@@ -1354,7 +1354,7 @@ impl Connection {
             // Not an attempt: the server did not look at it. It goes again, in its place.
             if let Some(id) = &e.id
                 && !self.outbox.requeue_refused(id)
-                && let Some(i) = self.control_in_flight.iter().position(|(c, _)| c == id)
+                && let Some(i) = self.in_flight_at(id)
             {
                 let (_, control) = self.control_in_flight.remove(i);
                 // Refusals come in the order the frames went out: each goes behind the
@@ -1369,7 +1369,7 @@ impl Connection {
             self.refusal_reason = Some(e.message.clone());
         }
         let Some(id) = &e.id else { return false };
-        if let Some(i) = self.control_in_flight.iter().position(|(c, _)| c == id)
+        if let Some(i) = self.in_flight_at(id)
             && let Control::Subscribe(channel) = &self.control_in_flight[i].1
         {
             let channel = channel.clone();
@@ -1386,7 +1386,7 @@ impl Connection {
             });
             return true;
         }
-        if let Some(i) = self.control_in_flight.iter().position(|(c, _)| c == id)
+        if let Some(i) = self.in_flight_at(id)
             && matches!(self.control_in_flight[i].1, Control::Resume(_))
         {
             // The server cannot replay (it lost or dropped what we missed): refetch.
@@ -1405,6 +1405,11 @@ impl Connection {
         }
         self.control_in_flight.retain(|(i, _)| i != id);
         false
+    }
+
+    /// Where the control frame sent under message id `id` is among those in flight.
+    fn in_flight_at(&self, id: &str) -> Option<usize> {
+        self.control_in_flight.iter().position(|(c, _)| c == id)
     }
 
     fn has_sendable(&self) -> bool {
