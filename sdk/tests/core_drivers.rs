@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use pitchey_realtime::core::{
     Action, AttemptId, Config, Connection, DraftOptions, Event, Input, Instant, SendError,
-    SendFailure, Snapshot, State,
+    SendFailure, Snapshot, SnapshotError, State,
 };
 use pitchey_realtime::protocol::{
     Channel, ClientFrame, ClientMessage, ErrorCode, PitchView, ServerFrame, ServerMessage, Typing,
@@ -665,6 +665,50 @@ fn wake_reconnects_now_and_checks_a_live_link() {
 }
 
 // ----- persistence, expiry, graceful close ---------------------------------------------------
+
+#[test]
+fn a_snapshot_with_a_frame_that_is_not_durable_with_its_id_restores_nothing() {
+    let good = r#"{"id":"c-1","frame":"{\"type\":\"pitch_view\",\"id\":\"c-1\",\"data\":{\"pitchId\":1}}"}"#;
+    let bad = [
+        // A frame only the core writes, an ephemeral one, another id, no id, bad data, no JSON.
+        ("c-2", r#"{\"type\":\"ping\",\"id\":\"c-2\",\"data\":{}}"#),
+        (
+            "c-3",
+            r#"{\"type\":\"typing\",\"id\":\"c-3\",\"data\":{\"conversationId\":1,\"isTyping\":true}}"#,
+        ),
+        (
+            "c-4",
+            r#"{\"type\":\"pitch_view\",\"id\":\"c-5\",\"data\":{\"pitchId\":1}}"#,
+        ),
+        (
+            "c-6",
+            r#"{\"type\":\"pitch_view\",\"data\":{\"pitchId\":1}}"#,
+        ),
+        (
+            "c-7",
+            r#"{\"type\":\"pitch_view\",\"id\":\"c-7\",\"data\":{\"pitchId\":\"x\"}}"#,
+        ),
+        ("c-8", "not json"),
+    ];
+    for (id, frame) in bad {
+        let json =
+            format!(r#"{{"format":1,"messages":[{good},{{"id":"{id}","frame":"{frame}"}}]}}"#);
+        let snapshot = Snapshot::from_json(&json).expect("a snapshot");
+        let mut d = Drive::new(config());
+        assert_eq!(
+            d.c.restore(snapshot, d.now),
+            Err(SnapshotError::BadMessage(id.into())),
+            "{frame}"
+        );
+        assert_eq!(d.c.metrics().queue_depth, 0, "nothing restored: {frame}");
+    }
+    // The good one alone restores.
+    let json = format!(r#"{{"format":1,"messages":[{good}]}}"#);
+    let mut d = Drive::new(config());
+    let snapshot = Snapshot::from_json(&json).expect("a snapshot");
+    assert_eq!(d.c.restore(snapshot, d.now), Ok(1));
+    assert_eq!(d.c.metrics().queue_depth, 1);
+}
 
 #[test]
 fn a_reloaded_page_sends_its_queue_under_the_same_ids_and_resumes() {

@@ -544,15 +544,7 @@ impl Connection {
         draft_id: Option<String>,
         now: Instant,
     ) -> Result<MessageId, SendError> {
-        let hint = match msg {
-            ClientMessage::Ping(_) | ClientMessage::Pong(_) => Some("the core runs the heartbeat"),
-            ClientMessage::Subscribe(_) | ClientMessage::Unsubscribe(_) => {
-                Some("use Connection::subscribe / unsubscribe")
-            }
-            ClientMessage::Resume(_) => Some("the core resumes after every reconnect"),
-            _ => None,
-        };
-        if let Some(hint) = hint {
+        if let Some(hint) = core_only(&msg) {
             return Err(SendError::NotSendable {
                 kind: msg.kind().to_owned(),
                 hint: hint.to_owned(),
@@ -1545,6 +1537,20 @@ impl<T> Iterator for PopFront<'_, T> {
 }
 
 impl<T> ExactSizeIterator for PopFront<'_, T> {}
+
+/// Why an app may not send `msg` itself, for the frames only the core writes (the
+/// heartbeat, subscriptions, the resume): they are never queued by a send nor restored
+/// from a snapshot.
+pub(super) fn core_only(msg: &ClientMessage) -> Option<&'static str> {
+    match msg {
+        ClientMessage::Ping(_) | ClientMessage::Pong(_) => Some("the core runs the heartbeat"),
+        ClientMessage::Subscribe(_) | ClientMessage::Unsubscribe(_) => {
+            Some("use Connection::subscribe / unsubscribe")
+        }
+        ClientMessage::Resume(_) => Some("the core resumes after every reconnect"),
+        _ => None,
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::outbox::Durable;
 use super::text::{decimal, fill};
 use super::{Connection, Instant, MessageId};
-use crate::protocol::{ClientFrame, ClientMessage};
+use crate::protocol::ClientFrame;
 
 /// The current snapshot format.
 const FORMAT: u32 = 1;
@@ -143,7 +143,10 @@ impl Connection {
             let durable = ClientFrame::decode(&m.frame)
                 .ok()
                 .filter(|f| f.id.as_deref() == Some(m.id.as_str()))
-                .is_some_and(|f| super::is_durable(&f.message) && !is_control(&f.message));
+                .is_some_and(|f| {
+                    super::is_durable(&f.message)
+                        && super::connection::core_only(&f.message).is_none()
+                });
             if !durable {
                 return Err(SnapshotError::BadMessage(m.id));
             }
@@ -179,16 +182,4 @@ impl Connection {
             .revision()
             .wrapping_add(self.seq.last().unwrap_or(0).wrapping_mul(0x9E37_79B9))
     }
-}
-
-/// Frames only the core writes; never restored.
-fn is_control(msg: &ClientMessage) -> bool {
-    matches!(
-        msg,
-        ClientMessage::Ping(_)
-            | ClientMessage::Pong(_)
-            | ClientMessage::Subscribe(_)
-            | ClientMessage::Unsubscribe(_)
-            | ClientMessage::Resume(_)
-    )
 }
