@@ -9,42 +9,52 @@ use std::time::Duration;
 
 /// A point in time, measured from an origin the driver picks (e.g. when it started).
 ///
-/// Only differences between instants of the same origin mean anything.
+/// Only differences between instants of the same origin mean anything. Held as whole
+/// nanoseconds in a `u64` (584 years from the origin, saturating beyond), not as a
+/// `Duration`: the core compares and adds instants everywhere, and one 64-bit integer makes
+/// that one instruction instead of a seconds-and-nanoseconds pair to carry between.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Instant(Duration);
+pub struct Instant(u64);
+
+/// `d` in whole nanoseconds, saturating at `u64::MAX` (`Duration::as_nanos` is a `u128`).
+fn nanos(d: Duration) -> u64 {
+    d.as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(d.subsec_nanos()))
+}
 
 impl Instant {
     /// The origin.
-    pub const ZERO: Instant = Instant(Duration::ZERO);
+    pub const ZERO: Instant = Instant(0);
 
     /// `millis` milliseconds after the origin.
     pub const fn from_millis(millis: u64) -> Self {
-        Instant(Duration::from_millis(millis))
+        Instant(millis.saturating_mul(1_000_000))
     }
 
     /// `d` after the origin.
-    pub const fn from_duration(d: Duration) -> Self {
-        Instant(d)
+    pub fn from_duration(d: Duration) -> Self {
+        Instant(nanos(d))
     }
 
     /// Time since the origin.
     pub const fn since_origin(self) -> Duration {
-        self.0
+        Duration::from_nanos(self.0)
     }
 
-    /// Whole milliseconds since the origin (saturating at `u64::MAX`).
+    /// Whole milliseconds since the origin.
     pub fn as_millis(self) -> u64 {
-        millis(self.0)
+        self.0 / 1_000_000
     }
 
     /// `self - earlier`, or zero when `earlier` is later.
     pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
-        self.0.saturating_sub(earlier.0)
+        Duration::from_nanos(self.0.saturating_sub(earlier.0))
     }
 
     /// `self + d`, saturating instead of overflowing.
     pub fn saturating_add(self, d: Duration) -> Instant {
-        Instant(self.0.saturating_add(d))
+        Instant(self.0.saturating_add(nanos(d)))
     }
 }
 
@@ -96,6 +106,24 @@ mod tests {
         assert_eq!(b - a, Duration::from_millis(500));
         assert_eq!(a - b, Duration::ZERO);
         assert!(a < b);
+    }
+
+    #[test]
+    fn instants_keep_every_nanosecond_and_saturate_far_out() {
+        let d = Duration::new(3, 999_999_999);
+        assert_eq!(Instant::from_duration(d).since_origin(), d);
+        assert_eq!(Instant::from_duration(d).as_millis(), 3_999);
+        assert_eq!(
+            Instant::from_millis(7).since_origin(),
+            Duration::from_millis(7)
+        );
+        // 584 years of nanoseconds: beyond that, later is the same "never".
+        let never = Instant::ZERO + Duration::MAX;
+        assert_eq!(never, Instant::from_duration(Duration::MAX));
+        assert_eq!(never + Duration::from_secs(1), never);
+        assert_eq!(Instant::from_millis(u64::MAX), never);
+        assert!(never > Instant::from_millis(1 << 40));
+        assert_eq!(never - Instant::ZERO, Duration::from_nanos(u64::MAX));
     }
 
     #[test]
