@@ -69,8 +69,7 @@ impl RateLimiter {
         // the whole bucket and throttle the client to one frame per refill tick (the load
         // generator found this). The rare overshoot that leaves is met by `rate_limited`,
         // which pauses and re-sends.
-        self.reserve = allowance_ms
-            .saturating_mul(self.per_ms)
+        self.reserve = super::time::mul_saturating(allowance_ms, self.per_ms)
             .min(self.capacity / 4)
             .min(self.capacity - UNIT);
     }
@@ -83,7 +82,7 @@ impl RateLimiter {
         }
         self.tokens = self
             .tokens
-            .saturating_add(ms.saturating_mul(self.per_ms))
+            .saturating_add(super::time::mul_saturating(ms, self.per_ms))
             .min(self.capacity);
         // Advance by whole milliseconds so sub-millisecond remainders are not lost.
         self.last += Duration::from_millis(ms);

@@ -18,9 +18,18 @@ pub struct Instant(u64);
 
 /// `d` in whole nanoseconds, saturating at `u64::MAX` (`Duration::as_nanos` is a `u128`).
 fn nanos(d: Duration) -> u64 {
-    d.as_secs()
-        .saturating_mul(1_000_000_000)
-        .saturating_add(u64::from(d.subsec_nanos()))
+    mul_saturating(d.as_secs(), 1_000_000_000).saturating_add(u64::from(d.subsec_nanos()))
+}
+
+/// `a * b`, or `u64::MAX` if it overflows: what `u64::saturating_mul` returns, without its
+/// overflow test, which on wasm32 is a call to a 128-bit multiplication routine at every
+/// use (a division by a constant `b` is folded away).
+pub(crate) fn mul_saturating(a: u64, b: u64) -> u64 {
+    if b != 0 && a > u64::MAX / b {
+        u64::MAX
+    } else {
+        a * b
+    }
 }
 
 impl Instant {
@@ -29,7 +38,11 @@ impl Instant {
 
     /// `millis` milliseconds after the origin.
     pub const fn from_millis(millis: u64) -> Self {
-        Instant(millis.saturating_mul(1_000_000))
+        Instant(if millis > u64::MAX / 1_000_000 {
+            u64::MAX
+        } else {
+            millis * 1_000_000
+        })
     }
 
     /// `d` after the origin.
@@ -83,9 +96,7 @@ impl Sub<Instant> for Instant {
 /// `u128`, and its division links a 128-bit division routine (about 1.7 KB of the browser
 /// package); no delay or instant the SDK meets needs more than 64 bits of milliseconds.
 pub fn millis(d: Duration) -> u64 {
-    d.as_secs()
-        .saturating_mul(1_000)
-        .saturating_add(u64::from(d.subsec_millis()))
+    mul_saturating(d.as_secs(), 1_000).saturating_add(u64::from(d.subsec_millis()))
 }
 
 /// [`millis`], rounded up to the next whole millisecond.
