@@ -199,10 +199,11 @@ fn add_listener(listeners: &SharedListeners, route: Route, handler: Function) ->
     })
 }
 
-/// The handlers listening for `key`. Copied out: a handler may add or remove handlers.
-fn handlers(listeners: &SharedListeners, key: Key<'_>) -> Vec<Function> {
+/// The handlers listening for `key`, with their ids. Copied out: a handler may add or
+/// remove handlers.
+fn handlers(listeners: &SharedListeners, key: Key<'_>) -> Vec<(u64, Function)> {
     let mut found = Vec::new();
-    for (_, route, handler) in &listeners.borrow().list {
+    for (id, route, handler) in &listeners.borrow().list {
         let listens = match (route, key) {
             (Route::Kind(k), Key::Kind(kind)) => k == kind,
             (Route::Channel { name, .. }, Key::Channel(channel)) => name == channel,
@@ -210,16 +211,23 @@ fn handlers(listeners: &SharedListeners, key: Key<'_>) -> Vec<Function> {
             _ => false,
         };
         if listens {
-            found.push(handler.clone());
+            found.push((*id, handler.clone()));
         }
     }
     found
 }
 
-/// Call `handlers` with `payload`; one that throws does not stop the others.
-fn call_all(handlers: Vec<Function>, kind: &str, payload: &JsValue) {
-    for handler in handlers {
-        if let Err(e) = handler.call1(&JsValue::NULL, payload) {
+/// Call `handlers` with `payload`; one that throws does not stop the others, and one that
+/// an earlier handler removed is not called.
+fn call_all(
+    listeners: &SharedListeners,
+    handlers: Vec<(u64, Function)>,
+    kind: &str,
+    payload: &JsValue,
+) {
+    for (id, handler) in handlers {
+        let registered = listeners.borrow().list.iter().any(|(i, _, _)| *i == id);
+        if registered && let Err(e) = handler.call1(&JsValue::NULL, payload) {
             report_handler_error(kind, &e);
         }
     }
@@ -227,7 +235,12 @@ fn call_all(handlers: Vec<Function>, kind: &str, payload: &JsValue) {
 
 /// Call every `on(kind)` handler with `payload`.
 fn emit(listeners: &SharedListeners, kind: &str, payload: &JsValue) {
-    call_all(handlers(listeners, Key::Kind(kind)), kind, payload);
+    call_all(
+        listeners,
+        handlers(listeners, Key::Kind(kind)),
+        kind,
+        payload,
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -361,7 +374,7 @@ fn make_builder(
 
 /// One event's handler calls: for each `on` kind, draft or channel with handlers, its
 /// name (for a handler's error report), its handlers and the payload they share.
-type Calls = Vec<(String, Vec<Function>, JsValue)>;
+type Calls = Vec<(String, Vec<(u64, Function)>, JsValue)>;
 
 /// Add the call of the `on(kind)` handlers, if any, with `payload`.
 fn kind_call(calls: &mut Calls, listeners: &SharedListeners, kind: &str, payload: &Payload<'_>) {
@@ -373,7 +386,8 @@ fn kind_call(calls: &mut Calls, listeners: &SharedListeners, kind: &str, payload
 
 /// The calls `event` makes, prepared while the SDK shows it in place (so the event is
 /// never copied). Every handler list is taken before any handler runs: a handler that
-/// another adds hears the next event, not this one.
+/// another adds hears the next event, not this one (one that another removes is not
+/// called, see [`call_all`]).
 fn calls(listeners: &SharedListeners, event: &Event) -> Calls {
     let mut calls = Calls::new();
     for (kind, payload) in convert::deliveries(event) {
@@ -433,7 +447,7 @@ async fn dispatch(mut events: EventStream, client: Weak<Inner>) {
             None | Some(Ok(None)) => return,
         };
         for (name, listening, payload) in calls {
-            call_all(listening, &name, &payload);
+            call_all(&inner.listeners, listening, &name, &payload);
         }
         save_now(&inner.client, &inner.persist);
     }

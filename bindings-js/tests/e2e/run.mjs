@@ -131,6 +131,18 @@ test("a notification sent over HTTP reaches on('notification')", async () => {
     window.frames = [];
     c.on("notification", (n) => window.got.push(n));
     c.on("message", (f) => window.frames.push(f.type));
+    // A handler removed by an earlier handler of the same event is not called for it; one
+    // added by it hears the next event, not this one.
+    window.removed = [];
+    window.late = [];
+    const offRemoved = c.on("message", (f) => window.removed.push(f.type));
+    c.on("notification", () => {
+      offRemoved();
+      if (!window.added) {
+        window.added = true;
+        c.on("message", (f) => window.late.push(f.type));
+      }
+    });
     await c.connect();
     const t0 = Date.now();
     while (c.status !== "connected" && Date.now() - t0 < 10000) await new Promise((r) => setTimeout(r, 20));
@@ -142,6 +154,9 @@ test("a notification sent over HTTP reaches on('notification')", async () => {
   const n = await page.evaluate((t) => window.got.find((n) => n.title === t), title);
   assert(typeof n.id === "string" && n.type === "follow", `notification: ${JSON.stringify(n)}`);
   assert((await page.evaluate(() => window.frames)).includes("notification"), "on('message') saw the frame");
+  const { removed, late } = await page.evaluate(() => ({ removed: window.removed, late: window.late }));
+  assert(removed.includes("connected") && !removed.includes("notification"), `removed handler saw ${removed}`);
+  assert(!late.includes("notification"), `handler added during the event saw ${late}`);
   await page.close();
 });
 

@@ -209,19 +209,16 @@ impl EventStream {
     /// What `look` makes of the next event, which it sees in place: the event is never
     /// copied, however many other readers the client has (`recv` copies it while another
     /// reader has yet to take it). `None` when the client is gone; `look` is not called for
-    /// a lag.
+    /// a lag, and is called once for an event.
     ///
     /// `look` runs under the lock of the client's event queue: it must not call the
-    /// client, and should only take what it needs out of the event.
+    /// client, and should only take what it needs out of the event. (An `FnMut`, not an
+    /// `FnOnce`: what it holds is dropped by the caller after the lock, never under it.)
     pub async fn recv_with<T>(
         &mut self,
-        look: impl FnOnce(&Event) -> T,
+        mut look: impl FnMut(&Event) -> T,
     ) -> Option<Result<T, Lagged>> {
-        let mut look = Some(look);
-        std::future::poll_fn(|cx| {
-            poll_pick(&mut self.events, cx, |event| look.take().map(|f| f(event)))
-        })
-        .await
+        std::future::poll_fn(|cx| poll_pick(&mut self.events, cx, |event| Some(look(event)))).await
     }
 }
 
