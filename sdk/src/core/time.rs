@@ -17,14 +17,14 @@ use std::time::Duration;
 pub struct Instant(u64);
 
 /// `d` in whole nanoseconds, saturating at `u64::MAX` (`Duration::as_nanos` is a `u128`).
-fn nanos(d: Duration) -> u64 {
-    mul_saturating(d.as_secs(), 1_000_000_000).saturating_add(u64::from(d.subsec_nanos()))
+const fn nanos(d: Duration) -> u64 {
+    mul_saturating(d.as_secs(), 1_000_000_000).saturating_add(d.subsec_nanos() as u64)
 }
 
 /// `a * b`, or `u64::MAX` if it overflows: what `u64::saturating_mul` returns, without its
 /// overflow test, which on wasm32 is a call to a 128-bit multiplication routine at every
 /// use (a division by a constant `b` is folded away).
-pub(crate) fn mul_saturating(a: u64, b: u64) -> u64 {
+pub(crate) const fn mul_saturating(a: u64, b: u64) -> u64 {
     if b != 0 && a > u64::MAX / b {
         u64::MAX
     } else {
@@ -46,7 +46,7 @@ impl Instant {
     }
 
     /// `d` after the origin.
-    pub fn from_duration(d: Duration) -> Self {
+    pub const fn from_duration(d: Duration) -> Self {
         Instant(nanos(d))
     }
 
