@@ -10,15 +10,19 @@
 // of similar structs); side by side they compress against each other. Measured: 1.2 KB
 // gzipped less than ordering by Rust path, 2.3 KB less than binaryen's order (README "Size").
 //
-// The order: start with the biggest function, then repeatedly take the function whose
-// 4-byte sequences overlap most (cosine of the two sets) with the last one taken.
-// Deterministic: ties go to the lower index. What a function does does not change: only
+// The order: start with the biggest function, then repeatedly take, of the 32 functions
+// whose 4-byte sequences overlap most (cosine of the two sets) with the last one taken,
+// the one that deflate compresses most after the last 32 KB placed (zlib with that code
+// as its dictionary: gzip's own window), against its size compressed alone. Measured on
+// four module layouts (-ocimfs 12, 13, 15, 17), 137 to 559 B gzipped less than taking the
+// most alike by sequences alone. Deterministic: ties go to the lower index. What a function does does not change: only
 // where it sits, and with that the indices that refer to it (a few hundred bytes more raw,
 // LEB-encoded).
 //
 // The module is checked as it is read (sizes within their section, one body per declared
 // function); anything unexpected fails the build rather than name the wrong functions.
 import fs from "node:fs";
+import zlib from "node:zlib";
 
 const [input, output] = process.argv.slice(2);
 if (!input || !output) {
@@ -139,24 +143,35 @@ function similarity(a, b) {
   return common / Math.sqrt(a.size * b.size);
 }
 
+// How many of the most alike functions are tried with deflate at each step, and the
+// window gzip looks back in.
+const TRIED = 32;
+const WINDOW = 32768;
+const alone = bodies.map((b) => zlib.deflateRawSync(b, { level: 9 }).length);
 const left = new Set(bodies.keys());
 let current = 0;
 for (const i of left) if (bodies[i].length > bodies[current].length) current = i;
 const order = [current];
 left.delete(current);
+let window = Buffer.from(bodies[current]);
 while (left.size) {
+  const alike = [];
+  for (const j of left) alike.push([similarity(grams[current], grams[j]), j]);
+  alike.sort((a, b) => b[0] - a[0] || a[1] - b[1]);
   let best = -1;
-  let bestScore = -1;
-  for (const j of left) {
-    const s = similarity(grams[current], grams[j]);
-    if (s > bestScore) {
-      bestScore = s;
+  let bestSaving = -Infinity;
+  for (const [, j] of alike.slice(0, TRIED)) {
+    const after = zlib.deflateRawSync(bodies[j], { level: 9, dictionary: window }).length;
+    if (alone[j] - after > bestSaving) {
+      bestSaving = alone[j] - after;
       best = j;
     }
   }
   current = best;
   order.push(current);
   left.delete(current);
+  window = Buffer.concat([window, bodies[current]]);
+  window = window.subarray(Math.max(0, window.length - WINDOW));
 }
 
 // The name section: subsection 1, function names, in index order.
