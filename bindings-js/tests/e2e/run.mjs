@@ -114,8 +114,13 @@ test("connect: status becomes connected, state events arrive", async () => {
     const t0 = Date.now();
     while (c.status !== "connected" && Date.now() - t0 < 10000) await new Promise((r) => setTimeout(r, 20));
     const m = await c.metrics();
-    return { before, after: c.status, states, attempts: m.connectAttempts };
+    const d = c.openDraft("named", {});
+    const names = [c.constructor.name, d.constructor.name];
+    d.close();
+    return { before, after: c.status, states, attempts: m.connectAttempts, names };
   }, { wsUrl, token });
+  // The minified glue keeps the names of the two classes an app sees.
+  assert(r.names.join() === "Client,Draft", `class names: ${r.names}`);
   assert(r.before === "idle", `status before connect: ${r.before}`);
   assert(r.after === "connected", `status after connect: ${r.after}`);
   assert(r.states.includes("connected"), `state events: ${r.states}`);
