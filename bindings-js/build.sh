@@ -72,9 +72,12 @@ else
   build_stable
 fi
 
-echo "build.sh: wasm-bindgen --target bundler"
+# `--encode-into always`: strings go to the .wasm by `TextEncoder.encodeInto` alone (every
+# browser that runs the package has it), without the glue's fallback path for engines
+# that do not.
+echo "build.sh: wasm-bindgen --target bundler --encode-into always"
 rm -rf "$PKG"
-wasm-bindgen --target bundler --out-dir "$PKG" --out-name "$NAME" \
+wasm-bindgen --target bundler --encode-into always --out-dir "$PKG" --out-name "$NAME" \
   "$TARGET_DIR/wasm32-unknown-unknown/release-wasm/$NAME.wasm"
 
 if [ -z "${PITCHEY_JS_SKIP_OPT:-}" ]; then
