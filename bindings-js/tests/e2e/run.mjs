@@ -345,7 +345,8 @@ test("drafts: update + save is acked; state reflects it", async () => {
     const d = c.openDraft(id, { draftType: "pitch", initial: { title: "" }, autoSaveIntervalMs: 60000, conflictResolution: "ask", validate: (x) => !!x.title });
     const events = [];
     d.on((e) => events.push(e.type));
-    await d.update({ title: "hello" });
+    // Not ASCII: strings cross into the .wasm by `TextEncoder.encodeInto` alone.
+    await d.update({ title: "héllo ✓ 日本 🎬" });
     const dirty = (await d.state()).isDirty;
     await d.save();
     const t0 = Date.now();
@@ -375,6 +376,7 @@ test("drafts: update + save is acked; state reflects it", async () => {
   assert(r.dirty === true, "dirty after update");
   assert(r.events.includes("saved"), `draft events: ${r.events}`);
   assert(r.after.isDirty === false && typeof r.after.lastSaved === "number", `state: ${JSON.stringify(r.after)}`);
+  assert(r.after.content.title === "héllo ✓ 日本 🎬", `content: ${JSON.stringify(r.after.content)}`);
   assert(r.closed === "UnknownDraft", `after close: ${r.closed}`);
   await page.close();
 });
