@@ -544,7 +544,7 @@ impl Connection {
         draft_id: Option<String>,
         now: Instant,
     ) -> Result<MessageId, SendError> {
-        if let Some(hint) = core_only(&msg) {
+        if let Some(hint) = super::outbox::core_only(&msg) {
             return Err(SendError::NotSendable {
                 kind: msg.kind().to_owned(),
                 hint: hint.to_owned(),
@@ -1537,20 +1537,6 @@ impl<T> Iterator for PopFront<'_, T> {
 }
 
 impl<T> ExactSizeIterator for PopFront<'_, T> {}
-
-/// Why an app may not send `msg` itself, for the frames only the core writes (the
-/// heartbeat, subscriptions, the resume): they are never queued by a send nor restored
-/// from a snapshot.
-pub(super) fn core_only(msg: &ClientMessage) -> Option<&'static str> {
-    match msg {
-        ClientMessage::Ping(_) | ClientMessage::Pong(_) => Some("the core runs the heartbeat"),
-        ClientMessage::Subscribe(_) | ClientMessage::Unsubscribe(_) => {
-            Some("use Connection::subscribe / unsubscribe")
-        }
-        ClientMessage::Resume(_) => Some("the core resumes after every reconnect"),
-        _ => None,
-    }
-}
 
 #[cfg(test)]
 mod tests {

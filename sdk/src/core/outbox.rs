@@ -32,6 +32,20 @@ pub fn is_durable(msg: &ClientMessage) -> bool {
     EphemeralKey::of(msg).is_none()
 }
 
+/// Why an app may not send `msg` itself, for the frames only the core writes (the
+/// heartbeat, subscriptions, the resume): they are never queued by a send nor restored
+/// from a snapshot.
+pub(crate) fn core_only(msg: &ClientMessage) -> Option<&'static str> {
+    match msg {
+        ClientMessage::Ping(_) | ClientMessage::Pong(_) => Some("the core runs the heartbeat"),
+        ClientMessage::Subscribe(_) | ClientMessage::Unsubscribe(_) => {
+            Some("use Connection::subscribe / unsubscribe")
+        }
+        ClientMessage::Resume(_) => Some("the core resumes after every reconnect"),
+        _ => None,
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
     /// Waiting to be written on the current connection.

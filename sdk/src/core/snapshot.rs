@@ -144,8 +144,7 @@ impl Connection {
                 .ok()
                 .filter(|f| f.id.as_deref() == Some(m.id.as_str()))
                 .is_some_and(|f| {
-                    super::is_durable(&f.message)
-                        && super::connection::core_only(&f.message).is_none()
+                    super::is_durable(&f.message) && super::outbox::core_only(&f.message).is_none()
                 });
             if !durable {
                 return Err(SnapshotError::BadMessage(m.id));

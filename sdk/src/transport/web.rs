@@ -147,6 +147,12 @@ struct Fired {
     waker: Option<Waker>,
 }
 
+impl Waited for Fired {
+    fn waker(&mut self) -> &mut Option<Waker> {
+        &mut self.waker
+    }
+}
+
 impl Future for Sleep {
     type Output = ();
 
@@ -170,17 +176,7 @@ impl Future for Sleep {
         let fired = this.fired.clone();
         this.timeout = Some(gloo_timers::callback::Timeout::new(
             u32::try_from(step).unwrap_or(u32::MAX),
-            move || {
-                // The waker is called after the borrow ends (see `update`).
-                let waker = {
-                    let mut fired = fired.borrow_mut();
-                    fired.fired = true;
-                    fired.waker.take()
-                };
-                if let Some(waker) = waker {
-                    waker.wake();
-                }
-            },
+            move || update(&fired, |fired| fired.fired = true),
         ));
         // Not fired yet: no browser callback runs during a poll.
         this.fired.borrow_mut().waker = Some(cx.waker().clone());
@@ -300,13 +296,26 @@ struct Inbox {
     waker: Option<Waker>,
 }
 
-/// Change the inbox, then wake its task after the borrow ends: an executor that polls
-/// in `wake` itself would otherwise find the inbox borrowed.
-fn update(inbox: &RefCell<Inbox>, change: impl FnOnce(&mut Inbox)) {
+impl Waited for Inbox {
+    fn waker(&mut self) -> &mut Option<Waker> {
+        &mut self.waker
+    }
+}
+
+/// What a JS callback changes and a task waits on (the socket's [`Inbox`], a sleep's
+/// [`Fired`]), with that task's waker.
+trait Waited {
+    /// The waiting task's waker, if one waits.
+    fn waker(&mut self) -> &mut Option<Waker>;
+}
+
+/// Change `cell`, then wake its task after the borrow ends: an executor that polls in
+/// `wake` itself would otherwise find it borrowed.
+fn update<T: Waited>(cell: &RefCell<T>, change: impl FnOnce(&mut T)) {
     let waker = {
-        let mut inbox = inbox.borrow_mut();
-        change(&mut inbox);
-        inbox.waker.take()
+        let mut state = cell.borrow_mut();
+        change(&mut state);
+        state.waker().take()
     };
     if let Some(waker) = waker {
         waker.wake();
