@@ -25,8 +25,8 @@ pub(crate) mod read;
 pub(crate) mod write;
 
 pub use read::{
-    FromTree, Placeholder, fields, invalid_type, missing, object, or_default, read_tree, required,
-    variant,
+    Field, FromTree, Placeholder, Setter, invalid_type, missing, object, read_into, read_struct,
+    read_tree, variant,
 };
 pub use write::{ObjWriter, ToTree, write_tree};
 
@@ -75,7 +75,7 @@ pub enum Node<S> {
 }
 
 /// A tree the reader can walk.
-pub trait Source: Sized {
+pub trait Source: Sized + 'static {
     /// What this node is.
     fn node(self) -> Node<Self>;
 }

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use super::read::{FromTree, fields, invalid_type, object, or_default, read_tree, variant};
+use super::read::{FromTree, invalid_type, object, read_tree, variant};
 use super::{Error, Node, Source};
 use crate::core::{SavedMessage, Snapshot};
 use crate::from_tree_struct;
@@ -105,46 +105,25 @@ from_tree_struct!(SavedMessage "struct SavedMessage" {
     expires_at_epoch_ms: "expiresAtEpochMs" default,
 });
 
-impl FromTree for Connected {
-    fn from_tree<S: Source>(node: Node<S>) -> Result<Self, Error> {
-        const NAMES: &[&str] = &[
-            "sessionId",
-            "userId",
-            "protocol",
-            "heartbeatMs",
-            "rateLimit",
-            "features",
-            "resumed",
-            "lastSeq",
-        ];
-        let mut slots: [Option<S>; NAMES.len()] = [const { None }; NAMES.len()];
-        fields(node, "struct Connected", NAMES, &mut slots)?;
-        let [
-            session,
-            user,
-            protocol,
-            heartbeat,
-            rate,
-            features,
-            resumed,
-            last_seq,
-        ] = slots;
-        let mut first = None;
-        let value = Connected {
-            session_id: session.map_or_else(String::new, |v| lenient_string(v.node())),
-            user_id: user.and_then(|v| lenient_id(v.node())),
-            protocol: or_default(protocol, &mut first),
-            heartbeat_ms: or_default(heartbeat, &mut first),
-            rate_limit: or_default(rate, &mut first),
-            features: or_default(features, &mut first),
-            resumed: or_default(resumed, &mut first),
-            last_seq: or_default(last_seq, &mut first),
-        };
-        match first {
-            None => Ok(value),
-            Some(e) => Err(e),
-        }
-    }
+from_tree_struct!(Connected "struct Connected" {
+    session_id: "sessionId" via set_lenient_string,
+    user_id: "userId" via set_lenient_id,
+    protocol: "protocol" default,
+    heartbeat_ms: "heartbeatMs" default,
+    rate_limit: "rateLimit" default,
+    features: "features" default,
+    resumed: "resumed" default,
+    last_seq: "lastSeq" default,
+});
+
+/// `sessionId` as `types::lenient::string` reads it (never an error).
+fn set_lenient_string<S: Source>(place: &mut String, node: S, _: &mut Option<Error>) {
+    *place = lenient_string(node.node());
+}
+
+/// `userId` as `types::lenient::id` reads it (never an error).
+fn set_lenient_id<S: Source>(place: &mut Option<u64>, node: S, _: &mut Option<Error>) {
+    *place = lenient_id(node.node());
 }
 
 /// `types::lenient::string`: a string, `""` for `null`, or another value's JSON text.

@@ -173,29 +173,9 @@ impl FromTree for Value {
     }
 }
 
-/// The values of `node`'s keys named in `names`, into `slots` by position (`None` where a
-/// key is absent); other keys are ignored. One function for every struct reader, so that a
-/// reader's own code is only the reads of its slots, not a match on every key.
-pub fn fields<S: Source>(
-    node: Node<S>,
-    what: &str,
-    names: &[&str],
-    slots: &mut [Option<S>],
-) -> Result<(), Error> {
-    for (key, value) in object(node, what)? {
-        if let Some(slot) = names
-            .iter()
-            .position(|n| *n == key)
-            .and_then(|i| slots.get_mut(i))
-        {
-            *slot = Some(value);
-        }
-    }
-    Ok(())
-}
-
-/// The value a struct reader puts in a required field it could not read, until it drops
-/// the struct and returns the error: `Default::default()` where the type has one.
+/// The value a struct reader puts in a field before it reads it, and keeps where the
+/// field is absent or the struct is refused: `Default::default()` where the type has one
+/// (what an absent defaulted field is, as serde has it).
 pub trait Placeholder {
     /// The value.
     fn placeholder() -> Self;
@@ -207,87 +187,122 @@ impl<T: Default> Placeholder for T {
     }
 }
 
-/// A required field: `slot` read as a `T`, or "missing field" if absent. Once `first` holds
-/// an error (an earlier field's), nothing more is read: the struct reader reports the first
-/// bad field, and its fields are read without an early return each (every `?` was a
-/// cleanup path of its own in the browser build, about 150 bytes per field).
-pub fn required<T: FromTree + Placeholder, S: Source>(
-    slot: Option<S>,
-    wire: &str,
-    first: &mut Option<Error>,
-) -> T {
-    match slot {
-        Some(s) => read_slot(s, first),
-        None => {
-            if first.is_none() {
-                *first = Some(missing(wire));
+/// A field of a struct reader's table (see [`from_tree_struct!`]).
+pub struct Field {
+    /// The wire name.
+    pub wire: &'static str,
+    /// Absent is "missing field" (else the field keeps its placeholder: the default).
+    pub required: bool,
+}
+
+/// The setter of a struct's field: reads a node into it (see [`read_into`]).
+pub type Setter<T, S> = fn(&mut T, S, &mut Option<Error>);
+
+/// `node` read as a `T` into `place`; a failure is recorded in `first` and leaves `place`
+/// as it was. What a field's [`Setter`] does, unless the field reads its own way.
+pub fn read_into<T: FromTree, S: Source>(place: &mut T, node: S, first: &mut Option<Error>) {
+    match read_tree(node) {
+        Ok(v) => *place = v,
+        Err(e) => *first = Some(e),
+    }
+}
+
+/// Read the object `node` into a struct (`what` in errors) whose fields are `fields`:
+/// `set(i, value, &mut first)` for each property naming field `i`, in the object's order
+/// (as serde reads), up to the first bad one; then "missing field" for the first required
+/// field that was absent. Other properties are ignored.
+///
+/// One function for every struct: a struct's reader is its table, a setter per field and
+/// a call of this; reading each field in line was most of the browser's readers.
+pub fn read_struct<S: Source>(
+    node: Node<S>,
+    what: &str,
+    fields: &[Field],
+    set: &mut dyn FnMut(usize, S, &mut Option<Error>),
+) -> Result<(), Error> {
+    // A bit per field (the macro allows at most 64).
+    let mut seen = 0u64;
+    let mut first = None;
+    for (key, value) in object(node, what)? {
+        if let Some(i) = fields.iter().position(|f| f.wire == key) {
+            seen |= 1u64.checked_shl(i as u32).unwrap_or(0);
+            set(i, value, &mut first);
+            if let Some(e) = first {
+                return Err(e);
             }
-            T::placeholder()
         }
     }
-}
-
-/// A defaulted field: `slot` read as a `T`, or `T::default()` (`None` for an `Option`) if
-/// absent. See [`required`] for `first`.
-pub fn or_default<T: FromTree + Default, S: Source>(
-    slot: Option<S>,
-    first: &mut Option<Error>,
-) -> T {
-    match slot {
-        Some(s) => read_slot(s, first),
-        None => T::default(),
+    let mut bit = 1u64;
+    for f in fields {
+        if f.required && seen & bit == 0 {
+            return Err(missing(f.wire));
+        }
+        bit <<= 1;
     }
-}
-
-/// `s` read as a `T`, unless an earlier field failed; a failure is recorded in `first`.
-fn read_slot<T: FromTree + Placeholder, S: Source>(s: S, first: &mut Option<Error>) -> T {
-    if first.is_some() {
-        return T::placeholder();
-    }
-    read_tree(s).unwrap_or_else(|e| {
-        *first = Some(e);
-        T::placeholder()
-    })
+    Ok(())
 }
 
 /// Implements [`FromTree`](crate::protocol::jsvalue::FromTree) for a struct with plain
 /// fields, each `field: "wireName" how`, as the type's `#[serde(...)]` attributes say:
 /// `required` (missing is an error), `default` (missing is `Default::default()`, `None` for
-/// an `Option`) or `skip` (not read: `Default::default()`; for a value that is not JSON,
-/// such as a JS function the bindings take from the object themselves). Fields are read in
-/// the struct's order; the first bad one is the error.
+/// an `Option`), `via f` (missing is the default; present, `f(&mut field, node, &mut
+/// first)` reads it its own way) or `skip` (not read: `Default::default()`; for a value
+/// that is not JSON, such as a JS function the bindings take from the object themselves).
+/// See [`read_struct`] for the order of the errors.
 ///
 /// ```ignore
 /// from_tree_struct!(Ack "struct Ack" { id: "id" required, version: "version" default });
 /// ```
 #[macro_export]
 macro_rules! from_tree_struct {
-    ($ty:ident $what:literal { $($field:ident : $wire:literal $how:ident),* $(,)? }) => {
+    ($ty:ident $what:literal {
+        $($field:ident : $wire:literal $how:ident $($via:path)?),* $(,)?
+    }) => {
         impl $crate::protocol::jsvalue::FromTree for $ty {
             fn from_tree<S: $crate::protocol::jsvalue::Source>(
                 node: $crate::protocol::jsvalue::Node<S>,
             ) -> Result<Self, $crate::protocol::jsvalue::Error> {
-                const NAMES: &[&str] = &[$($wire),*];
-                let mut slots: [Option<S>; NAMES.len()] = [const { None }; NAMES.len()];
-                $crate::protocol::jsvalue::fields(node, $what, NAMES, &mut slots)?;
-                let [$($field),*] = slots;
-                let mut first = None;
-                let value = $ty { $($field: $crate::from_tree_struct!(@$how $field $wire first),)* };
-                match first {
-                    None => Ok(value),
-                    Some(e) => Err(e),
-                }
+                $crate::from_tree_struct!(@rows setters $ty S [] [] $($field $wire $how $($via)?,)*);
+                const { assert!(FIELDS.len() <= 64) };
+                let mut value = $ty {
+                    $($field: $crate::protocol::jsvalue::Placeholder::placeholder(),)*
+                };
+                $crate::protocol::jsvalue::read_struct(node, $what, FIELDS, &mut |i, n, first| {
+                    if let Some(set) = setters.get(i) {
+                        set(&mut value, n, first);
+                    }
+                })?;
+                Ok(value)
             }
         }
     };
-    (@required $f:ident $wire:literal $first:ident) => {
-        $crate::protocol::jsvalue::required($f, $wire, &mut $first)
+    // The table and setters of the fields read (skipped ones left out).
+    (@rows $setters:ident $ty:ident $s:ident [$($fields:expr,)*] [$($sets:expr,)*]) => {
+        const FIELDS: &[$crate::protocol::jsvalue::Field] = &[$($fields),*];
+        let $setters: &'static [$crate::protocol::jsvalue::Setter<$ty, $s>] =
+            const { &[$($sets),*] };
     };
-    (@default $f:ident $wire:literal $first:ident) => {
-        $crate::protocol::jsvalue::or_default($f, &mut $first)
+    (@rows $setters:ident $ty:ident $s:ident [$($fields:expr,)*] [$($sets:expr,)*]
+        $field:ident $wire:literal skip, $($rest:tt)*) => {
+        $crate::from_tree_struct!(@rows $setters $ty $s [$($fields,)*] [$($sets,)*] $($rest)*);
     };
-    (@skip $f:ident $wire:literal $first:ident) => {{
-        drop($f);
-        Default::default()
-    }};
+    (@rows $setters:ident $ty:ident $s:ident [$($fields:expr,)*] [$($sets:expr,)*]
+        $field:ident $wire:literal $how:ident $($via:path)?, $($rest:tt)*) => {
+        $crate::from_tree_struct!(@rows $setters $ty $s
+            [$($fields,)* $crate::protocol::jsvalue::Field {
+                wire: $wire,
+                required: $crate::from_tree_struct!(@required $how),
+            },]
+            [$($sets,)*
+                |v: &mut $ty, n: $s, first: &mut Option<$crate::protocol::jsvalue::Error>| {
+                    $crate::from_tree_struct!(@set $($via)?)(&mut v.$field, n, first)
+                },
+            ]
+            $($rest)*);
+    };
+    (@required required) => { true };
+    (@required default) => { false };
+    (@required via) => { false };
+    (@set) => { $crate::protocol::jsvalue::read_into };
+    (@set $via:path) => { $via };
 }

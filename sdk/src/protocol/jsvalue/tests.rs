@@ -191,6 +191,20 @@ fn errors_name_the_field_but_not_the_value() {
             message: "invalid type: floating point, expected u64".into()
         }
     );
+    // Two bad fields: the first in the object is the error, as serde reads the text (here
+    // the struct declares `uploadId` before `bytesUploaded`).
+    let text = r#"{"type":"upload_progress","data":{"bytesUploaded":"x","fileName":"a","progress":1,"status":"uploading","uploadId":true}}"#;
+    let tree: Value = serde_json::from_str(text).expect("json");
+    let by_hand = ServerFrame::decode_tree(tree).unwrap_err();
+    assert_eq!(
+        by_hand,
+        ProtocolError::InvalidData {
+            kind: "upload_progress".into(),
+            message: "invalid type: string, expected u64".into()
+        }
+    );
+    let by_serde = ServerFrame::decode(text).unwrap_err().to_string();
+    assert!(by_serde.contains("expected u64"), "{by_serde}");
     let err = ServerFrame::decode_tree(serde_json::json!([1])).unwrap_err();
     assert!(matches!(err, ProtocolError::Malformed(_)), "{err:?}");
     let err = ServerFrame::decode_tree(serde_json::json!({"data": {}})).unwrap_err();
