@@ -2,9 +2,9 @@
 //! Field names and defaults as the types' `#[serde(...)]` attributes say (`protocol/types.rs`,
 //! `core/snapshot.rs`); the host tests compare both readers on every test vector.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::read::{FromTree, invalid_type, object, read_tree, variant};
+use super::read::{Field, FromTree, invalid_type, read_into, read_struct, variant};
 use super::{Error, Node, Source};
 use crate::core::{SavedMessage, Snapshot};
 use crate::from_tree_struct;
@@ -149,25 +149,29 @@ fn lenient_id<S: Source>(node: Node<S>) -> Option<u64> {
 
 impl FromTree for DashboardMetrics {
     fn from_tree<S: Source>(node: Node<S>) -> Result<Self, Error> {
-        let mut m = DashboardMetrics {
-            total_views: 0,
-            followers: 0,
-            pitches: 0,
-            investor_interest: 0,
-            other: Map::new(),
-        };
-        for (key, value) in object(node, "struct DashboardMetrics")? {
-            match key.as_str() {
-                "totalViews" => m.total_views = read_tree(value)?,
-                "followers" => m.followers = read_tree(value)?,
-                "pitches" => m.pitches = read_tree(value)?,
-                "investorInterest" => m.investor_interest = read_tree(value)?,
-                // `#[serde(flatten)] other`: the metrics this version does not name.
+        const FIELDS: &[Field] = &[
+            Field::optional("totalViews"),
+            Field::optional("followers"),
+            Field::optional("pitches"),
+            Field::optional("investorInterest"),
+        ];
+        let mut m = DashboardMetrics::default();
+        // `#[serde(flatten)] other`: the metrics this version does not name.
+        read_struct(node, "struct DashboardMetrics", FIELDS, true, &mut |i, key, n, first| {
+            let place = match i {
+                0 => &mut m.total_views,
+                1 => &mut m.followers,
+                2 => &mut m.pitches,
+                3 => &mut m.investor_interest,
                 _ => {
-                    m.other.insert(key, read_tree(value)?);
+                    let mut v = Value::Null;
+                    read_into(&mut v, n, first);
+                    m.other.insert(key, v);
+                    return;
                 }
-            }
-        }
+            };
+            read_into(place, n, first);
+        })?;
         Ok(m)
     }
 }

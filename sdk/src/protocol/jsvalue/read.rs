@@ -195,6 +195,16 @@ pub struct Field {
     pub required: bool,
 }
 
+impl Field {
+    /// A field whose absence is its default.
+    pub const fn optional(wire: &'static str) -> Self {
+        Field {
+            wire,
+            required: false,
+        }
+    }
+}
+
 /// The setter of a struct's field: reads a node into it (see [`read_into`]).
 pub type Setter<T, S> = fn(&mut T, S, &mut Option<Error>);
 
@@ -208,9 +218,10 @@ pub fn read_into<T: FromTree, S: Source>(place: &mut T, node: S, first: &mut Opt
 }
 
 /// Read the object `node` into a struct (`what` in errors) whose fields are `fields`:
-/// `set(i, value, &mut first)` for each property naming field `i`, in the object's order
-/// (as serde reads), up to the first bad one; then "missing field" for the first required
-/// field that was absent. Other properties are ignored.
+/// `set(i, key, value, &mut first)` for each property naming field `i`, in the object's
+/// order (as serde reads), up to the first bad one; then "missing field" for the first
+/// required field that was absent. Other properties are ignored, or with `others` given to
+/// `set` as field `fields.len()` (a `#[serde(flatten)]` map).
 ///
 /// One function for every struct: a struct's reader is its table, a setter per field and
 /// a call of this; reading each field in line was most of the browser's readers.
@@ -218,15 +229,18 @@ pub fn read_struct<S: Source>(
     node: Node<S>,
     what: &str,
     fields: &[Field],
-    set: &mut dyn FnMut(usize, S, &mut Option<Error>),
+    others: bool,
+    set: &mut dyn FnMut(usize, String, S, &mut Option<Error>),
 ) -> Result<(), Error> {
     // A bit per field (the macro allows at most 64).
     let mut seen = 0u64;
     let mut first = None;
     for (key, value) in object(node, what)? {
-        if let Some(i) = fields.iter().position(|f| f.wire == key) {
+        let i = fields.iter().position(|f| f.wire == key);
+        if i.is_some() || others {
+            let i = i.unwrap_or(fields.len());
             seen |= 1u64.checked_shl(i as u32).unwrap_or(0);
-            set(i, value, &mut first);
+            set(i, key, value, &mut first);
             if let Some(e) = first {
                 return Err(e);
             }
@@ -267,11 +281,12 @@ macro_rules! from_tree_struct {
                 let mut value = $ty {
                     $($field: $crate::protocol::jsvalue::Placeholder::placeholder(),)*
                 };
-                $crate::protocol::jsvalue::read_struct(node, $what, FIELDS, &mut |i, n, first| {
+                let mut set = |i: usize, _, n, first: &mut _| {
                     if let Some(set) = setters.get(i) {
                         set(&mut value, n, first);
                     }
-                })?;
+                };
+                $crate::protocol::jsvalue::read_struct(node, $what, FIELDS, false, &mut set)?;
                 Ok(value)
             }
         }
