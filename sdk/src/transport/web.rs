@@ -322,7 +322,7 @@ fn update<T: Waited>(cell: &RefCell<T>, change: impl FnOnce(&mut T)) {
     }
 }
 
-/// An open browser `WebSocket`: events come from its handlers through an [`Inbox`], writes
+/// An open browser `WebSocket`: events come from its handlers through an `Inbox`, writes
 /// go straight to `send`.
 pub struct BrowserSocket {
     ws: WebSocket,

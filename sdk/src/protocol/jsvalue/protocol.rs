@@ -157,21 +157,27 @@ impl FromTree for DashboardMetrics {
         ];
         let mut m = DashboardMetrics::default();
         // `#[serde(flatten)] other`: the metrics this version does not name.
-        read_struct(node, "struct DashboardMetrics", FIELDS, true, &mut |i, key, n, first| {
-            let place = match i {
-                0 => &mut m.total_views,
-                1 => &mut m.followers,
-                2 => &mut m.pitches,
-                3 => &mut m.investor_interest,
-                _ => {
-                    let mut v = Value::Null;
-                    read_into(&mut v, n, first);
-                    m.other.insert(key, v);
-                    return;
-                }
-            };
-            read_into(place, n, first);
-        })?;
+        read_struct(
+            node,
+            "struct DashboardMetrics",
+            FIELDS,
+            true,
+            &mut |i, key, n, first| {
+                let place = match i {
+                    0 => &mut m.total_views,
+                    1 => &mut m.followers,
+                    2 => &mut m.pitches,
+                    3 => &mut m.investor_interest,
+                    _ => {
+                        let mut v = Value::Null;
+                        read_into(&mut v, n, first);
+                        m.other.insert(key, v);
+                        return;
+                    }
+                };
+                read_into(place, n, first);
+            },
+        )?;
         Ok(m)
     }
 }

@@ -187,7 +187,7 @@ impl<T: Default> Placeholder for T {
     }
 }
 
-/// A field of a struct reader's table (see [`from_tree_struct!`]).
+/// A field of a struct reader's table (see [`from_tree_struct!`](crate::from_tree_struct)).
 pub struct Field {
     /// The wire name.
     pub wire: &'static str,
