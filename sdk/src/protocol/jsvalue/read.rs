@@ -217,6 +217,10 @@ pub fn read_into<T: FromTree, S: Source>(place: &mut T, node: S, first: &mut Opt
     }
 }
 
+/// What [`read_struct`] calls for each property it reads: the field's number, the
+/// property's name, its value and the first error so far.
+pub type SetField<'a, S> = dyn FnMut(usize, String, S, &mut Option<Error>) + 'a;
+
 /// Read the object `node` into a struct (`what` in errors) whose fields are `fields`:
 /// `set(i, key, value, &mut first)` for each property naming field `i`, in the object's
 /// order (as serde reads), up to the first bad one; then "missing field" for the first
@@ -230,7 +234,7 @@ pub fn read_struct<S: Source>(
     what: &str,
     fields: &[Field],
     others: bool,
-    set: &mut dyn FnMut(usize, String, S, &mut Option<Error>),
+    set: &mut SetField<'_, S>,
 ) -> Result<(), Error> {
     // A bit per field (the macro allows at most 64).
     let mut seen = 0u64;
