@@ -25,8 +25,8 @@ pub(crate) mod read;
 pub(crate) mod write;
 
 pub use read::{
-    Field, FromTree, Placeholder, Setter, invalid_type, missing, object, read_into, read_struct,
-    read_tree, variant,
+    Field, FromTree, Placeholder, SetField, Setter, invalid_type, missing, object, read_into,
+    read_struct, read_tree, variant,
 };
 pub use write::{ObjWriter, ToTree, write_tree};
 

@@ -236,7 +236,8 @@ pub fn read_struct<S: Source>(
     others: bool,
     set: &mut SetField<'_, S>,
 ) -> Result<(), Error> {
-    // A bit per field (the macro allows at most 64).
+    // A bit per field: the macro allows at most 64.
+    debug_assert!(fields.len() <= 64, "read_struct reads at most 64 fields");
     let mut seen = 0u64;
     let mut first = None;
     for (key, value) in object(node, what)? {
@@ -306,7 +307,20 @@ macro_rules! from_tree_struct {
         $crate::from_tree_struct!(@rows $setters $ty $s [$($fields,)*] [$($sets,)*] $($rest)*);
     };
     (@rows $setters:ident $ty:ident $s:ident [$($fields:expr,)*] [$($sets:expr,)*]
-        $field:ident $wire:literal $how:ident $($via:path)?, $($rest:tt)*) => {
+        $field:ident $wire:literal via $via:path, $($rest:tt)*) => {
+        $crate::from_tree_struct!(@rows $setters $ty $s
+            [$($fields,)* $crate::protocol::jsvalue::Field::optional($wire),]
+            [$($sets,)*
+                |v: &mut $ty, n: $s, first: &mut Option<$crate::protocol::jsvalue::Error>| {
+                    $via(&mut v.$field, n, first)
+                },
+            ]
+            $($rest)*);
+    };
+    // `required` or `default` (anything else, `via` without its function included, has no
+    // rule and does not compile).
+    (@rows $setters:ident $ty:ident $s:ident [$($fields:expr,)*] [$($sets:expr,)*]
+        $field:ident $wire:literal $how:ident, $($rest:tt)*) => {
         $crate::from_tree_struct!(@rows $setters $ty $s
             [$($fields,)* $crate::protocol::jsvalue::Field {
                 wire: $wire,
@@ -314,14 +328,11 @@ macro_rules! from_tree_struct {
             },]
             [$($sets,)*
                 |v: &mut $ty, n: $s, first: &mut Option<$crate::protocol::jsvalue::Error>| {
-                    $crate::from_tree_struct!(@set $($via)?)(&mut v.$field, n, first)
+                    $crate::protocol::jsvalue::read_into(&mut v.$field, n, first)
                 },
             ]
             $($rest)*);
     };
     (@required required) => { true };
     (@required default) => { false };
-    (@required via) => { false };
-    (@set) => { $crate::protocol::jsvalue::read_into };
-    (@set $via:path) => { $via };
 }

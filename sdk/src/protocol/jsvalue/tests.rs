@@ -191,24 +191,59 @@ fn errors_name_the_field_but_not_the_value() {
             message: "invalid type: floating point, expected u64".into()
         }
     );
-    // Two bad fields: the first in the object is the error, as serde reads the text (here
-    // the struct declares `uploadId` before `bytesUploaded`).
-    let text = r#"{"type":"upload_progress","data":{"bytesUploaded":"x","fileName":"a","progress":1,"status":"uploading","uploadId":true}}"#;
-    let tree: Value = serde_json::from_str(text).expect("json");
-    let by_hand = ServerFrame::decode_tree(tree).unwrap_err();
-    assert_eq!(
-        by_hand,
-        ProtocolError::InvalidData {
-            kind: "upload_progress".into(),
-            message: "invalid type: string, expected u64".into()
-        }
-    );
-    let by_serde = ServerFrame::decode(text).unwrap_err().to_string();
-    assert!(by_serde.contains("expected u64"), "{by_serde}");
     let err = ServerFrame::decode_tree(serde_json::json!([1])).unwrap_err();
     assert!(matches!(err, ProtocolError::Malformed(_)), "{err:?}");
     let err = ServerFrame::decode_tree(serde_json::json!({"data": {}})).unwrap_err();
     assert_eq!(err, ProtocolError::Malformed("missing field `type`".into()));
+}
+
+/// A tree that keeps the order of its objects' properties, as JS objects do
+/// (`serde_json::Value` here sorts its keys): for which property is read first.
+enum Ordered {
+    Str(&'static str),
+    Num(f64),
+    Obj(Vec<(&'static str, Ordered)>),
+}
+
+impl super::Source for Ordered {
+    fn node(self) -> super::Node<Self> {
+        match self {
+            Ordered::Str(s) => super::Node::Str(s.to_owned()),
+            Ordered::Num(n) => super::Node::Number(n),
+            Ordered::Obj(props) => {
+                super::Node::Object(props.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+            }
+        }
+    }
+}
+
+#[test]
+fn of_two_bad_fields_the_first_in_the_object_is_the_error_as_serde_reads_the_text() {
+    use crate::protocol::types::UploadProgress;
+    // `progress` comes first in the object, `fileName` first in the struct and in key order.
+    let text = r#"{"uploadId":"u","progress":"x","fileName":7,"status":"failed"}"#;
+    let tree = Ordered::Obj(vec![
+        ("uploadId", Ordered::Str("u")),
+        ("progress", Ordered::Str("x")),
+        ("fileName", Ordered::Num(7.0)),
+        ("status", Ordered::Str("failed")),
+    ]);
+    let by_hand = super::read::read_tree::<UploadProgress, _>(tree).unwrap_err();
+    assert_eq!(by_hand.message(), "invalid type: string, expected f64");
+    let by_serde = serde_json::from_str::<UploadProgress>(text)
+        .unwrap_err()
+        .to_string();
+    assert!(by_serde.contains("expected f64"), "{by_serde}");
+    // A required field that is absent is reported after the bad values, as serde does.
+    let tree = Ordered::Obj(vec![("status", Ordered::Num(5.0))]);
+    let by_hand = super::read::read_tree::<UploadProgress, _>(tree).unwrap_err();
+    assert_eq!(
+        by_hand.message(),
+        "invalid type: integer, expected a variant name"
+    );
+    let tree = Ordered::Obj(vec![("status", Ordered::Str("failed"))]);
+    let by_hand = super::read::read_tree::<UploadProgress, _>(tree).unwrap_err();
+    assert_eq!(by_hand.message(), "missing field `uploadId`");
 }
 
 #[test]
