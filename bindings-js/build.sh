@@ -119,19 +119,29 @@ node -e '
   fs.writeFileSync(process.argv[2], JSON.stringify(pkg, null, 2) + "\n");
 ' "$HERE/package.json" "$DIST/package.json"
 
-# The glue is minified, as shipped JS is (its doc comments stay in the .d.ts, where editors
-# read them): whitespace, syntax and its own identifiers (the exported names, which the
-# .wasm imports, stay). Off with PITCHEY_JS_SKIP_OPT=1, for reading the glue.
+# The handler registry (src/handlers.js, which wasm-bindgen copies as a snippet) is bundled
+# into the glue, so the package is the files package.json lists. The glue is also minified,
+# as shipped JS is (its doc comments stay in the .d.ts, where editors read them):
+# whitespace, syntax and its own identifiers (the exported names, which the .wasm imports,
+# stay). Not minified with PITCHEY_JS_SKIP_OPT=1, for reading the glue.
 if [ -z "${PITCHEY_JS_SKIP_OPT:-}" ]; then
-  echo "build.sh: esbuild --minify (JS glue)"
   # Minifying renames the glue's own identifiers too; the two classes an app sees keep
   # their names (in the console, `constructor.name`) by these two lines, not by esbuild's
   # `--keep-names`, which names every function and cost 690 B gzipped.
   printf '%s\n' 'Object.defineProperty(Client, "name", { value: "Client" });' \
     'Object.defineProperty(Draft, "name", { value: "Draft" });' >>"$DIST/${NAME}_bg.js"
-  "$HERE/node_modules/.bin/esbuild" "$DIST/${NAME}_bg.js" --minify --format=esm --log-level=warning \
-    --outfile="$DIST/${NAME}_bg.min.js"
-  mv "$DIST/${NAME}_bg.min.js" "$DIST/${NAME}_bg.js"
+  minify=--minify
+  echo "build.sh: esbuild --bundle --minify (JS glue)"
+else
+  minify=
+  echo "build.sh: esbuild --bundle (JS glue)"
+fi
+# shellcheck disable=SC2086 # $minify is one flag or none
+"$HERE/node_modules/.bin/esbuild" "$DIST/${NAME}_bg.js" --bundle $minify --format=esm \
+  --log-level=warning --outfile="$DIST/${NAME}_bg.min.js"
+mv "$DIST/${NAME}_bg.min.js" "$DIST/${NAME}_bg.js"
+rm -rf "$DIST/snippets"
+if [ -z "${PITCHEY_JS_SKIP_OPT:-}" ]; then
   # The names the .wasm and the glue call each other by (hashed import names, closure shims
   # named by their Rust path) shortened in both: no user sees them (short-names.mjs).
   echo "build.sh: short-names.mjs (import and export names between the .wasm and its glue)"

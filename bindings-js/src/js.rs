@@ -1,10 +1,11 @@
 //! The classes exported to JavaScript (wasm32 only): `Client` and `Draft`.
 //!
 //! Each `Client` runs the SDK's client task (`spawn_local`) plus one dispatcher task that
-//! reads the SDK's event stream, calls the `on(...)`, `subscribe(...)` and `draft.on(...)`
-//! handlers (a subscription is a channel guard of the SDK, `Client::join`, plus a handler;
-//! neither it nor a draft has a task of its own) and, with `persistKey`, saves the SDK's
-//! snapshot to `localStorage` whenever its persist revision changes.
+//! reads the SDK's event stream, has the `on(...)`, `subscribe(...)` and `draft.on(...)`
+//! handlers called (they are kept in JS, `src/handlers.js`; a subscription is a channel
+//! guard of the SDK, `Client::join`, plus a handler; neither it nor a draft has a task of
+//! its own) and, with `persistKey`, saves the SDK's snapshot to `localStorage` whenever its
+//! persist revision changes.
 //!
 //! Nothing here decides anything about the protocol: requests go to the SDK as they are,
 //! and results come back converted by [`crate::convert`].
@@ -14,7 +15,7 @@ use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
 use futures_util::future::{FutureExt, LocalBoxFuture};
-use js_sys::{Function, Promise, Reflect};
+use js_sys::{Array, Function, Promise, Reflect};
 use pitchey_realtime::client::{
     ChannelGuard, Client as SdkClient, ClientBuilder, ClientError, Draft as SdkDraft, DraftConfig,
     EventStream, Lagged, Validator,
@@ -30,7 +31,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise, spawn_local};
 
-use crate::convert::{self, Payload, client_error_info, error_info};
+use crate::convert::{self, client_error_info, error_info};
 use crate::types::{ClientOptions, DraftOpenOptions, ErrorInfo, RealtimeErrorName as N};
 
 // ---------------------------------------------------------------------------------------
@@ -91,14 +92,6 @@ fn id_arg(n: f64, what: &str) -> Result<u64, JsValue> {
     convert::version(n).ok_or_else(|| invalid([what, " must be a whole number >= 0"].concat()))
 }
 
-/// Log a handler's exception: it must not stop the other handlers or the dispatcher.
-fn report_handler_error(kind: &str, e: &JsValue) {
-    web_sys::console::error_2(
-        &JsValue::from_str(&["@pitchey/realtime: a \"", kind, "\" handler threw"].concat()),
-        e,
-    );
-}
-
 /// A JS function that runs `f` on its first call and does nothing after.
 fn once_fn(f: impl FnOnce() + 'static) -> Function {
     let mut f = Some(f);
@@ -145,102 +138,53 @@ fn done(result: Result<(), ClientError>) -> Promise {
 // Handlers registered with `on`.
 // ---------------------------------------------------------------------------------------
 
-/// What a handler listens to.
-enum Route {
-    /// An `on(kind)` event.
-    Kind(String),
-    /// The messages of a channel (`subscribe`), by its name; the guard keeps the channel
-    /// subscribed while the handler is registered.
-    Channel { name: String, _guard: ChannelGuard },
-    /// The events of a draft (`draft.on`), registered by the `Draft` object `owner`
-    /// (which removes its handlers when it is closed or freed).
-    Draft { id: String, owner: u64 },
+// The handler registry lives in JS (`src/handlers.js`): registering, removing and calling
+// handlers never crosses into the `.wasm`, which only says which keys an event goes to.
+#[wasm_bindgen(module = "/src/handlers.js")]
+extern "C" {
+    /// A new registry (one per client).
+    #[wasm_bindgen(js_name = newHandlers)]
+    fn new_handlers() -> JsValue;
+    /// Register `f` under `key`; returns its remover, which calls `on_remove` once.
+    #[wasm_bindgen(js_name = addHandler)]
+    fn add_handler(
+        handlers: &JsValue,
+        key: &str,
+        owner: u32,
+        f: Function,
+        on_remove: Option<Function>,
+    ) -> Function;
+    /// Whether any handler is registered under `key`.
+    fn listens(handlers: &JsValue, key: &str) -> bool;
+    /// Remove every handler `owner` registered.
+    #[wasm_bindgen(js_name = removeOwner)]
+    fn remove_owner(handlers: &JsValue, owner: u32);
+    /// Call the handlers of each `[name, key, payload]` triple in `calls`.
+    #[wasm_bindgen(js_name = emitAll)]
+    fn emit_all(handlers: &JsValue, calls: &Array);
+    /// A remover that removes nothing.
+    fn noop() -> Function;
 }
 
-/// What an event is looked up by in [`handlers`].
-#[derive(Clone, Copy)]
-enum Key<'a> {
-    /// An `on` event kind.
-    Kind(&'a str),
-    /// A channel name.
-    Channel(&'a str),
-    /// A draft id.
-    Draft(&'a str),
-}
-
-#[derive(Default)]
-struct Listeners {
-    next_id: u64,
-    list: Vec<(u64, Route, Function)>,
-}
-
-type SharedListeners = Rc<RefCell<Listeners>>;
-
-/// Register `handler`; the returned function removes it (and, for a channel, unsubscribes).
-fn add_listener(listeners: &SharedListeners, route: Route, handler: Function) -> Function {
-    let id = {
-        let mut l = listeners.borrow_mut();
-        l.next_id += 1;
-        let id = l.next_id;
-        l.list.push((id, route, handler));
-        id
-    };
-    let weak = Rc::downgrade(listeners);
-    once_fn(move || {
-        if let Some(l) = weak.upgrade() {
-            let removed = {
-                let mut l = l.borrow_mut();
-                let at = l.list.iter().position(|(i, _, _)| *i == id);
-                at.map(|at| l.list.remove(at))
-            };
-            // Dropped outside the borrow: a channel guard unsubscribes on drop.
-            drop(removed);
-        }
-    })
-}
-
-/// The handlers listening for `key`, with their ids. Copied out: a handler may add or
-/// remove handlers.
-fn handlers(listeners: &SharedListeners, key: Key<'_>) -> Vec<(u64, Function)> {
-    let mut found = Vec::new();
-    for (id, route, handler) in &listeners.borrow().list {
-        let listens = match (route, key) {
-            (Route::Kind(k), Key::Kind(kind)) => k == kind,
-            (Route::Channel { name, .. }, Key::Channel(channel)) => name == channel,
-            (Route::Draft { id, .. }, Key::Draft(draft)) => id == draft,
-            _ => false,
-        };
-        if listens {
-            found.push((*id, handler.clone()));
-        }
-    }
-    found
-}
-
-/// Call `handlers` with `payload`; one that throws does not stop the others, and one that
-/// an earlier handler removed is not called.
-fn call_all(
-    listeners: &SharedListeners,
-    handlers: Vec<(u64, Function)>,
-    kind: &str,
-    payload: &JsValue,
+/// Add a call of the handlers under `key` (named `name` in a handler's error report) with
+/// the payload `make` builds, if any handler is there: no payload is made for nobody.
+fn add_call(
+    handlers: &JsValue,
+    calls: &Array,
+    name: &str,
+    key: &str,
+    make: impl FnOnce() -> JsValue,
 ) {
-    for (id, handler) in handlers {
-        let registered = listeners.borrow().list.iter().any(|(i, _, _)| *i == id);
-        if registered && let Err(e) = handler.call1(&JsValue::NULL, payload) {
-            report_handler_error(kind, &e);
-        }
+    if listens(handlers, key) {
+        calls.push(&JsValue::from_str(name));
+        calls.push(&JsValue::from_str(key));
+        calls.push(&make());
     }
 }
 
-/// Call every `on(kind)` handler with `payload`.
-fn emit(listeners: &SharedListeners, kind: &str, payload: &JsValue) {
-    call_all(
-        listeners,
-        handlers(listeners, Key::Kind(kind)),
-        kind,
-        payload,
-    );
+/// The key of the `on(kind)` handlers.
+fn kind_key(kind: &str) -> String {
+    ["k", kind].concat()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -333,9 +277,23 @@ fn save_now(client: &SdkClient, persist: &Option<Rc<Persist>>) {
 
 struct Inner {
     client: SdkClient,
-    listeners: SharedListeners,
+    /// The JS registry of handlers (`src/handlers.js`).
+    handlers: JsValue,
+    /// The channel guards of the `subscribe` handlers, by number: a handler's remover
+    /// drops its guard (the channel is left when no other handle holds it).
+    guards: RefCell<Vec<(u32, ChannelGuard)>>,
+    /// The last number given to a guard or a `Draft` (its handlers' owner).
+    last_number: Cell<u32>,
     persist: Option<Rc<Persist>>,
     _lifecycle: LifecycleGuard,
+}
+
+impl Inner {
+    fn next_number(&self) -> u32 {
+        let n = self.last_number.get().wrapping_add(1);
+        self.last_number.set(n);
+        n
+    }
 }
 
 /// A real-time connection to Pitchey (see the package README).
@@ -372,44 +330,26 @@ fn make_builder(
     Ok(builder)
 }
 
-/// One event's handler calls: for each `on` kind, draft or channel with handlers, its
-/// name (for a handler's error report), its handlers and the payload they share.
-type Calls = Vec<(String, Vec<(u64, Function)>, JsValue)>;
-
-/// Add the call of the `on(kind)` handlers, if any, with `payload`.
-fn kind_call(calls: &mut Calls, listeners: &SharedListeners, kind: &str, payload: &Payload<'_>) {
-    let listening = handlers(listeners, Key::Kind(kind));
-    if !listening.is_empty() {
-        calls.push((kind.to_owned(), listening, to_js(payload)));
-    }
-}
-
-/// The calls `event` makes, prepared while the SDK shows it in place (so the event is
-/// never copied). Every handler list is taken before any handler runs: a handler that
-/// another adds hears the next event, not this one (one that another removes is not
-/// called, see [`call_all`]).
-fn calls(listeners: &SharedListeners, event: &Event) -> Calls {
-    let mut calls = Calls::new();
+/// The handler calls `event` makes, as `[name, key, payload, ...]`, prepared while the SDK
+/// shows it in place (so the event is never copied); `handlers.js` takes every handler
+/// list of the event before calling any.
+fn calls(handlers: &JsValue, event: &Event) -> Array {
+    let calls = Array::new();
     for (kind, payload) in convert::deliveries(event) {
-        kind_call(&mut calls, listeners, kind, &payload);
+        add_call(handlers, &calls, kind, &kind_key(kind), || to_js(&payload));
     }
-    if let Some(id) = event.draft_id() {
-        let listening = handlers(listeners, Key::Draft(id));
-        if !listening.is_empty()
-            && let Some(e) = convert::draft_event(event)
-        {
-            calls.push(("draft".to_owned(), listening, to_js(&e)));
-        }
+    if let Some(id) = event.draft_id()
+        && let Some(e) = convert::draft_event(event)
+    {
+        add_call(handlers, &calls, "draft", &["d", id].concat(), || to_js(&e));
     }
     if let Event::Message(frame) = event
         && let Some(channel) = frame.message.channel()
     {
         let name = channel.name();
-        let listening = handlers(listeners, Key::Channel(&name));
-        if !listening.is_empty() {
-            let payload = to_js(&convert::message_payload(&frame.message));
-            calls.push((name, listening, payload));
-        }
+        add_call(handlers, &calls, &name, &["c", &name].concat(), || {
+            to_js(&convert::message_payload(&frame.message))
+        });
     }
     calls
 }
@@ -428,7 +368,7 @@ async fn dispatch(mut events: EventStream, client: Weak<Inner>) {
         let item = events
             .recv_with(|event| {
                 let inner = client.upgrade()?;
-                let calls = calls(&inner.listeners, event);
+                let calls = calls(&inner.handlers, event);
                 Some((inner, calls))
             })
             .await;
@@ -438,17 +378,17 @@ async fn dispatch(mut events: EventStream, client: Weak<Inner>) {
                 let Some(inner) = client.upgrade() else {
                     return;
                 };
-                let mut calls = Calls::new();
+                let calls = Array::new();
                 let (kind, payload) = convert::lagged(missed);
-                kind_call(&mut calls, &inner.listeners, kind, &payload);
+                add_call(&inner.handlers, &calls, kind, &kind_key(kind), || {
+                    to_js(&payload)
+                });
                 (inner, calls)
             }
             // The stream ended, or the client is gone.
             None | Some(Ok(None)) => return,
         };
-        for (name, listening, payload) in calls {
-            call_all(&inner.listeners, listening, &name, &payload);
-        }
+        emit_all(&inner.handlers, &calls);
         save_now(&inner.client, &inner.persist);
     }
 }
@@ -502,7 +442,9 @@ impl Client {
             spawn_task(dispatch(events, weak.clone()).boxed_local());
             Inner {
                 client,
-                listeners: SharedListeners::default(),
+                handlers: new_handlers(),
+                guards: RefCell::default(),
+                last_number: Cell::new(0),
                 persist,
                 _lifecycle: lifecycle,
             }
@@ -629,7 +571,7 @@ impl Client {
     /// Listen to one event type (see `ClientEventMap`); returns the function that stops.
     #[wasm_bindgen(skip_typescript)]
     pub fn on(&self, kind: String, handler: Function) -> Function {
-        add_listener(&self.inner.listeners, Route::Kind(kind), handler)
+        add_handler(&self.inner.handlers, &kind_key(&kind), 0, handler, None)
     }
 
     /// Subscribe to a channel (`pitch:42`, `presence:7`, `conversation:3`, ...); `handler`
@@ -643,22 +585,45 @@ impl Client {
             .map_err(|e: pitchey_realtime::protocol::ChannelParseError| invalid(e.message()))?;
         let name = channel.name();
         match self.inner.client.join(channel) {
-            Ok(guard) => Ok(add_listener(
-                &self.inner.listeners,
-                Route::Channel {
-                    name,
-                    _guard: guard,
-                },
-                handler,
-            )),
+            Ok(guard) => {
+                let number = self.inner.next_number();
+                self.inner.guards.borrow_mut().push((number, guard));
+                let inner = Rc::downgrade(&self.inner);
+                let leave = once_fn(move || {
+                    if let Some(inner) = inner.upgrade() {
+                        let removed = {
+                            let mut guards = inner.guards.borrow_mut();
+                            let at = guards.iter().position(|(n, _)| *n == number);
+                            at.map(|at| guards.remove(at))
+                        };
+                        // Dropped outside the borrow: the guard unsubscribes on drop.
+                        drop(removed);
+                    }
+                });
+                let key = ["c", &name].concat();
+                Ok(add_handler(
+                    &self.inner.handlers,
+                    &key,
+                    0,
+                    handler,
+                    Some(leave),
+                ))
+            }
             Err(e) => {
                 // An `error` event, not a throw: hooks subscribe inside effects, where a
                 // throw would unmount the app. Emitted after this call returns, so that a
                 // handler added just after `subscribe` still hears it.
                 let info = client_error_info(&e);
-                let listeners = self.inner.listeners.clone();
-                spawn_task(async move { emit(&listeners, "error", &to_js(&info)) }.boxed_local());
-                Ok(once_fn(|| {}))
+                let handlers = self.inner.handlers.clone();
+                spawn_task(
+                    async move {
+                        let calls = Array::new();
+                        add_call(&handlers, &calls, "error", "kerror", || to_js(&info));
+                        emit_all(&handlers, &calls);
+                    }
+                    .boxed_local(),
+                );
+                Ok(noop())
             }
         }
     }
@@ -703,8 +668,8 @@ pub struct Draft {
     client: Rc<Inner>,
     /// `None` once closed.
     open: RefCell<Option<SdkDraft>>,
-    /// Tells this object's `draft.on` handlers apart in the client's listeners.
-    owner: u64,
+    /// Tells this object's `draft.on` handlers apart in the client's registry.
+    owner: u32,
 }
 
 impl Draft {
@@ -738,12 +703,8 @@ impl Draft {
             .client
             .draft(id.clone(), config)
             .map_err(|e| client_error(&e))?;
-        // `draft.on` handlers are the client's dispatcher's, under this number.
-        let owner = {
-            let mut l = client.listeners.borrow_mut();
-            l.next_id += 1;
-            l.next_id
-        };
+        // `draft.on` handlers are in the client's registry, under this number.
+        let owner = client.next_number();
         Ok(Draft {
             id,
             client,
@@ -755,15 +716,7 @@ impl Draft {
     /// Remove this object's `draft.on` handlers (a later draft of the same id starts
     /// without them).
     fn forget_handlers(&self) {
-        let removed: Vec<_> = {
-            let mut l = self.client.listeners.borrow_mut();
-            let (mine, others) = std::mem::take(&mut l.list).into_iter().partition(
-                |(_, route, _)| matches!(route, Route::Draft { owner, .. } if *owner == self.owner),
-            );
-            l.list = others;
-            mine
-        };
-        drop(removed);
+        remove_owner(&self.client.handlers, self.owner);
     }
 
     /// Run `f` on the open draft; its result as a settled promise.
@@ -851,13 +804,10 @@ impl Draft {
     ) -> Function {
         if self.open.borrow().is_none() {
             // A closed draft has no events to hear.
-            return once_fn(|| {});
+            return noop();
         }
-        let route = Route::Draft {
-            id: self.id.clone(),
-            owner: self.owner,
-        };
-        add_listener(&self.client.listeners, route, handler)
+        let key = ["d", &self.id].concat();
+        add_handler(&self.client.handlers, &key, self.owner, handler, None)
     }
 
     /// Stop tracking the draft (a save already queued still goes out).
