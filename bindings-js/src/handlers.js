@@ -48,7 +48,9 @@ export function emitAll(h, calls) {
     for (const entry of list)
       if (!entry.gone)
         try {
-          entry.f(payload);
+          // Called as a plain function (`this` undefined), not as a method of the entry.
+          const f = entry.f;
+          f(payload);
         } catch (e) {
           console.error(`@pitchey/realtime: a "${name}" handler threw`, e);
         }

@@ -138,8 +138,9 @@ fn done(result: Result<(), ClientError>) -> Promise {
 // Handlers registered with `on`.
 // ---------------------------------------------------------------------------------------
 
-// The handler registry lives in JS (`src/handlers.js`): registering, removing and calling
-// handlers never crosses into the `.wasm`, which only says which keys an event goes to.
+// The handler registry lives in JS (`src/handlers.js`): the `.wasm` registers a handler
+// (and keeps a subscription's channel guard) and says which keys an event goes to; keeping,
+// removing and calling the handlers is done in JS.
 #[wasm_bindgen(module = "/src/handlers.js")]
 extern "C" {
     /// A new registry (one per client).
@@ -150,7 +151,7 @@ extern "C" {
     fn add_handler(
         handlers: &JsValue,
         key: &str,
-        owner: u32,
+        owner: f64,
         f: Function,
         on_remove: Option<Function>,
     ) -> Function;
@@ -158,7 +159,7 @@ extern "C" {
     fn listens(handlers: &JsValue, key: &str) -> bool;
     /// Remove every handler `owner` registered.
     #[wasm_bindgen(js_name = removeOwner)]
-    fn remove_owner(handlers: &JsValue, owner: u32);
+    fn remove_owner(handlers: &JsValue, owner: f64);
     /// Call the handlers of each `[name, key, payload]` triple in `calls`.
     #[wasm_bindgen(js_name = emitAll)]
     fn emit_all(handlers: &JsValue, calls: &Array);
@@ -167,18 +168,21 @@ extern "C" {
 }
 
 /// Add a call of the handlers under `key` (named `name` in a handler's error report) with
-/// the payload `make` builds, if any handler is there: no payload is made for nobody.
+/// the payload `make` builds (`None`: no call), if any handler is there: no payload is made
+/// for nobody.
 fn add_call(
     handlers: &JsValue,
     calls: &Array,
     name: &str,
     key: &str,
-    make: impl FnOnce() -> JsValue,
+    make: impl FnOnce() -> Option<JsValue>,
 ) {
-    if listens(handlers, key) {
+    if listens(handlers, key)
+        && let Some(payload) = make()
+    {
         calls.push(&JsValue::from_str(name));
         calls.push(&JsValue::from_str(key));
-        calls.push(&make());
+        calls.push(&payload);
     }
 }
 
@@ -281,16 +285,17 @@ struct Inner {
     handlers: JsValue,
     /// The channel guards of the `subscribe` handlers, by number: a handler's remover
     /// drops its guard (the channel is left when no other handle holds it).
-    guards: RefCell<Vec<(u32, ChannelGuard)>>,
-    /// The last number given to a guard or a `Draft` (its handlers' owner).
-    last_number: Cell<u32>,
+    guards: RefCell<Vec<(u64, ChannelGuard)>>,
+    /// The last number given to a guard or a `Draft` (its handlers' owner; the `on` and
+    /// `subscribe` handlers have owner 0, which no `Draft` gets).
+    last_number: Cell<u64>,
     persist: Option<Rc<Persist>>,
     _lifecycle: LifecycleGuard,
 }
 
 impl Inner {
-    fn next_number(&self) -> u32 {
-        let n = self.last_number.get().wrapping_add(1);
+    fn next_number(&self) -> u64 {
+        let n = self.last_number.get().saturating_add(1);
         self.last_number.set(n);
         n
     }
@@ -336,19 +341,21 @@ fn make_builder(
 fn calls(handlers: &JsValue, event: &Event) -> Array {
     let calls = Array::new();
     for (kind, payload) in convert::deliveries(event) {
-        add_call(handlers, &calls, kind, &kind_key(kind), || to_js(&payload));
+        add_call(handlers, &calls, kind, &kind_key(kind), || {
+            Some(to_js(&payload))
+        });
     }
-    if let Some(id) = event.draft_id()
-        && let Some(e) = convert::draft_event(event)
-    {
-        add_call(handlers, &calls, "draft", &["d", id].concat(), || to_js(&e));
+    if let Some(id) = event.draft_id() {
+        add_call(handlers, &calls, "draft", &["d", id].concat(), || {
+            convert::draft_event(event).map(|e| to_js(&e))
+        });
     }
     if let Event::Message(frame) = event
         && let Some(channel) = frame.message.channel()
     {
         let name = channel.name();
         add_call(handlers, &calls, &name, &["c", &name].concat(), || {
-            to_js(&convert::message_payload(&frame.message))
+            Some(to_js(&convert::message_payload(&frame.message)))
         });
     }
     calls
@@ -381,7 +388,7 @@ async fn dispatch(mut events: EventStream, client: Weak<Inner>) {
                 let calls = Array::new();
                 let (kind, payload) = convert::lagged(missed);
                 add_call(&inner.handlers, &calls, kind, &kind_key(kind), || {
-                    to_js(&payload)
+                    Some(to_js(&payload))
                 });
                 (inner, calls)
             }
@@ -571,7 +578,7 @@ impl Client {
     /// Listen to one event type (see `ClientEventMap`); returns the function that stops.
     #[wasm_bindgen(skip_typescript)]
     pub fn on(&self, kind: String, handler: Function) -> Function {
-        add_handler(&self.inner.handlers, &kind_key(&kind), 0, handler, None)
+        add_handler(&self.inner.handlers, &kind_key(&kind), 0.0, handler, None)
     }
 
     /// Subscribe to a channel (`pitch:42`, `presence:7`, `conversation:3`, ...); `handler`
@@ -604,7 +611,7 @@ impl Client {
                 Ok(add_handler(
                     &self.inner.handlers,
                     &key,
-                    0,
+                    0.0,
                     handler,
                     Some(leave),
                 ))
@@ -618,7 +625,7 @@ impl Client {
                 spawn_task(
                     async move {
                         let calls = Array::new();
-                        add_call(&handlers, &calls, "error", "kerror", || to_js(&info));
+                        add_call(&handlers, &calls, "error", "kerror", || Some(to_js(&info)));
                         emit_all(&handlers, &calls);
                     }
                     .boxed_local(),
@@ -669,7 +676,7 @@ pub struct Draft {
     /// `None` once closed.
     open: RefCell<Option<SdkDraft>>,
     /// Tells this object's `draft.on` handlers apart in the client's registry.
-    owner: u32,
+    owner: u64,
 }
 
 impl Draft {
@@ -716,7 +723,7 @@ impl Draft {
     /// Remove this object's `draft.on` handlers (a later draft of the same id starts
     /// without them).
     fn forget_handlers(&self) {
-        remove_owner(&self.client.handlers, self.owner);
+        remove_owner(&self.client.handlers, self.owner as f64);
     }
 
     /// Run `f` on the open draft; its result as a settled promise.
@@ -807,7 +814,13 @@ impl Draft {
             return noop();
         }
         let key = ["d", &self.id].concat();
-        add_handler(&self.client.handlers, &key, self.owner, handler, None)
+        add_handler(
+            &self.client.handlers,
+            &key,
+            self.owner as f64,
+            handler,
+            None,
+        )
     }
 
     /// Stop tracking the draft (a save already queued still goes out).
