@@ -4,8 +4,10 @@
 # written once.
 #
 # A library: `source scripts/server.sh`, then
-#   pitchey_server_start BIN WORKDIR   exports JWT_SECRET (made up for this run, unless set) and
-#                                      starts BIN on 127.0.0.1, a port the OS picks; waits for its
+#   pitchey_server_start BIN WORKDIR [ARG...]
+#                                      exports JWT_SECRET (made up for this run, unless set) and
+#                                      starts BIN (with ARGs, e.g. --seed-compatible) on
+#                                      127.0.0.1, a port the OS picks; waits for its
 #                                      banner and sets PITCHEY_SERVER_PID, PITCHEY_SERVER_WS_URL
 #                                      (ws://HOST:PORT/ws) and PITCHEY_SERVER_HTTP_URL. Logs go to
 #                                      WORKDIR/server.out and server.err.
@@ -16,11 +18,12 @@ PITCHEY_SERVER_PID=""
 
 pitchey_server_start() {
   local bin="$1" workdir="$2"
+  shift 2
   if [ -z "${JWT_SECRET:-}" ]; then
     JWT_SECRET="tests-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
   fi
   export JWT_SECRET
-  RUST_LOG="${PITCHEY_SERVER_LOG:-warn}" "$bin" --host 127.0.0.1 --port 0 \
+  RUST_LOG="${PITCHEY_SERVER_LOG:-warn}" "$bin" --host 127.0.0.1 --port 0 "$@" \
     >"$workdir/server.out" 2>"$workdir/server.err" &
   PITCHEY_SERVER_PID=$!
   # The banner says "  WebSocket: ws://127.0.0.1:PORT/ws?token=<JWT>" once it listens.

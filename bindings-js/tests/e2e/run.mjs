@@ -2,7 +2,9 @@
 // reference server. No mocks: a real WebSocket, a real server, real localStorage.
 //
 // Env: PITCHEY_WS_URL (ws://host:port/ws), PITCHEY_HTTP_URL (http://host:port),
-// PITCHEY_TOKEN (a token for user PITCHEY_USER). Run by scripts/test-js.sh.
+// PITCHEY_TOKEN (a token for user PITCHEY_USER), PITCHEY_SEED_WS_URL and
+// PITCHEY_SEED_HTTP_URL (a second server run with --seed-compatible, same secret). Run by
+// scripts/test-js.sh.
 import { build } from "esbuild";
 import { chromium } from "playwright-core";
 import fs from "node:fs";
@@ -14,7 +16,10 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const dist = path.resolve(here, "../../dist");
 const out = path.join(here, ".out");
 const { PITCHEY_WS_URL: wsUrl, PITCHEY_HTTP_URL: httpUrl, PITCHEY_TOKEN: token, PITCHEY_USER: user } = process.env;
-if (!wsUrl || !httpUrl || !token || !user) throw new Error("PITCHEY_WS_URL, PITCHEY_HTTP_URL, PITCHEY_TOKEN, PITCHEY_USER");
+const { PITCHEY_SEED_WS_URL: seedWsUrl, PITCHEY_SEED_HTTP_URL: seedHttpUrl } = process.env;
+if (!wsUrl || !httpUrl || !token || !user || !seedWsUrl || !seedHttpUrl) {
+  throw new Error("PITCHEY_WS_URL, PITCHEY_HTTP_URL, PITCHEY_TOKEN, PITCHEY_USER, PITCHEY_SEED_WS_URL, PITCHEY_SEED_HTTP_URL");
+}
 
 // A bundler's view of `import * as wasm from "./x_bg.wasm"`: instantiate the module with the
 // JS modules it imports, and re-export its exports (what webpack's asyncWebAssembly does).
@@ -90,8 +95,8 @@ async function newPage() {
   return page;
 }
 
-async function notify(title) {
-  const res = await fetch(`${httpUrl}/api/ws/notify`, {
+async function notify(title, base = httpUrl) {
+  const res = await fetch(`${base}/api/ws/notify`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
     body: JSON.stringify({ userId: Number(user), notification: { type: "follow", title, message: "from the e2e test", data: { followerId: 3 } } }),
@@ -394,6 +399,43 @@ test("drafts: update + save is acked; state reflects it", async () => {
 });
 
 let failed = 0;
+
+test("a seed-compatible server (no ack, seq, subscribe or draft conflicts): the same calls work", async () => {
+  const page = await newPage();
+  const r = await page.evaluate(async ({ seedWsUrl, token }) => {
+    const c = new Client({ url: seedWsUrl, token });
+    const seed = { c, got: [], stats: [], draft: [] };
+    window.seed = seed;
+    c.on("notification", (n) => seed.got.push(n.title));
+    // No `subscribe` on the server: it sends pitch stats to everyone, the client filters.
+    c.subscribe("pitch:6", (s) => seed.stats.push(s.pitchId));
+    await c.connect();
+    const t0 = Date.now();
+    while (c.status !== "connected" && Date.now() - t0 < 10000) await new Promise((r) => setTimeout(r, 20));
+    // No `ack`: a durable send is done once written. The stats of pitch 8 come first, to
+    // the subscription of pitch 6 too unless the client filters them.
+    await c.sendPitchView(8);
+    const id = await c.sendPitchView(6);
+    // No versions or conflicts: a save is done once written.
+    const d = c.openDraft("seed-draft", { draftType: "pitch" });
+    d.on((e) => seed.draft.push(e.type));
+    await d.update({ title: "seed" });
+    await d.save();
+    return { status: c.status, id };
+  }, { seedWsUrl, token });
+  assert(r.status === "connected", `status: ${r.status}`);
+  assert(typeof r.id === "string" && r.id.length > 0, `sendPitchView id: ${r.id}`);
+  const title = `seed-${Date.now()}`;
+  await notify(title, seedHttpUrl);
+  await page.waitForFunction((t) => window.seed.got.includes(t), title, { timeout: 10000 });
+  await page.waitForFunction(() => window.seed.stats.includes(6), null, { timeout: 10000 });
+  await page.waitForFunction(() => window.seed.draft.includes("saved"), null, { timeout: 10000 });
+  const after = await page.evaluate(async () => ({ stats: window.seed.stats, m: await window.seed.c.metrics() }));
+  assert(!after.stats.includes(8), `stats of a pitch not subscribed to: ${after.stats}`);
+  assert(after.m.invalidFrames === 0, `invalid frames: ${after.m.invalidFrames}`);
+  await page.close();
+});
+
 for (const { name, f } of tests) {
   const t0 = Date.now();
   try {
