@@ -625,7 +625,9 @@ impl Client {
                 spawn_task(
                     async move {
                         let calls = Array::new();
-                        add_call(&handlers, &calls, "error", "kerror", || Some(to_js(&info)));
+                        add_call(&handlers, &calls, "error", &kind_key("error"), || {
+                            Some(to_js(&info))
+                        });
                         emit_all(&handlers, &calls);
                     }
                     .boxed_local(),
