@@ -15,9 +15,9 @@
 // the one that deflate compresses most after the last 32 KB placed (zlib with that code
 // as its dictionary: gzip's own window), against its size compressed alone. Measured on
 // four module layouts (-ocimfs 12, 13, 15, 17), 137 to 559 B gzipped less than taking the
-// most alike by sequences alone. Deterministic: ties go to the lower index. What a function does does not change: only
-// where it sits, and with that the indices that refer to it (a few hundred bytes more raw,
-// LEB-encoded).
+// most alike by sequences alone. Deterministic: ties go to the lower index. What a
+// function does does not change: only where it sits, and with that the indices that refer
+// to it (a few hundred bytes more raw, LEB-encoded).
 //
 // The module is checked as it is read (sizes within their section, one body per declared
 // function); anything unexpected fails the build rather than name the wrong functions.

@@ -38,11 +38,7 @@ impl Instant {
 
     /// `millis` milliseconds after the origin.
     pub const fn from_millis(millis: u64) -> Self {
-        Instant(if millis > u64::MAX / 1_000_000 {
-            u64::MAX
-        } else {
-            millis * 1_000_000
-        })
+        Instant(mul_saturating(millis, 1_000_000))
     }
 
     /// `d` after the origin.
