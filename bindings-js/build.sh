@@ -18,7 +18,11 @@
 # bindings-js --release --target bundler` also works (Cargo.toml has its wasm-opt flags).
 #
 # Env: CARGO_TARGET_DIR (default: the workspace's target/), PITCHEY_JS_SKIP_OPT=1 to skip
-# wasm-opt and the glue's minifying, PITCHEY_JS_STABLE=1 to build on stable. Prints the gzipped size of the .wasm at the end.
+# wasm-opt and the glue's minifying, PITCHEY_JS_STABLE=1 to build on stable,
+# PITCHEY_JS_NAMES_DIR=DIR to also leave in DIR the optimised module with its function
+# names, before and after ordering (for size-layers.sh; binaryen optimises a module that
+# keeps its names a few dozen bytes differently, so the package can differ by as much).
+# Prints the gzipped size of the .wasm at the end.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -78,7 +82,13 @@ fi
 # that do not.
 echo "build.sh: wasm-bindgen --target bundler --encode-into always"
 rm -rf "$PKG"
-wasm-bindgen --target bundler --encode-into always --out-dir "$PKG" --out-name "$NAME" \
+# With PITCHEY_JS_NAMES_DIR the names go through wasm-opt too (`--keep-debug`, `-g`);
+# `--strip-debug` below takes them out of the package.
+NAMES_DIR="${PITCHEY_JS_NAMES_DIR:-}"
+[ -z "$NAMES_DIR" ] || [ -z "${PITCHEY_JS_SKIP_OPT:-}" ] ||
+  { echo "build.sh: PITCHEY_JS_NAMES_DIR needs wasm-opt (unset PITCHEY_JS_SKIP_OPT)" >&2; exit 2; }
+wasm-bindgen --target bundler --encode-into always ${NAMES_DIR:+--keep-debug} \
+  --out-dir "$PKG" --out-name "$NAME" \
   "$TARGET_DIR/wasm32-unknown-unknown/release-wasm/$NAME.wasm"
 
 if [ -z "${PITCHEY_JS_SKIP_OPT:-}" ]; then
@@ -92,13 +102,26 @@ if [ -z "${PITCHEY_JS_SKIP_OPT:-}" ]; then
   features="--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue"
   echo "build.sh: wasm-opt -ocimfs=15 --flatten --rereloop -Oz -Oz --converge"
   # shellcheck disable=SC2086 # $features is a list of flags
-  wasm-opt -ocimfs=15 --flatten --rereloop -Oz -Oz --converge $features \
+  wasm-opt -ocimfs=15 --flatten --rereloop -Oz -Oz --converge ${NAMES_DIR:+-g} $features \
     "$PKG/${NAME}_bg.wasm" -o "$PKG/${NAME}_bg.opt.wasm"
   # Alike functions next to each other, where gzip finds what they share (1.2 KB more
   # than ordering them by Rust path, 2.3 KB more than binaryen's order):
   # order-functions.mjs names them by their place, wasm-opt moves them and drops the names.
   echo "build.sh: order-functions.mjs + wasm-opt --reorder-functions-by-name --strip-debug"
+  if [ -n "$NAMES_DIR" ]; then
+    # The module with its names kept aside; the package goes on from it without them.
+    mkdir -p "$NAMES_DIR"
+    mv "$PKG/${NAME}_bg.opt.wasm" "$NAMES_DIR/names.wasm"
+    # shellcheck disable=SC2086
+    wasm-opt --strip-debug $features "$NAMES_DIR/names.wasm" -o "$PKG/${NAME}_bg.opt.wasm"
+  fi
   node "$HERE/order-functions.mjs" "$PKG/${NAME}_bg.opt.wasm" "$PKG/${NAME}_bg.named.wasm"
+  if [ -n "$NAMES_DIR" ]; then
+    cp "$PKG/${NAME}_bg.named.wasm" "$NAMES_DIR/ranked.wasm"
+    # The package's module as shipped, its functions named by their rank.
+    # shellcheck disable=SC2086
+    wasm-opt --reorder-functions-by-name -g $features "$NAMES_DIR/ranked.wasm" -o "$NAMES_DIR/shipped.wasm"
+  fi
   # shellcheck disable=SC2086
   wasm-opt --reorder-functions-by-name --strip-debug $features \
     "$PKG/${NAME}_bg.named.wasm" -o "$PKG/${NAME}_bg.opt.wasm"
