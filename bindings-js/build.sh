@@ -82,13 +82,12 @@ fi
 # that do not.
 echo "build.sh: wasm-bindgen --target bundler --encode-into always"
 rm -rf "$PKG"
-# With PITCHEY_JS_NAMES_DIR the names go through wasm-opt too (`--keep-debug`, `-g`);
-# `--strip-debug` below takes them out of the package.
+# wasm-bindgen keeps the functions' names; with PITCHEY_JS_NAMES_DIR they go through
+# wasm-opt too (`-g`), and `--strip-debug` below takes them out of the package.
 NAMES_DIR="${PITCHEY_JS_NAMES_DIR:-}"
 [ -z "$NAMES_DIR" ] || [ -z "${PITCHEY_JS_SKIP_OPT:-}" ] ||
   { echo "build.sh: PITCHEY_JS_NAMES_DIR needs wasm-opt (unset PITCHEY_JS_SKIP_OPT)" >&2; exit 2; }
-wasm-bindgen --target bundler --encode-into always ${NAMES_DIR:+--keep-debug} \
-  --out-dir "$PKG" --out-name "$NAME" \
+wasm-bindgen --target bundler --encode-into always --out-dir "$PKG" --out-name "$NAME" \
   "$TARGET_DIR/wasm32-unknown-unknown/release-wasm/$NAME.wasm"
 
 if [ -z "${PITCHEY_JS_SKIP_OPT:-}" ]; then

@@ -11,6 +11,14 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 NAMES_DIR="$(mktemp -d)"
 trap 'rm -rf "$NAMES_DIR"' EXIT
-PITCHEY_JS_NAMES_DIR="$NAMES_DIR" "$HERE/build.sh" | grep "size:"; echo
+build() {
+  "$HERE/build.sh" >"$NAMES_DIR/build.log" 2>&1 || { cat "$NAMES_DIR/build.log"; exit 1; }
+  grep "size:" "$NAMES_DIR/build.log"
+}
+PITCHEY_JS_NAMES_DIR="$NAMES_DIR" build
+echo
 node "$HERE/size-layers.mjs" "$NAMES_DIR/names.wasm" "$NAMES_DIR/ranked.wasm" "$NAMES_DIR/shipped.wasm" \
   "$HERE/dist/pitchey_realtime_js_bg.wasm" "$@"
+# dist/ back to the package as build.sh makes it (the names build's differs by a few bytes).
+echo
+build
