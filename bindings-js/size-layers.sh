@@ -13,7 +13,7 @@ NAMES_DIR="$(mktemp -d)"
 trap 'rm -rf "$NAMES_DIR"' EXIT
 build() {
   "$HERE/build.sh" >"$NAMES_DIR/build.log" 2>&1 || { cat "$NAMES_DIR/build.log"; exit 1; }
-  grep "size:" "$NAMES_DIR/build.log"
+  grep "size:" "$NAMES_DIR/build.log" || echo "size-layers.sh: build.sh printed no size"
 }
 PITCHEY_JS_NAMES_DIR="$NAMES_DIR" build
 echo
