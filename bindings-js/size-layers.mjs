@@ -154,7 +154,10 @@ const m = read(packageFile);
 const sameFunctions = (x, y) =>
   x.imported === y.imported &&
   x.bodies.length === y.bodies.length &&
-  x.bodies.every((b, i) => Math.abs(b.end - b.from - (y.bodies[i].end - y.bodies[i].from)) <= 16);
+  x.bodies.every((f, i) => {
+    const g = y.bodies[i];
+    return Math.abs(f.end - f.from - (g.end - g.from)) <= 16;
+  });
 if (!sameFunctions(names, ranked)) fail(`${rankedFile} is not ${namesFile} ranked`);
 if (shipped.imported !== m.imported || shipped.bodies.length !== m.bodies.length) {
   fail(`${packageFile} is not ${shippedFile}`);
@@ -174,7 +177,9 @@ for (let i = 0; i < ranked.bodies.length; i++) {
   if (name === undefined) unnamed++;
   rustName.set(rank, name ?? "");
 }
-if (unnamed) console.error(`size-layers.mjs: ${unnamed} functions have no name (counted as everything else)`);
+if (unnamed) {
+  console.error(`size-layers.mjs: ${unnamed} functions have no name (counted as everything else)`);
+}
 const nameOf = (i) => {
   const rank = shipped.names.get(shipped.imported + i);
   if (!rustName.has(rank)) fail(`${shippedFile}: function ${i} has no rank of ${rankedFile}`);
