@@ -19,10 +19,12 @@
 // function does does not change: only where it sits, and with that the indices that refer
 // to it (a few hundred bytes more raw, LEB-encoded).
 //
-// The module is checked as it is read (sizes within their section, one body per declared
-// function); anything unexpected fails the build rather than name the wrong functions.
+// The module is checked as it is read (wasm-read.mjs); anything unexpected fails the build
+// rather than name the wrong functions.
 import fs from "node:fs";
 import zlib from "node:zlib";
+
+import { WasmError, readModule } from "./wasm-read.mjs";
 
 const [input, output] = process.argv.slice(2);
 if (!input || !output) {
@@ -35,17 +37,6 @@ function fail(why) {
   process.exit(1);
 }
 
-function leb(buf, at) {
-  let n = 0;
-  let shift = 0;
-  for (;;) {
-    if (at >= buf.length || shift > 49) fail(`${input}: a number runs past its section`);
-    const b = buf[at++];
-    n += (b & 0x7f) * 2 ** shift;
-    shift += 7;
-    if (b < 0x80) return [n, at];
-  }
-}
 function encode(n) {
   const out = [];
   do {
@@ -57,75 +48,18 @@ function encode(n) {
   return out;
 }
 
-if (wasm.length < 8 || wasm.readUInt32LE(0) !== 0x6d736100) fail(`${input} is not a wasm module`);
-const sections = new Map();
-for (let at = 8; at < wasm.length; ) {
-  const id = wasm[at];
-  const [size, body] = leb(wasm, at + 1);
-  if (body + size > wasm.length) fail(`${input}: section ${id} runs past the end`);
-  if (id === 0) {
-    const [len, name] = leb(wasm, body);
-    if (wasm.toString("latin1", name, name + len) === "name") {
-      fail(`${input} already has a name section (run wasm-opt --strip-debug first)`);
-    }
-  } else {
-    sections.set(id, wasm.subarray(body, body + size));
-  }
-  at = body + size;
+let module;
+try {
+  module = readModule(wasm);
+} catch (e) {
+  if (!(e instanceof WasmError)) throw e;
+  fail(`${input}: ${e.message}`);
 }
-const check = (ok, why) => ok || fail(`${input}: ${why}`);
-
-// Imported functions come first in the function index space.
-let imported = 0;
-const imports = sections.get(2);
-if (imports) {
-  let [count, at] = leb(imports, 0);
-  for (let i = 0; i < count; i++) {
-    let len;
-    [len, at] = leb(imports, at);
-    at += len;
-    [len, at] = leb(imports, at);
-    at += len;
-    const kind = imports[at++];
-    if (kind === 0) {
-      [, at] = leb(imports, at);
-      imported++;
-    } else if (kind === 1) {
-      at++; // element type
-      const flags = imports[at++];
-      [, at] = leb(imports, at);
-      if (flags & 1) [, at] = leb(imports, at);
-    } else if (kind === 2) {
-      const flags = imports[at++];
-      [, at] = leb(imports, at);
-      if (flags & 1) [, at] = leb(imports, at);
-    } else if (kind === 3) {
-      at += 2; // value type, mutability
-    } else if (kind === 4) {
-      at++; // tag attribute
-      [, at] = leb(imports, at);
-    } else {
-      fail(`unknown import kind ${kind}`);
-    }
-  }
-  check(at === imports.length, "the import section does not end where it says");
+if (module.sections.some((s) => s.id === 0 && s.name === "name")) {
+  fail(`${input} already has a name section (run wasm-opt --strip-debug first)`);
 }
-
-const code = sections.get(10);
-const declared = sections.get(3);
-check(code && declared, "no code or function section");
-const bodies = [];
-{
-  let [count, at] = leb(code, 0);
-  check(count === leb(declared, 0)[0], "function and code sections differ in length");
-  for (let i = 0; i < count; i++) {
-    const [size, start] = leb(code, at);
-    check(start + size <= code.length, `body ${i} runs past the code section`);
-    bodies.push(code.subarray(start, start + size));
-    at = start + size;
-  }
-  check(at === code.length, "the code section does not end with its last body");
-}
+const { imported } = module;
+const bodies = module.bodies.map((b) => wasm.subarray(b.from, b.end));
 
 // Each body as its set of 4-byte sequences.
 const grams = bodies.map((b) => {

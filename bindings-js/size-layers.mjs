@@ -21,6 +21,8 @@
 import fs from "node:fs";
 import { spawnSync } from "node:child_process";
 
+import { WasmError, readModule } from "./wasm-read.mjs";
+
 const [namesFile, rankedFile, shippedFile, packageFile, ...patterns] = process.argv.slice(2);
 if (!packageFile) {
   console.error(
@@ -53,95 +55,15 @@ const LAYERS = [
 ];
 const OTHER = "everything else (std, core, alloc, rand_pcg...)";
 
-function leb(buf, at) {
-  let n = 0;
-  let shift = 0;
-  for (;;) {
-    if (at >= buf.length || shift > 49) fail("a number runs past the module");
-    const b = buf[at++];
-    n += (b & 0x7f) * 2 ** shift;
-    shift += 7;
-    if (b < 0x80) return [n, at];
-  }
-}
-
-// Sections, the count of imported functions, the function bodies and the names.
+// The module in `file`, read by wasm-read.mjs.
 function read(file) {
   const wasm = fs.readFileSync(file);
-  if (wasm.length < 8 || wasm.readUInt32LE(0) !== 0x6d736100) fail(`${file} is not a wasm module`);
-  const sections = [];
-  let at = 8;
-  while (at < wasm.length) {
-    const id = wasm[at];
-    const [size, start] = leb(wasm, at + 1);
-    if (start + size > wasm.length) fail(`${file}: a section runs past the module`);
-    sections.push({ id, from: at, start, end: start + size });
-    at = start + size;
+  try {
+    return { wasm, ...readModule(wasm) };
+  } catch (e) {
+    if (!(e instanceof WasmError)) throw e;
+    fail(`${file}: ${e.message}`);
   }
-  let imported = 0;
-  const bodies = [];
-  const names = new Map();
-  for (const s of sections) {
-    if (s.id === 2) {
-      let [n, p] = leb(wasm, s.start);
-      for (let i = 0; i < n; i++) {
-        for (let k = 0; k < 2; k++) {
-          const [len, q] = leb(wasm, p);
-          p = q + len;
-        }
-        const kind = wasm[p++];
-        if (kind === 0) {
-          imported++;
-          [, p] = leb(wasm, p);
-        } else if (kind === 1) {
-          p++;
-          const flags = wasm[p++];
-          [, p] = leb(wasm, p);
-          if (flags & 1) [, p] = leb(wasm, p);
-        } else if (kind === 2) {
-          const flags = wasm[p++];
-          [, p] = leb(wasm, p);
-          if (flags & 1) [, p] = leb(wasm, p);
-        } else if (kind === 3) {
-          p += 2;
-        } else if (kind === 4) {
-          p++;
-          [, p] = leb(wasm, p);
-        } else {
-          fail(`${file}: import kind ${kind}`);
-        }
-      }
-      // A misread import would shift every function's name: check where the reading ends.
-      if (p !== s.end) fail(`${file}: the import section was not read to its end`);
-    } else if (s.id === 10) {
-      let [n, p] = leb(wasm, s.start);
-      for (let i = 0; i < n; i++) {
-        const [size, q] = leb(wasm, p);
-        bodies.push({ from: p, end: q + size });
-        p = q + size;
-      }
-      if (p !== s.end) fail(`${file}: the code section does not end with its last body`);
-    } else if (s.id === 0) {
-      const [len, p] = leb(wasm, s.start);
-      if (wasm.toString("utf8", p, p + len) !== "name") continue;
-      let q = p + len;
-      while (q < s.end) {
-        const sub = wasm[q];
-        const [size, r] = leb(wasm, q + 1);
-        if (sub === 1) {
-          let [n, t] = leb(wasm, r);
-          for (let i = 0; i < n; i++) {
-            const [index, u] = leb(wasm, t);
-            const [l, v] = leb(wasm, u);
-            names.set(index, wasm.toString("utf8", v, v + l));
-            t = v + l;
-          }
-        }
-        q = r + size;
-      }
-    }
-  }
-  return { wasm, sections, imported, bodies, names };
 }
 
 const names = read(namesFile);
@@ -205,7 +127,7 @@ function module(without) {
       continue;
     }
     for (let i = 0; i < m.bodies.length; i++) {
-      if (!without(i)) parts.push(m.wasm.subarray(m.bodies[i].from, m.bodies[i].end));
+      if (!without(i)) parts.push(m.wasm.subarray(m.bodies[i].at, m.bodies[i].end));
     }
   }
   return Buffer.concat(parts);
@@ -221,7 +143,7 @@ const all = module(() => false);
 const whole = gz(all);
 const rows = [];
 for (const name of new Set([...LAYERS.map(([n]) => n), OTHER])) {
-  const raw = m.bodies.reduce((sum, b, i) => sum + (layers[i] === name ? b.end - b.from : 0), 0);
+  const raw = m.bodies.reduce((sum, b, i) => sum + (layers[i] === name ? b.end - b.at : 0), 0);
   if (raw === 0) continue;
   rows.push([name, raw, whole - gz(module((i) => layers[i] === name))]);
 }
@@ -236,7 +158,7 @@ console.log(`| **the package's .wasm** | ${kb(all.length)} | ${kb(whole)} |`);
 for (const pattern of patterns) {
   const re = new RegExp(pattern, "i");
   const picked = (i) => re.test(rust[i]);
-  const raw = m.bodies.reduce((sum, b, i) => sum + (picked(i) ? b.end - b.from : 0), 0);
+  const raw = m.bodies.reduce((sum, b, i) => sum + (picked(i) ? b.end - b.at : 0), 0);
   const share = whole - gz(module(picked));
   console.log(`| functions matching \`${pattern}\` | ${kb(raw)} | ${kb(share)} |`);
 }

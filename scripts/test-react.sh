@@ -38,7 +38,7 @@ wasm="$JS/dist/pitchey_realtime_js_bg.wasm"
 stale=""
 if [ ! -f "$wasm" ] || [ ! -f "$JS/dist/react/index.js" ]; then
   stale="missing"
-elif [ -n "$(find "$JS/src" "$JS/react" "$JS/Cargo.toml" "$JS/package.json" "$JS/build.sh" "$JS/short-names.mjs" \
+elif [ -n "$(find "$JS/src" "$JS/react" "$JS/Cargo.toml" "$JS/package.json" "$JS/build.sh" "$JS/short-names.mjs" "$JS/order-functions.mjs" "$JS/wasm-read.mjs" \
   "$ROOT/sdk/src" "$ROOT/sdk/Cargo.toml" "$ROOT/Cargo.lock" -newer "$wasm" -print -quit)" ]; then
   stale="stale"
 fi
